@@ -1,0 +1,15 @@
+//! The cache service of S3: invalidating a product's cache entry is acknowledged at once.
+//!
+//! It is the brief's mock: it does no work, so the time the product service spends in its fan-out is
+//! the cost of the calls themselves, made one after another.
+
+use axum::{routing::post, Router};
+use common::{product_event, serve, serve::StartupError};
+
+pub async fn from_env() -> Result<Router, StartupError> {
+    Ok(app())
+}
+
+pub fn app() -> Router {
+    serve::app(Router::new().route("/invalidate_cache", post(product_event::acknowledge)))
+}

@@ -1,0 +1,226 @@
+//! Calls from one service to another.
+//!
+//! The brief's services call each other with blocking `requests.post`; here a handler awaits each
+//! call to completion before it goes on, which is the same coupling without tying up a thread. Each
+//! service builds one [`reqwest::Client`] at start-up and shares it between its [`Downstream`]s, so
+//! connections are pooled and kept alive: a slow answer in a measurement is the callee's, not a
+//! fresh TCP handshake's.
+//!
+//! Every call has a connect timeout and a total timeout. A failure is one of three things, each
+//! naming the service that failed: it could not be reached, it did not answer in time, or it answered
+//! with a status the caller did not expect. [`DownstreamError`] turns into `502` or `504`.
+
+use std::{error::Error as _, time::Duration};
+
+use axum::http::StatusCode;
+use reqwest::{Client, Url};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    config::{self, ConfigError},
+    ApiError,
+};
+
+/// The timeouts of every outbound call.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(1),
+            total: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// `DOWNSTREAM_CONNECT_TIMEOUT_MS` and `DOWNSTREAM_TIMEOUT_MS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            connect: config::millis_or("DOWNSTREAM_CONNECT_TIMEOUT_MS", defaults.connect)?,
+            total: config::millis_or("DOWNSTREAM_TIMEOUT_MS", defaults.total)?,
+        })
+    }
+
+    /// The one pooled client a service calls every other service with.
+    pub fn client(self) -> Client {
+        Client::builder()
+            .connect_timeout(self.connect)
+            .timeout(self.total)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_else(|err| {
+                // Building fails only when the TLS backend or the system resolver cannot be set up;
+                // neither is used here (no TLS features are compiled in).
+                tracing::error!(error = %err, "falling back to a default HTTP client");
+                Client::new()
+            })
+    }
+}
+
+/// Another service, as seen by its caller.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    name: &'static str,
+    base_url: Url,
+    client: Client,
+    timeouts: Timeouts,
+}
+
+/// What a downstream service answered, whatever the status.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    /// What the reply says went wrong: its `detail` (or `reason`), else the whole body.
+    pub fn detail(&self) -> String {
+        self.body
+            .get("detail")
+            .or_else(|| self.body.get("reason"))
+            .and_then(Value::as_str)
+            .map_or_else(|| self.body.to_string(), str::to_owned)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownstreamError {
+    #[error("{service} could not be reached: {reason}")]
+    Unreachable { service: &'static str, reason: String },
+    #[error("{service} did not answer within {after:?}")]
+    Timeout { service: &'static str, after: Duration },
+    #[error("{service} answered {status}: {body}")]
+    UnexpectedStatus {
+        service: &'static str,
+        status: StatusCode,
+        body: Value,
+    },
+}
+
+impl DownstreamError {
+    pub fn service(&self) -> &'static str {
+        match self {
+            Self::Unreachable { service, .. }
+            | Self::Timeout { service, .. }
+            | Self::UnexpectedStatus { service, .. } => service,
+        }
+    }
+}
+
+impl Downstream {
+    pub fn new(name: &'static str, base_url: Url, client: Client, timeouts: Timeouts) -> Self {
+        Self {
+            name,
+            base_url,
+            client,
+            timeouts,
+        }
+    }
+
+    /// The service `name`, at the URL in the variable `url_var`, or else at `http://{name}:8000`.
+    pub fn from_env(
+        name: &'static str,
+        url_var: &str,
+        client: &Client,
+        timeouts: Timeouts,
+    ) -> Result<Self, ConfigError> {
+        let url = config::service_url(url_var, &format!("http://{name}:8000"))?;
+        Ok(Self::new(name, url, client.clone(), timeouts))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// `POST {base}{path}` with a JSON body; any status is a [`Reply`], only a failed exchange is an error.
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Reply, DownstreamError> {
+        let url = self
+            .base_url
+            .join(path)
+            .map_err(|err| DownstreamError::Unreachable {
+                service: self.name,
+                reason: format!("invalid path {path}: {err}"),
+            })?;
+        let response = self
+            .client
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        // The body is read to the end even when it is not wanted, so the connection goes back to the pool.
+        let bytes = response.bytes().await.map_err(|err| self.transport_error(&err))?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok(Reply { status, body })
+    }
+
+    /// Like [`post`](Self::post), but a status other than `2xx` is an error too.
+    pub async fn post_expecting_success(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, DownstreamError> {
+        let reply = self.post(path, body).await?;
+        if reply.status.is_success() {
+            Ok(reply.body)
+        } else {
+            Err(self.unexpected(reply))
+        }
+    }
+
+    /// The error for a reply whose status the caller has no answer to.
+    pub fn unexpected(&self, reply: Reply) -> DownstreamError {
+        DownstreamError::UnexpectedStatus {
+            service: self.name,
+            status: reply.status,
+            body: reply.body,
+        }
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> DownstreamError {
+        if err.is_timeout() {
+            let after = if err.is_connect() {
+                self.timeouts.connect
+            } else {
+                self.timeouts.total
+            };
+            return DownstreamError::Timeout {
+                service: self.name,
+                after,
+            };
+        }
+        // reqwest's own message is only "error sending request"; the cause is further down the chain.
+        let mut reason = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        DownstreamError::Unreachable {
+            service: self.name,
+            reason,
+        }
+    }
+}
+
+impl From<DownstreamError> for ApiError {
+    fn from(err: DownstreamError) -> Self {
+        let status = match err {
+            DownstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, err.to_string()).with("service", err.service())
+    }
+}

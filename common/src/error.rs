@@ -1,0 +1,91 @@
+//! The one error type every handler returns.
+//!
+//! Every error leaves a service as JSON, `{"detail": "..."}`, with the status that names its cause, plus
+//! any fields that help the caller (the failed `service`, the `order_id`, ...). Faults of the client
+//! are `4xx`; a `5xx` always means the database or another service failed, and says which.
+
+use axum::{
+    extract::rejection::{JsonRejection, PathRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::db;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let mut body = Map::new();
+        body.insert("detail".into(), Value::String(detail.into()));
+        Self { status, body }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// `422`: the JSON was well formed but a value is missing, of the wrong type or out of range.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    /// Adds a field beside `detail`.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.body.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, body = ?self.body, "request failed");
+        }
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+/// Malformed JSON is `400`, a body that is not JSON `415`, a value of the wrong shape `422`, a body
+/// over the limit `413`: axum already tells these apart, and its message says what was wrong.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
+    }
+}
+
+/// A path parameter of the wrong type (`/products/abc`) is a value of the wrong type: `422`.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid(rejection.body_text())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        if db::is_unavailable(&err) {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the database is unavailable: {err}"),
+            )
+        } else {
+            tracing::error!(error = %err, "database error");
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! What every service of the synchronous baseline does the same way.
+//!
+//! A service's own crate holds only its routes, its state and its handlers; everything it shares with
+//! the nine others lives here, once: reading its settings from the environment ([`config`]), its
+//! PostgreSQL pool and migrations ([`db`]), the pooled HTTP client it calls other services with
+//! ([`downstream`]), the JSON error contract ([`error`], [`extract`]), serving with `/health` and a
+//! graceful shutdown ([`serve`]), and the seed catalogue that the product and inventory services agree
+//! on ([`catalog`]).
+
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod downstream;
+pub mod error;
+pub mod extract;
+pub mod product_event;
+pub mod serve;
+pub mod validate;
+
+pub use downstream::{Downstream, DownstreamError};
+pub use error::ApiError;
+pub use extract::{Json, OptionalJson, Path};

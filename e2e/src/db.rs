@@ -1,0 +1,108 @@
+//! A fresh database for each test, on the PostgreSQL server of `TEST_DATABASE_URL` (by default the
+//! local one, `postgres://postgres@127.0.0.1:5432/postgres`), dropped when the test ends.
+
+use std::{str::FromStr, time::Duration};
+
+use common::db::DbSettings;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    ConnectOptions, PgPool,
+};
+
+const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct TestDatabase {
+    name: String,
+    server: PgConnectOptions,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+        let server = match PgConnectOptions::from_str(&url) {
+            Ok(options) => options,
+            Err(err) => panic!("TEST_DATABASE_URL={url:?} is not a PostgreSQL URL: {err}"),
+        };
+        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = match server.connect().await {
+            Ok(connection) => connection,
+            Err(err) => panic!("no PostgreSQL server at {url}: {err} (set TEST_DATABASE_URL)"),
+        };
+        if let Err(err) = sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+        {
+            panic!("could not create the test database: {err}");
+        }
+        Self { name, server }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The port of the PostgreSQL server.
+    pub fn port(&self) -> u16 {
+        self.server.get_port()
+    }
+
+    /// What a service is given to reach this database.
+    pub fn settings(&self) -> DbSettings {
+        DbSettings {
+            max_connections: 5,
+            acquire_timeout: Duration::from_secs(2),
+            startup_timeout: Duration::from_secs(20),
+            ..DbSettings::new(self.server.clone().database(&self.name))
+        }
+    }
+
+    /// The same, but through a [`DbGate`](crate::DbGate) listening on `port`.
+    pub fn settings_via(&self, port: u16) -> DbSettings {
+        let mut settings = self.settings();
+        settings.connect = settings.connect.host("127.0.0.1").port(port);
+        settings
+    }
+
+    /// A pool that sees `schema`'s tables.
+    pub async fn pool_for(&self, schema: &str) -> PgPool {
+        let options = self
+            .server
+            .clone()
+            .database(&self.name)
+            .options([("search_path", schema)]);
+        match PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(err) => panic!("could not connect to the test database: {err}"),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// `Drop` cannot await, and the test's runtime may be shutting down: the database is dropped
+    /// from a thread of its own, with a runtime of its own.
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = server.connect().await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}

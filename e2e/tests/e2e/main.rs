@@ -1,0 +1,11 @@
+//! End-to-end tests: every scenario of SPEC.md against the real services, over real HTTP, on a real
+//! PostgreSQL. One test binary, one module per scenario or concern.
+
+mod bad_input;
+mod helpers;
+mod s1_register;
+mod s2_payment;
+mod s3_product_fan_out;
+mod s4_report;
+mod s5_order_saga;
+mod s6_track_click;

@@ -1,0 +1,119 @@
+//! Giving an order's stock back: step 4 of the saga, and the recovery that finishes what a crash or a
+//! dead inventory service left undone.
+//!
+//! The inventory's `/compensate_stock` is idempotent and keyed by the order, so compensation is
+//! retried with backoff, and an order whose compensation still could not be done stays
+//! `compensating`. Recovery takes every such order, and every order left `pending` or `reserved` by a
+//! process that stopped mid-saga, compensates it and marks it `failed`: at start-up for all of them,
+//! then periodically for those idle longer than any saga can take. Compensating an order that never
+//! reserved anything is harmless: the inventory releases nothing and refuses its late reservation.
+
+use std::time::Duration;
+
+use common::{ApiError, Downstream, DownstreamError};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::orders::{self, Order, Status};
+
+/// How compensation is retried before the order is left to recovery.
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Releases the order's stock and marks it `failed`. On an error the order is left `compensating`.
+pub async fn compensate(db: &PgPool, inventory: &Downstream, order: &Order) -> Result<(), CompensationError> {
+    orders::advance(
+        db,
+        order.id,
+        &[Status::Pending, Status::Reserved],
+        Status::Compensating,
+    )
+    .await?;
+    let release = json!({"order_id": order.id, "product_id": order.product_id});
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1..=ATTEMPTS {
+        match inventory
+            .post_expecting_success("/compensate_stock", &release)
+            .await
+        {
+            Ok(_) => break,
+            Err(err) if attempt < ATTEMPTS => {
+                tracing::warn!(order_id = order.id, attempt, error = %err, "compensation failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(err) => return Err(CompensationError::Inventory(err)),
+        }
+    }
+    orders::advance(db, order.id, &[Status::Compensating], Status::Failed).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompensationError {
+    #[error("the stock of the order could not be given back: {0}")]
+    Inventory(DownstreamError),
+    #[error("the order's status could not be saved: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<CompensationError> for ApiError {
+    fn from(err: CompensationError) -> Self {
+        match err {
+            CompensationError::Inventory(err) => err.into(),
+            CompensationError::Database(err) => err.into(),
+        }
+    }
+}
+
+/// How often recovery looks for abandoned orders, and how idle an order must be to count as one.
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery {
+    pub interval: Duration,
+    pub idle_after: Duration,
+}
+
+impl Recovery {
+    /// An order is abandoned once it has been idle for longer than a whole saga may take: the
+    /// reservation, the payment and every compensation attempt, each up to `call_timeout`.
+    pub fn new(interval: Duration, call_timeout: Duration) -> Self {
+        Self {
+            interval,
+            idle_after: call_timeout * (2 + ATTEMPTS) + Duration::from_secs(10),
+        }
+    }
+
+    /// Runs forever: first every unfinished order (this process has none in flight yet), then
+    /// periodically those idle for longer than `idle_after`.
+    pub async fn run(self, db: PgPool, inventory: Downstream) {
+        let mut idle = Duration::ZERO;
+        loop {
+            match recover_abandoned(&db, &inventory, idle).await {
+                Ok(0) => {}
+                Ok(recovered) => tracing::info!(recovered, "abandoned orders compensated"),
+                Err(err) => tracing::warn!(error = %err, "recovery failed; trying again later"),
+            }
+            idle = self.idle_after;
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
+
+/// Compensates every unfinished order idle for `idle` or longer; how many it finished.
+pub async fn recover_abandoned(
+    db: &PgPool,
+    inventory: &Downstream,
+    idle: Duration,
+) -> Result<usize, CompensationError> {
+    let mut recovered = 0;
+    loop {
+        let orders = orders::claim_abandoned(db, idle, 100).await?;
+        if orders.is_empty() {
+            return Ok(recovered);
+        }
+        for order in &orders {
+            compensate(db, inventory, order).await?;
+            recovered += 1;
+        }
+    }
+}

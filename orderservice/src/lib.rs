@@ -1,0 +1,175 @@
+//! The order service of S5: a synchronous saga with compensation.
+//!
+//! `POST /create_order {"product_id": 1, "quantity": 1}`:
+//! 1. saves the order as `pending`;
+//! 2. asks the inventory service to reserve its stock (`409` and no payment when the stock is short);
+//! 3. asks the payment service to take the payment, which declines with `400`;
+//! 4. compensates: asks the inventory service to give the stock back;
+//! 5. marks the order `failed`;
+//! 6. answers `400 {"message": "Order failed due to payment issue", ...}`.
+//!
+//! Each call is awaited before the next. Every step is saved before the next call is made, so a crash
+//! between two steps leaves the order `pending`, `reserved` or `compensating`, and
+//! [`compensation::Recovery`] finishes it when the service is back: no stock is held for good.
+
+pub mod compensation;
+pub mod orders;
+
+use std::time::Duration;
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use common::{
+    config,
+    db::{self, DbSettings},
+    downstream::Timeouts,
+    serve::{self, StartupError},
+    validate::positive,
+    ApiError, Downstream, Json,
+};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::{migrate::Migrator, PgPool};
+
+use crate::{
+    compensation::{compensate, CompensationError, Recovery},
+    orders::{Order, Status},
+};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+pub const SCHEMA: &str = "orderservice";
+
+/// The payment endpoint the saga calls: the brief's S5 always declines.
+pub const PAYMENT_PATH: &str = "/process_payment_fail";
+
+pub async fn from_env() -> Result<Router, StartupError> {
+    let timeouts = Timeouts::from_env()?;
+    let client = timeouts.client();
+    let inventory = Downstream::from_env("inventoryservice", "INVENTORY_SERVICE_URL", &client, timeouts)?;
+    let payment = Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?;
+    let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
+    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
+    Ok(start(
+        db,
+        inventory,
+        payment,
+        Recovery::new(interval, timeouts.total),
+    ))
+}
+
+/// The app, with recovery running beside it (first over every unfinished order, then periodically).
+pub fn start(db: PgPool, inventory: Downstream, payment: Downstream, recovery: Recovery) -> Router {
+    tokio::spawn(recovery.run(db.clone(), inventory.clone()));
+    app(db, inventory, payment)
+}
+
+pub fn app(db: PgPool, inventory: Downstream, payment: Downstream) -> Router {
+    let state = AppState {
+        db,
+        inventory,
+        payment,
+    };
+    serve::app(
+        Router::new()
+            .route("/create_order", post(create_order))
+            .with_state(state),
+    )
+}
+
+#[derive(Clone)]
+struct AppState {
+    db: PgPool,
+    inventory: Downstream,
+    payment: Downstream,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderRequest {
+    product_id: i32,
+    quantity: i32,
+}
+
+async fn create_order(
+    State(app): State<AppState>,
+    Json(request): Json<OrderRequest>,
+) -> Result<Response, ApiError> {
+    positive("product_id", request.product_id)?;
+    positive("quantity", request.quantity)?;
+
+    // 1. Save the order as pending.
+    let order = orders::insert_pending(&app.db, request.product_id, request.quantity).await?;
+
+    // 2. Reserve its stock.
+    match app.inventory.post("/reserve_stock", &order).await {
+        Ok(reply) if reply.status.is_success() => {
+            orders::advance(&app.db, order.id, &[Status::Pending], Status::Reserved).await?;
+        }
+        Ok(reply) if reply.status == StatusCode::NOT_FOUND => {
+            orders::discard(&app.db, order.id).await?;
+            return Err(ApiError::not_found(reply.detail()));
+        }
+        Ok(reply) if reply.status == StatusCode::CONFLICT => {
+            orders::advance(&app.db, order.id, &[Status::Pending], Status::Failed).await?;
+            return Err(ApiError::conflict(reply.detail())
+                .with("order_id", order.id)
+                .with("status", Status::Failed));
+        }
+        // Whether the stock was reserved is unknown: compensation makes sure it is not.
+        Ok(reply) => return Err(abort(&app, &order, app.inventory.unexpected(reply).into()).await),
+        Err(err) => return Err(abort(&app, &order, err.into()).await),
+    }
+
+    // 3. Take the payment.
+    let payment = match app.payment.post(PAYMENT_PATH, &order).await {
+        Ok(reply) if reply.status.is_success() => {
+            orders::advance(&app.db, order.id, &[Status::Reserved], Status::Completed).await?;
+            let body = json!({"order_id": order.id, "status": Status::Completed, "payment": reply.body});
+            return Ok((StatusCode::CREATED, Json(body)).into_response());
+        }
+        Ok(reply) if reply.status.is_client_error() => reply,
+        Ok(reply) => return Err(abort(&app, &order, app.payment.unexpected(reply).into()).await),
+        Err(err) => return Err(abort(&app, &order, err.into()).await),
+    };
+
+    // 4. Compensate and 5. mark the order failed.
+    if let Err(err) = compensate(&app.db, &app.inventory, &order).await {
+        return Err(compensation_failed(&order, err));
+    }
+
+    // 6. Answer that the payment failed.
+    Ok(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("payment declined: {}", payment.detail()),
+    )
+    .with("message", "Order failed due to payment issue")
+    .with("order_id", order.id)
+    .with("status", Status::Failed)
+    .with("payment", payment.body)
+    .into_response())
+}
+
+/// Ends a saga that a downstream failure interrupted: its stock is given back and the caller gets
+/// the original failure, `502` or `504`, naming the service.
+async fn abort(app: &AppState, order: &Order, failure: ApiError) -> ApiError {
+    match compensate(&app.db, &app.inventory, order).await {
+        Ok(()) => failure.with("order_id", order.id).with("status", Status::Failed),
+        Err(err) => compensation_failed(order, err),
+    }
+}
+
+fn compensation_failed(order: &Order, err: CompensationError) -> ApiError {
+    let detail = format!(
+        "order {} failed and {err}; it stays compensating and recovery will finish it",
+        order.id
+    );
+    ApiError::from(err)
+        .with("detail", detail)
+        .with("order_id", order.id)
+        .with("status", Status::Compensating)
+}

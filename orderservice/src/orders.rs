@@ -1,0 +1,96 @@
+//! The `orders` table: each order and the step its saga has reached.
+//!
+//! Every change of status names the statuses it may leave, so the request that runs a saga and the
+//! recovery that finishes abandoned ones can never move the same order backwards.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Reserved,
+    Compensating,
+    Failed,
+    Completed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Reserved => "reserved",
+            Self::Compensating => "compensating",
+            Self::Failed => "failed",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, sqlx::FromRow)]
+pub struct Order {
+    #[serde(rename = "order_id")]
+    pub id: i32,
+    pub product_id: i32,
+    pub quantity: i32,
+}
+
+/// Step 1 of the saga: the order exists, durably, before anything is asked of the inventory.
+pub async fn insert_pending(db: &PgPool, product_id: i32, quantity: i32) -> Result<Order, sqlx::Error> {
+    sqlx::query_as::<_, Order>(
+        "INSERT INTO orders (product_id, quantity, status) VALUES ($1, $2, 'pending')
+         RETURNING id, product_id, quantity",
+    )
+    .bind(product_id)
+    .bind(quantity)
+    .fetch_one(db)
+    .await
+}
+
+/// Moves the order to `to` if its status is one of `from`; whether it moved.
+pub async fn advance(db: &PgPool, order_id: i32, from: &[Status], to: Status) -> Result<bool, sqlx::Error> {
+    let from: Vec<&str> = from.iter().map(|status| status.as_str()).collect();
+    let moved = sqlx::query(
+        "UPDATE orders SET status = $3, updated_at = now()
+         WHERE id = $1 AND status = ANY($2)",
+    )
+    .bind(order_id)
+    .bind(from)
+    .bind(to.as_str())
+    .execute(db)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+/// An order for a product that does not exist is not an order: its row goes, as if it never was.
+pub async fn discard(db: &PgPool, order_id: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM orders WHERE id = $1 AND status = 'pending'")
+        .bind(order_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Takes up to `limit` unfinished orders untouched for `idle` or longer and marks them
+/// `compensating`, so that another sweep running at the same time skips them.
+pub async fn claim_abandoned(db: &PgPool, idle: Duration, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
+    sqlx::query_as::<_, Order>(
+        "UPDATE orders SET status = 'compensating', updated_at = now()
+         WHERE id IN (
+             SELECT id FROM orders
+             WHERE status IN ('pending', 'reserved', 'compensating')
+               AND updated_at <= now() - make_interval(secs => $1)
+             ORDER BY id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         )
+         RETURNING id, product_id, quantity",
+    )
+    .bind(idle.as_secs_f64())
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    common::serve::run("paymentservice", paymentservice::from_env).await
+}

@@ -1,0 +1,187 @@
+//! The user service of S1: registration that waits for a welcome email.
+//!
+//! `POST /register` saves the user, then calls the email service and waits for it (half a second)
+//! before answering `201`. The welcome is not needed to register, yet it sits in the path of every
+//! registration: that is the coupling S1 measures.
+//!
+//! A failed or timed-out welcome answers `502`/`504` naming `emailservice` and keeps the user, marked
+//! as not yet welcomed; registering the same email again completes the welcome and answers `201`.
+//! Only a user who has been welcomed registers again as `409`.
+
+use std::time::Duration;
+
+use axum::{extract::State, http::StatusCode, routing::post, Router};
+use common::{
+    db::{self, DbSettings},
+    downstream::Timeouts,
+    serve::{self, StartupError},
+    ApiError, Downstream, Json,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{migrate::Migrator, PgPool};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+pub const SCHEMA: &str = "userservice";
+
+pub async fn from_env() -> Result<Router, StartupError> {
+    let timeouts = Timeouts::from_env()?;
+    let email = Downstream::from_env("emailservice", "EMAIL_SERVICE_URL", &timeouts.client(), timeouts)?;
+    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
+    Ok(app(db, email, timeouts))
+}
+
+pub fn app(db: PgPool, email: Downstream, timeouts: Timeouts) -> Router {
+    let state = AppState {
+        db,
+        email,
+        // A welcome in progress for longer than the email call may take has been abandoned.
+        welcome_lease: timeouts.total + Duration::from_secs(5),
+    };
+    serve::app(Router::new().route("/register", post(register)).with_state(state))
+}
+
+#[derive(Clone)]
+struct AppState {
+    db: PgPool,
+    email: Downstream,
+    welcome_lease: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    email: String,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct User {
+    id: i32,
+    email: String,
+}
+
+async fn register(
+    State(app): State<AppState>,
+    Json(registration): Json<Registration>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let email = normalize_email(&registration.email)?;
+    let user = claim_welcome(&app.db, &email, app.welcome_lease)
+        .await?
+        .ok_or_else(|| ApiError::conflict(format!("{email} is already registered")))?;
+
+    let welcome = json!({"email": user.email});
+    if let Err(err) = app
+        .email
+        .post_expecting_success("/send_welcome_email", &welcome)
+        .await
+    {
+        release_welcome(&app.db, user.id).await;
+        return Err(ApiError::from(err)
+            .with("user_id", user.id)
+            .with("welcomed", false));
+    }
+
+    mark_welcomed(&app.db, user.id).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Saves a new user, or takes over the welcome of a registered user who was never welcomed; `None`
+/// when the email belongs to a user already welcomed (or being welcomed right now).
+async fn claim_welcome(db: &PgPool, email: &str, lease: Duration) -> Result<Option<User>, sqlx::Error> {
+    let created = sqlx::query_as::<_, User>(
+        "INSERT INTO users (email, welcome_claimed_at) VALUES ($1, now())
+         ON CONFLICT (email) DO NOTHING
+         RETURNING id, email",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await?;
+    if created.is_some() {
+        return Ok(created);
+    }
+    sqlx::query_as::<_, User>(
+        "UPDATE users SET welcome_claimed_at = now()
+         WHERE email = $1
+           AND welcomed_at IS NULL
+           AND (welcome_claimed_at IS NULL
+                OR welcome_claimed_at < now() - make_interval(secs => $2))
+         RETURNING id, email",
+    )
+    .bind(email)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(db)
+    .await
+}
+
+/// Gives the welcome back to the next registration. Should this fail too, the claim's lease runs out.
+async fn release_welcome(db: &PgPool, user_id: i32) {
+    let released = sqlx::query("UPDATE users SET welcome_claimed_at = NULL WHERE id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await;
+    if let Err(err) = released {
+        tracing::warn!(user_id, error = %err, "could not release the welcome claim");
+    }
+}
+
+async fn mark_welcomed(db: &PgPool, user_id: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET welcomed_at = now(), welcome_claimed_at = NULL WHERE id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The address, trimmed and lower-cased so that one mailbox is one user, if it is plausible:
+/// `local@domain.tld`, no spaces, at most 254 characters (RFC 5321's limit).
+fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let plausible = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && domain.split('.').all(|label| !label.is_empty())
+            }
+            None => false,
+        };
+    if plausible {
+        Ok(email)
+    } else {
+        Err(ApiError::invalid(format!(
+            "email: {raw:?} is not a valid email address"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    #[test]
+    fn an_address_is_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_email("  Ada@Example.ORG ").ok().as_deref(),
+            Some("ada@example.org")
+        );
+    }
+
+    #[test]
+    fn implausible_addresses_are_refused() {
+        for raw in [
+            "",
+            "ada",
+            "@example.org",
+            "ada@",
+            "ada@example",
+            "ada@@example.org",
+            "a da@example.org",
+            "ada@example..org",
+        ] {
+            assert!(normalize_email(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+}
