@@ -1,0 +1,11 @@
+//! `stack`: the ten services of `docker-compose-sync.yml` as local processes, for machines without
+//! Docker, and the k6 study run against them.
+//!
+//! The compose file stays the single source of truth: [`compose`] reads it, [`plan`] turns it into
+//! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
+//! is given, and [`process`] starts, watches and stops the services.
+
+pub mod compose;
+pub mod plan;
+pub mod postgres;
+pub mod process;
