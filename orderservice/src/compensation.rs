@@ -83,17 +83,22 @@ impl Recovery {
         }
     }
 
-    /// Runs forever: first every unfinished order (this process has none in flight yet), then
-    /// periodically those idle for longer than `idle_after`.
+    /// Runs forever: first every order left unfinished by an earlier process (one last touched
+    /// before this one started), then periodically those idle for longer than `idle_after`.
+    /// Orders this process is working on are never taken by the first sweep, however soon it runs.
     pub async fn run(self, db: PgPool, inventory: Downstream) {
-        let mut idle = Duration::ZERO;
+        let started = tokio::time::Instant::now();
+        let mut idle = None;
         loop {
-            match recover_abandoned(&db, &inventory, idle).await {
+            // "Idle since before this process started", as an interval so that the clocks of this
+            // machine and the database's need not agree.
+            let threshold = idle.unwrap_or_else(|| started.elapsed());
+            match recover_abandoned(&db, &inventory, threshold).await {
                 Ok(0) => {}
                 Ok(recovered) => tracing::info!(recovered, "abandoned orders compensated"),
                 Err(err) => tracing::warn!(error = %err, "recovery failed; trying again later"),
             }
-            idle = self.idle_after;
+            idle = Some(self.idle_after);
             tokio::time::sleep(self.interval).await;
         }
     }
