@@ -14,6 +14,7 @@ const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub struct TestDatabase {
     name: String,
     server: PgConnectOptions,
+    server_url: String,
 }
 
 impl TestDatabase {
@@ -34,7 +35,22 @@ impl TestDatabase {
         {
             panic!("could not create the test database: {err}");
         }
-        Self { name, server }
+        Self {
+            name,
+            server,
+            server_url: url,
+        }
+    }
+
+    /// The URL of this database, for a process given `DATABASE_URL`.
+    pub fn url(&self) -> String {
+        match reqwest::Url::parse(&self.server_url) {
+            Ok(mut url) => {
+                url.set_path(&self.name);
+                url.to_string()
+            }
+            Err(err) => panic!("{}: {err}", self.server_url),
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -8,6 +8,7 @@
 //! on the same port ([`RunningService`]), and the database can be cut off and reconnected
 //! ([`DbGate`]), to see what the others do meanwhile.
 
+pub mod binaries;
 pub mod db;
 pub mod gate;
 pub mod running;

@@ -94,12 +94,16 @@ async fn run() -> Result<ExitCode> {
             system.print_table();
             println!("\nready: Ctrl-C or SIGTERM stops everything");
             let mut system = system;
-            tokio::select! {
-                () = shutdown_signal() => system.down().await,
-                (name, status) = system.services.first_exit() => {
-                    eprintln!("stack: {name} exited on its own ({status}); stopping the rest");
-                    system.down().await?;
-                    Ok(ExitCode::FAILURE)
+            let shutdown = shutdown_signal();
+            tokio::pin!(shutdown);
+            // A service that dies is reported, and the others keep running, as under compose: a
+            // failure experiment may stop one on purpose to watch what its callers do.
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => return system.down().await,
+                    (name, status) = system.services.next_exit() => {
+                        eprintln!("stack: WARNING: {name} exited ({status}); the others keep running without it");
+                    }
                 }
             }
         }

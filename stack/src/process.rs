@@ -75,12 +75,14 @@ impl Services {
         wait_until_healthy(service, child).await
     }
 
-    /// Waits until one of the services exits by itself; its name and how it exited.
-    pub async fn first_exit(&mut self) -> (String, String) {
+    /// Waits until one of the services exits by itself, and forgets it; its name and how it exited.
+    /// With none left, waits forever.
+    pub async fn next_exit(&mut self) -> (String, String) {
         loop {
-            for (name, child) in &mut self.children {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return (name.clone(), status.to_string());
+            for index in 0..self.children.len() {
+                if let Ok(Some(status)) = self.children[index].1.try_wait() {
+                    let (name, _) = self.children.remove(index);
+                    return (name, status.to_string());
                 }
             }
             sleep(Duration::from_millis(250)).await;

@@ -3,6 +3,9 @@
 
 mod bad_input;
 mod helpers;
+mod k6_script;
+mod lifecycle;
+mod release_binaries;
 mod s1_register;
 mod s2_payment;
 mod s3_product_fan_out;
