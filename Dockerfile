@@ -9,7 +9,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --bins \
+    cargo build --release --locked --workspace --exclude e2e --bins \
     && mkdir /out \
     && find target/release -maxdepth 1 -type f -perm -u+x -exec cp {} /out/ \;
 

@@ -16,6 +16,7 @@
 import http from 'k6/http';
 import { check, group } from 'k6';
 import exec from 'k6/execution';
+import { Trend } from 'k6/metrics';
 
 const HOST = __ENV.HOST || 'localhost';
 const PROFILE = __ENV.PROFILE || 'baseline';
@@ -154,6 +155,10 @@ http.setResponseCallback(OK);
 // Unique per run, VU and iteration: every S1 iteration registers a new email.
 const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
+// Each scenario's own response times, so the summary reports them apart (k6's http_req_duration
+// mixes all six).
+const LATENCY = Object.fromEntries(ALL.map((name) => [name, new Trend(`latency_${name}`, true)]));
+
 function post(url, body, params = {}) {
   return http.post(url, JSON.stringify(body), { headers: JSON_HEADERS, ...params });
 }
@@ -170,6 +175,7 @@ export function s1() {
   group('S1 register, waiting for the welcome email', () => {
     const email = `k6-${RUN}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}@example.org`;
     const res = post(`${URLS.user}/register`, { email });
+    LATENCY.s1.add(res.timings.duration);
     check(res, {
       'S1 status is 201': (r) => r.status === 201,
       'S1 took more than 500 ms': (r) => r.timings.duration > 500,
@@ -181,6 +187,7 @@ export function s1() {
 export function s2() {
   group('S2 slow payment', () => {
     const res = post(`${URLS.payment}/process_payment`, { amount: 10 });
+    LATENCY.s2.add(res.timings.duration);
     check(res, {
       'S2 status is 200': (r) => r.status === 200,
       'S2 took more than 2000 ms': (r) => r.timings.duration > 2000,
@@ -194,6 +201,7 @@ export function s3() {
     const id = 1 + Math.floor(Math.random() * 100);
     const stock = Math.floor(Math.random() * 1000);
     const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), { headers: JSON_HEADERS });
+    LATENCY.s3.add(res.timings.duration);
     check(res, {
       'S3 status is 200': (r) => r.status === 200,
       'S3 answers the updated product': (r) => field(r, 'id') === id && field(r, 'stock') === stock,
@@ -204,6 +212,7 @@ export function s3() {
 export function s4() {
   group('S4 CPU-bound report', () => {
     const res = post(`${URLS.report}/generate_report`, {}, { timeout: `${REPORT_MS / 1000 + 120}s` });
+    LATENCY.s4.add(res.timings.duration);
     check(res, {
       'S4 status is 200': (r) => r.status === 200,
       [`S4 took more than ${REPORT_MS} ms`]: (r) => r.timings.duration > REPORT_MS,
@@ -219,6 +228,7 @@ export function s5() {
       { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 },
       { responseCallback: http.expectedStatuses(400) },
     );
+    LATENCY.s5.add(res.timings.duration);
     check(res, {
       'S5 status is 400': (r) => r.status === 400,
       'S5 answers the payment failure': (r) =>
@@ -230,6 +240,7 @@ export function s5() {
 export function s6() {
   group('S6 click ingestion', () => {
     const res = post(`${URLS.analytics}/track_click`, { user_id: exec.vu.idInTest, page: 'homepage' });
+    LATENCY.s6.add(res.timings.duration);
     check(res, {
       'S6 status is 200': (r) => r.status === 200,
       'S6 answers tracked': (r) => field(r, 'status') === 'tracked',

@@ -232,12 +232,17 @@ async fn start_order_service(
 ) -> Router {
     let client = options.timeouts.client();
     let db = connect(settings, orderservice::SCHEMA, &orderservice::MIGRATOR).await;
-    orderservice::start(
+    let started = orderservice::start(
         db,
         inventory.as_downstream(&client, options.timeouts),
         payment.as_downstream(&client, options.timeouts),
         options.recovery,
     )
+    .await;
+    match started {
+        Ok(app) => app,
+        Err(err) => panic!("orderservice could not start: {err}"),
+    }
 }
 
 async fn connect(settings: &DbSettings, schema: &'static str, migrator: &sqlx::migrate::Migrator) -> PgPool {
@@ -290,6 +295,11 @@ impl System {
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// A pool on the system's database for `schema`, migrated, as a service of that schema gets.
+    pub async fn service_pool(&self, schema: &'static str, migrator: &sqlx::migrate::Migrator) -> PgPool {
+        connect(&self.settings, schema, migrator).await
     }
 
     /// A pool that sees `schema`'s tables, for checking what a scenario wrote.

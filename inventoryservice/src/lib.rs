@@ -124,8 +124,8 @@ async fn reserve_stock(
 /// `200`, changing nothing; anything else is a conflict.
 async fn repeated_reservation(db: &PgPool, request: &ReserveRequest) -> Result<Json<Reserved>, ApiError> {
     let existing = sqlx::query_as::<_, (i32, i32, String, i32, i32)>(
-        "SELECT r.product_id, r.quantity, r.state, i.reserved, i.stock
-         FROM reservations r JOIN inventory_items i USING (product_id)
+        "SELECT r.product_id, r.quantity, r.state, COALESCE(i.reserved, 0), COALESCE(i.stock, 0)
+         FROM reservations r LEFT JOIN inventory_items i USING (product_id)
          WHERE r.order_id = $1",
     )
     .bind(request.order_id)

@@ -14,7 +14,7 @@ use common::{ApiError, Downstream, DownstreamError};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::orders::{self, Order, Status};
+use crate::orders::{self, Abandoned, Order, Status};
 
 /// How compensation is retried before the order is left to recovery.
 const ATTEMPTS: u32 = 4;
@@ -84,35 +84,32 @@ impl Recovery {
     }
 
     /// Runs forever: first every order left unfinished by an earlier process (one last touched
-    /// before this one started), then periodically those idle for longer than `idle_after`.
-    /// Orders this process is working on are never taken by the first sweep, however soon it runs.
-    pub async fn run(self, db: PgPool, inventory: Downstream) {
-        let started = tokio::time::Instant::now();
-        let mut idle = None;
+    /// before `started`, this process's start on the database's clock), then periodically those
+    /// idle for longer than `idle_after`. Orders this process takes after `started` are never
+    /// mistaken for an earlier process's, however late the first sweep runs.
+    pub async fn run(self, db: PgPool, inventory: Downstream, started: f64) {
+        let mut abandoned = Abandoned::Before(started);
         loop {
-            // "Idle since before this process started", as an interval so that the clocks of this
-            // machine and the database's need not agree.
-            let threshold = idle.unwrap_or_else(|| started.elapsed());
-            match recover_abandoned(&db, &inventory, threshold).await {
+            match recover_abandoned(&db, &inventory, abandoned).await {
                 Ok(0) => {}
                 Ok(recovered) => tracing::info!(recovered, "abandoned orders compensated"),
                 Err(err) => tracing::warn!(error = %err, "recovery failed; trying again later"),
             }
-            idle = Some(self.idle_after);
+            abandoned = Abandoned::IdleFor(self.idle_after);
             tokio::time::sleep(self.interval).await;
         }
     }
 }
 
-/// Compensates every unfinished order idle for `idle` or longer; how many it finished.
+/// Compensates every abandoned unfinished order; how many it finished.
 pub async fn recover_abandoned(
     db: &PgPool,
     inventory: &Downstream,
-    idle: Duration,
+    abandoned: Abandoned,
 ) -> Result<usize, CompensationError> {
     let mut recovered = 0;
     loop {
-        let orders = orders::claim_abandoned(db, idle, 100).await?;
+        let orders = orders::claim_abandoned(db, abandoned, 100).await?;
         if orders.is_empty() {
             return Ok(recovered);
         }

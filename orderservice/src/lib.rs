@@ -54,18 +54,20 @@ pub async fn from_env() -> Result<Router, StartupError> {
     let payment = Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?;
     let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
     let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
-    Ok(start(
-        db,
-        inventory,
-        payment,
-        Recovery::new(interval, timeouts.total),
-    ))
+    Ok(start(db, inventory, payment, Recovery::new(interval, timeouts.total)).await?)
 }
 
-/// The app, with recovery running beside it (first over every unfinished order, then periodically).
-pub fn start(db: PgPool, inventory: Downstream, payment: Downstream, recovery: Recovery) -> Router {
-    tokio::spawn(recovery.run(db.clone(), inventory.clone()));
-    app(db, inventory, payment)
+/// The app, with recovery running beside it: first over the orders earlier processes left
+/// unfinished, then periodically.
+pub async fn start(
+    db: PgPool,
+    inventory: Downstream,
+    payment: Downstream,
+    recovery: Recovery,
+) -> Result<Router, sqlx::Error> {
+    let started = orders::database_clock(&db).await?;
+    tokio::spawn(recovery.run(db.clone(), inventory.clone(), started));
+    Ok(app(db, inventory, payment))
 }
 
 pub fn app(db: PgPool, inventory: Downstream, payment: Downstream) -> Router {

@@ -74,22 +74,49 @@ pub async fn discard(db: &PgPool, order_id: i32) -> Result<(), sqlx::Error> {
         .map(drop)
 }
 
-/// Takes up to `limit` unfinished orders untouched for `idle` or longer and marks them
-/// `compensating`, so that another sweep running at the same time skips them.
-pub async fn claim_abandoned(db: &PgPool, idle: Duration, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
-    sqlx::query_as::<_, Order>(
+/// Which unfinished orders count as abandoned.
+#[derive(Debug, Clone, Copy)]
+pub enum Abandoned {
+    /// Last touched before this instant, in seconds since the epoch on the database's clock.
+    Before(f64),
+    /// Untouched for at least this long.
+    IdleFor(Duration),
+}
+
+/// The database's clock now, in seconds since the epoch: a cut-off that [`Abandoned::Before`] can
+/// compare with the database's own timestamps, whatever this machine's clock says.
+pub async fn database_clock(db: &PgPool) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
+        .fetch_one(db)
+        .await
+}
+
+/// Takes up to `limit` abandoned unfinished orders and marks them `compensating`, so that another
+/// sweep running at the same time skips them.
+pub async fn claim_abandoned(
+    db: &PgPool,
+    abandoned: Abandoned,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let (condition, value) = match abandoned {
+        Abandoned::Before(epoch) => ("updated_at < to_timestamp($1)", epoch),
+        Abandoned::IdleFor(idle) => (
+            "updated_at <= now() - make_interval(secs => $1)",
+            idle.as_secs_f64(),
+        ),
+    };
+    sqlx::query_as::<_, Order>(&format!(
         "UPDATE orders SET status = 'compensating', updated_at = now()
          WHERE id IN (
              SELECT id FROM orders
-             WHERE status IN ('pending', 'reserved', 'compensating')
-               AND updated_at <= now() - make_interval(secs => $1)
+             WHERE status IN ('pending', 'reserved', 'compensating') AND {condition}
              ORDER BY id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
          )
-         RETURNING id, product_id, quantity",
-    )
-    .bind(idle.as_secs_f64())
+         RETURNING id, product_id, quantity"
+    ))
+    .bind(value)
     .bind(limit)
     .fetch_all(db)
     .await

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use common::downstream::Timeouts;
-use e2e::{spawn_system, spawn_system_with, Options};
+use common::Downstream;
+use e2e::{spawn_system, spawn_system_with, Options, RunningService};
 use serde_json::json;
 use sqlx::Row;
 
@@ -166,4 +167,32 @@ async fn concurrent_registrations_of_one_email_create_one_user_and_one_welcome()
     assert_eq!((created, conflicts), (1, 19));
     assert_eq!(count_rows(&system, "userservice", "users").await, 1);
     assert_eq!(system.calls.count("emailservice", "/send_welcome_email"), 1);
+}
+
+#[tokio::test]
+async fn an_email_service_answering_an_unexpected_status_gives_502_with_that_status() {
+    // Given a userservice whose EMAIL_SERVICE_URL points at a real service without that endpoint
+    let system = spawn_system().await;
+    let timeouts = system.options().timeouts;
+    let misdirected = Downstream::new("emailservice", system.search.url(), timeouts.client(), timeouts);
+    let db = system
+        .service_pool(userservice::SCHEMA, &userservice::MIGRATOR)
+        .await;
+    let user = RunningService::start("userservice", userservice::app(db, misdirected, timeouts)).await;
+
+    // When a user registers
+    let reply = system
+        .post(&user, "/register", json!({"email": unique_email()}))
+        .await;
+
+    // Then the caller learns which service answered what
+    assert_eq!(reply.status, 502, "{:?}", reply.body);
+    assert_eq!(reply.body["service"], "emailservice");
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("404")),
+        "{:?}",
+        reply.body
+    );
 }

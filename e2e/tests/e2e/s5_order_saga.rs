@@ -134,7 +134,13 @@ async fn an_unknown_product_is_404_and_leaves_no_order() {
     let reply = create_order(&system, 100_000, 1).await;
 
     assert_eq!(reply.status, 404, "{:?}", reply.body);
-    assert_eq!(count_rows(&system, "orderservice", "orders").await, 0);
+    assert_eq!(
+        count_rows(&system, "orderservice", "orders").await,
+        0,
+        "orders {:?} after calls {:?}",
+        order_statuses(&system).await,
+        system.calls.names()
+    );
     assert_eq!(count_rows(&system, "inventoryservice", "reservations").await, 0);
     assert_eq!(system.calls.count("paymentservice", "/process_payment_fail"), 0);
 }
