@@ -115,6 +115,8 @@ pub struct Options {
     pub recovery: Recovery,
     /// Put a [`DbGate`] between the services and the database.
     pub gated_database: bool,
+    /// The payment endpoint the order saga calls (`PAYMENT_PATH`).
+    pub payment_path: &'static str,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
                 idle_after: Duration::from_secs(60),
             },
             gated_database: false,
+            payment_path: orderservice::DECLINING_PAYMENT_PATH,
         }
     }
 }
@@ -235,7 +238,10 @@ async fn start_order_service(
     let started = orderservice::start(
         db,
         inventory.as_downstream(&client, options.timeouts),
-        payment.as_downstream(&client, options.timeouts),
+        orderservice::Payment {
+            gateway: payment.as_downstream(&client, options.timeouts),
+            path: options.payment_path.to_owned(),
+        },
         options.recovery,
     )
     .await;

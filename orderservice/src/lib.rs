@@ -3,7 +3,9 @@
 //! `POST /create_order {"product_id": 1, "quantity": 1}`:
 //! 1. saves the order as `pending`;
 //! 2. asks the inventory service to reserve its stock (`409` and no payment when the stock is short);
-//! 3. asks the payment service to take the payment, which declines with `400`;
+//! 3. asks the payment service to take the payment, which declines with `400` (`PAYMENT_PATH` can
+//!    point the saga at `/process_payment` instead: the order is then `completed` and answered `201`,
+//!    its stock staying reserved);
 //! 4. compensates: asks the inventory service to give the stock back;
 //! 5. marks the order `failed`;
 //! 6. answers `400 {"message": "Order failed due to payment issue", ...}`.
@@ -44,14 +46,34 @@ use crate::{
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "orderservice";
 
-/// The payment endpoint the saga calls: the brief's S5 always declines.
-pub const PAYMENT_PATH: &str = "/process_payment_fail";
+/// The payment endpoint the brief's S5 calls: it always declines.
+pub const DECLINING_PAYMENT_PATH: &str = "/process_payment_fail";
+
+/// Where the saga takes its payments.
+#[derive(Clone)]
+pub struct Payment {
+    pub gateway: Downstream,
+    pub path: String,
+}
+
+impl Payment {
+    /// The brief's S5: the gateway's endpoint that always declines.
+    pub fn declining(gateway: Downstream) -> Self {
+        Self {
+            gateway,
+            path: DECLINING_PAYMENT_PATH.to_owned(),
+        }
+    }
+}
 
 pub async fn from_env() -> Result<Router, StartupError> {
     let timeouts = Timeouts::from_env()?;
     let client = timeouts.client();
     let inventory = Downstream::from_env("inventoryservice", "INVENTORY_SERVICE_URL", &client, timeouts)?;
-    let payment = Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?;
+    let payment = Payment {
+        gateway: Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?,
+        path: config::var("PAYMENT_PATH").unwrap_or_else(|| DECLINING_PAYMENT_PATH.to_owned()),
+    };
     let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
     let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
     Ok(start(db, inventory, payment, Recovery::new(interval, timeouts.total)).await?)
@@ -62,7 +84,7 @@ pub async fn from_env() -> Result<Router, StartupError> {
 pub async fn start(
     db: PgPool,
     inventory: Downstream,
-    payment: Downstream,
+    payment: Payment,
     recovery: Recovery,
 ) -> Result<Router, sqlx::Error> {
     let started = orders::database_clock(&db).await?;
@@ -70,7 +92,7 @@ pub async fn start(
     Ok(app(db, inventory, payment))
 }
 
-pub fn app(db: PgPool, inventory: Downstream, payment: Downstream) -> Router {
+pub fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
     let state = AppState {
         db,
         inventory,
@@ -87,7 +109,7 @@ pub fn app(db: PgPool, inventory: Downstream, payment: Downstream) -> Router {
 struct AppState {
     db: PgPool,
     inventory: Downstream,
-    payment: Downstream,
+    payment: Payment,
 }
 
 #[derive(Deserialize)]
@@ -128,14 +150,14 @@ async fn create_order(
     }
 
     // 3. Take the payment.
-    let payment = match app.payment.post(PAYMENT_PATH, &order).await {
+    let payment = match app.payment.gateway.post(&app.payment.path, &order).await {
         Ok(reply) if reply.status.is_success() => {
             orders::advance(&app.db, order.id, &[Status::Reserved], Status::Completed).await?;
             let body = json!({"order_id": order.id, "status": Status::Completed, "payment": reply.body});
             return Ok((StatusCode::CREATED, Json(body)).into_response());
         }
         Ok(reply) if reply.status.is_client_error() => reply,
-        Ok(reply) => return Err(abort(&app, &order, app.payment.unexpected(reply).into()).await),
+        Ok(reply) => return Err(abort(&app, &order, app.payment.gateway.unexpected(reply).into()).await),
         Err(err) => return Err(abort(&app, &order, err.into()).await),
     };
 

@@ -277,6 +277,11 @@ async fn bench(root: &Path, compose: &Compose, args: &Args) -> Result<ExitCode> 
     let stopped = system.down().await;
     let k6_status = k6_status?;
     println!("\nresults: {}", results.display());
+    if args.dashboard && !results.join("report.html").exists() {
+        eprintln!(
+            "stack: k6 wrote no report.html: it does so only for runs longer than about 30 s (not smoke)"
+        );
+    }
     if !k6_status.success() {
         eprintln!("stack: k6 reported failed checks or thresholds ({k6_status}); see the summary above");
         return Ok(ExitCode::FAILURE);

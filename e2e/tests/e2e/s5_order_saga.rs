@@ -328,3 +328,34 @@ async fn a_repeated_compensation_for_one_order_counts_once() {
     );
     assert_eq!(inventory_of(&system, 10).await.1, before);
 }
+
+#[tokio::test]
+async fn with_an_approving_payment_endpoint_the_order_completes_and_keeps_its_stock() {
+    // Given the saga pointed at the gateway's approving endpoint (PAYMENT_PATH=/process_payment)
+    let system = spawn_system_with(Options {
+        payment_path: "/process_payment",
+        ..Options::default()
+    })
+    .await;
+    let (_, reserved_before) = inventory_of(&system, 11).await;
+
+    // When an order is placed
+    let reply = create_order(&system, 11, 2).await;
+
+    // Then it waits for the two-second payment, completes, and its stock stays reserved
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "completed");
+    assert_eq!(reply.body["payment"]["status"], "success");
+    assert!(
+        reply.elapsed >= Duration::from_secs(2),
+        "took {:?}",
+        reply.elapsed
+    );
+    let order_id = reply.body["order_id"].as_i64().expect("an order id") as i32;
+    assert_eq!(
+        order_statuses(&system).await,
+        [(order_id, "completed".to_owned())]
+    );
+    assert_eq!(inventory_of(&system, 11).await.1, reserved_before + 2);
+    assert_eq!(system.calls.count("inventoryservice", "/compensate_stock"), 0);
+}
