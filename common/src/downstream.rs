@@ -137,10 +137,6 @@ impl Downstream {
         Ok(Self::new(name, url, client.clone(), timeouts))
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// `POST {base}{path}` with a JSON body; any status is a [`Reply`], only a failed exchange is an error.
     pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Reply, DownstreamError> {
         let url = self

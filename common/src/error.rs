@@ -46,10 +46,6 @@ impl ApiError {
         self.body.insert(key.to_owned(), value);
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for ApiError {

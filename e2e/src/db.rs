@@ -53,10 +53,6 @@ impl TestDatabase {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The port of the PostgreSQL server.
     pub fn port(&self) -> u16 {
         self.server.get_port()

@@ -68,12 +68,6 @@ impl CallLog {
             .count()
     }
 
-    pub fn clear(&self) {
-        if let Ok(mut calls) = self.0.lock() {
-            calls.clear();
-        }
-    }
-
     fn record(&self, call: Call) {
         if let Ok(mut calls) = self.0.lock() {
             calls.push(call);

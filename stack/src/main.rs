@@ -297,13 +297,22 @@ async fn run_k6(mut command: tokio::process::Command, transcript: &Path) -> Resu
         let mut lines = BufReader::new(stdout).lines();
         while let Some(line) = lines.next_line().await? {
             println!("{line}");
-            copy.push_str(&line);
-            copy.push('\n');
+            if !is_progress(&line) {
+                copy.push_str(&line);
+                copy.push('\n');
+            }
         }
     }
     let status = child.wait().await?;
     std::fs::write(transcript, copy)?;
     Ok(status)
+}
+
+/// One of the lines k6 prints every second while it runs (`running (...)`, `s3   [ 40% ] ...`):
+/// shown live, but not kept in the transcript.
+fn is_progress(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    line.starts_with("running (") || (first.len() == 2 && first.starts_with('s') && line.contains("% ]"))
 }
 
 /// `YYYYMMDDTHHMMSSZ`, now, in UTC.
