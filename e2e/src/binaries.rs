@@ -20,14 +20,8 @@ fn build_release_binaries() -> Result<PathBuf, String> {
         .ancestors()
         .nth(3)
         .ok_or_else(|| format!("{} is not inside a target folder", exe.display()))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| option_env!("CARGO").unwrap_or("cargo").to_owned());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--bins"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .map_err(|err| format!("could not run cargo build: {err}"))?;
-    if !status.success() {
-        return Err("cargo build --release --workspace --bins failed".into());
-    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| option_env!("CARGO").unwrap_or("cargo").into());
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    stack::process::build_release_binaries(root, &cargo).map_err(|err| format!("{err:#}"))?;
     Ok(target.join("release"))
 }

@@ -56,16 +56,6 @@ pub struct Payment {
     pub path: String,
 }
 
-impl Payment {
-    /// The brief's S5: the gateway's endpoint that always declines.
-    pub fn declining(gateway: Downstream) -> Self {
-        Self {
-            gateway,
-            path: DECLINING_PAYMENT_PATH.to_owned(),
-        }
-    }
-}
-
 pub async fn from_env() -> Result<Router, StartupError> {
     let timeouts = Timeouts::from_env()?;
     let client = timeouts.client();

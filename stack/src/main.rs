@@ -21,7 +21,7 @@ use stack::{
     compose::Compose,
     plan::{Database, Plan},
     postgres::Cluster,
-    process::Services,
+    process::{self, Services},
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -94,7 +94,10 @@ async fn run() -> Result<ExitCode> {
             system.print_table();
             println!("\nready: Ctrl-C or SIGTERM stops everything");
             let mut system = system;
-            let shutdown = shutdown_signal();
+            let shutdown = async {
+                common::serve::shutdown_signal().await;
+                eprintln!("stack: stopping");
+            };
             tokio::pin!(shutdown);
             // A service that dies is reported, and the others keep running, as under compose: a
             // failure experiment may stop one on purpose to watch what its callers do.
@@ -226,18 +229,10 @@ impl System {
 
 /// `cargo run` builds only the stack itself; the service binaries are built beside it.
 fn build_services(root: &Path) -> Result<()> {
-    let Some(cargo) = std::env::var_os("CARGO") else {
-        return Ok(());
-    };
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--bins"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release --workspace --bins failed");
+    match std::env::var_os("CARGO") {
+        Some(cargo) => process::build_release_binaries(root, &cargo),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn bench(root: &Path, compose: &Compose, args: &Args) -> Result<ExitCode> {
@@ -338,20 +333,4 @@ fn timestamp() -> String {
         time % 3600 / 60,
         time % 60
     )
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
-    }
-    eprintln!("stack: stopping");
 }

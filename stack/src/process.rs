@@ -1,6 +1,7 @@
 //! The services as child processes: started in dependency order, each awaited until `/health`
 //! answers (compose's `service_healthy`), their output prefixed with their name, and stopped with
 //! SIGTERM so they finish what is in flight, as `docker compose stop` does.
+//! [`build_release_binaries`] builds the binaries they run, for the stack and for the tests alike.
 
 use std::{path::Path, process::Stdio, time::Duration};
 
@@ -24,12 +25,19 @@ const INHERITED: [&str; 4] = ["PATH", "HOME", "RUST_LOG", "RUST_BACKTRACE"];
 
 pub struct Services {
     children: Vec<(String, Child)>,
+    /// Polls `/health` while each service starts.
+    health: reqwest::Client,
 }
 
 impl Services {
     /// Starts every service of `plan` from the binaries in `bin_dir`.
     pub async fn start(plan: &Plan, bin_dir: &Path) -> Result<Self> {
-        let mut services = Self { children: Vec::new() };
+        let mut services = Self {
+            children: Vec::new(),
+            health: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()?,
+        };
         for service in &plan.services {
             if let Err(err) = services.start_one(service, bin_dir).await {
                 services.stop().await;
@@ -72,7 +80,7 @@ impl Services {
         forward(&service.name, child.stderr.take());
         self.children.push((service.name.clone(), child));
         let (_, child) = self.children.last_mut().context("the child just started")?;
-        wait_until_healthy(service, child).await
+        wait_until_healthy(&self.health, service, child).await
     }
 
     /// Waits until one of the services exits by itself, and forgets it; its name and how it exited.
@@ -94,10 +102,7 @@ impl Services {
     pub async fn stop(&mut self) -> bool {
         let mut clean = true;
         for (name, child) in self.children.iter_mut().rev() {
-            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-                // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
+            terminate(child);
             match tokio::time::timeout(STOPPED_WITHIN, child.wait()).await {
                 Ok(Ok(status)) if status.success() => {}
                 Ok(Ok(status)) => {
@@ -120,10 +125,32 @@ impl Services {
     }
 }
 
-async fn wait_until_healthy(service: &LocalService, child: &mut Child) -> Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
+/// Sends SIGTERM to `child`, as `docker stop` does: it finishes what is in flight, then exits.
+pub fn terminate(child: &Child) {
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+/// `cargo build --release --workspace --bins` in the workspace at `root`, with the given `cargo`.
+pub fn build_release_binaries(root: &Path, cargo: &std::ffi::OsStr) -> Result<()> {
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--workspace", "--bins"])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release --workspace --bins failed");
+    }
+    Ok(())
+}
+
+async fn wait_until_healthy(
+    client: &reqwest::Client,
+    service: &LocalService,
+    child: &mut Child,
+) -> Result<()> {
     let url = format!("http://127.0.0.1:{}/health", service.port);
     let deadline = Instant::now() + HEALTHY_WITHIN;
     loop {

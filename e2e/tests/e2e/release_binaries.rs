@@ -5,17 +5,11 @@ use std::{process::Stdio, time::Duration};
 
 use e2e::{binaries::release_binary, TestDatabase};
 use serde_json::{json, Value};
+use stack::process::terminate;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    process::Command,
 };
-
-fn terminate(child: &Child) {
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
-}
 
 async fn post(client: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
     match client.post(url).json(&body).send().await {
