@@ -9,3 +9,4 @@ pub mod compose;
 pub mod plan;
 pub mod postgres;
 pub mod process;
+pub mod record;
