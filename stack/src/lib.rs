@@ -5,8 +5,10 @@
 //! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
 //! is given, and [`process`] starts, watches and stops the services.
 
+pub mod compare;
 pub mod compose;
 pub mod plan;
 pub mod postgres;
 pub mod process;
 pub mod record;
+pub mod report;
