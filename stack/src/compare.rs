@@ -8,7 +8,7 @@
 
 use std::{
     collections::BTreeSet,
-    fmt,
+    fmt::{self, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -113,7 +113,18 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
+/// How the per-process figures are named: `CPU % <process>`, `RSS MiB <process>`.
+const CPU: &str = "CPU % ";
+const RSS: &str = "RSS MiB ";
+
 impl Row {
+    /// The process a per-process figure is about.
+    pub fn process(&self) -> Option<&str> {
+        self.figure
+            .strip_prefix(CPU)
+            .or_else(|| self.figure.strip_prefix(RSS))
+    }
+
     /// B's mean over A's.
     pub fn ratio(&self) -> Option<f64> {
         let (a, b) = (self.a.as_ref()?, self.b.as_ref()?);
@@ -205,7 +216,7 @@ fn compare_scenario(name: &str, a: &ScenarioResult, b: &ScenarioResult) -> Scena
     for process in &processes {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
         rows.push(row(
-            format!("CPU % {process}"),
+            format!("{CPU}{process}"),
             ra.map(|r| &r.cpu_mean_percent),
             rb.map(|r| &r.cpu_mean_percent),
             1.0,
@@ -214,7 +225,7 @@ fn compare_scenario(name: &str, a: &ScenarioResult, b: &ScenarioResult) -> Scena
     for process in &processes {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
         rows.push(row(
-            format!("RSS MiB {process}"),
+            format!("{RSS}{process}"),
             ra.map(|r| &r.rss_max_bytes),
             rb.map(|r| &r.rss_max_bytes),
             MIB,
@@ -353,7 +364,7 @@ fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
         let cpu_rows: Vec<&Row> = scenario
             .rows
             .iter()
-            .filter(|r| r.figure.starts_with("CPU % "))
+            .filter(|r| r.figure.starts_with(CPU))
             .collect();
         let mean = |stat: &Option<Stat>| stat.as_ref().map_or(0.0, |s| s.mean);
         page.chart(
@@ -362,7 +373,7 @@ fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
                 title: format!("{name}: mean CPU by process, A and B"),
                 labels: cpu_rows
                     .iter()
-                    .map(|r| r.figure.trim_start_matches("CPU % ").to_string())
+                    .map(|r| r.process().unwrap_or_default().to_string())
                     .collect(),
                 series: vec![
                     BarSeries {
@@ -381,26 +392,63 @@ fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
             "Within each scenario's measured windows, averaged over the repeats.",
         );
         page.end_grid();
-        let mut html = String::from("<table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>");
-        for row in &scenario.rows {
-            let cell = |stat: &Option<Stat>| stat.as_ref().map_or("–".into(), |s| stat_cell(s, row.scale));
-            html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
-                escape(&row.figure),
-                cell(&row.a),
-                cell(&row.b),
-                if row.verdict.beyond_noise() {
-                    r#" class="beyond""#
-                } else {
-                    ""
-                },
-                ratio_cell(row),
-            ));
-        }
-        html.push_str("</table>");
-        page.html(&html);
+        page.html(&tables(scenario));
     }
     page.finish()
+}
+
+/// A scenario's figures as two HTML tables: the headline figures, and CPU and memory by process.
+fn tables(scenario: &ScenarioComparison) -> String {
+    let cell =
+        |row: &Row, stat: &Option<Stat>| stat.as_ref().map_or("–".into(), |s| stat_cell(s, row.scale));
+    let ratio = |row: &Row| {
+        format!(
+            "<td{}>{}</td>",
+            if row.verdict.beyond_noise() {
+                r#" class="beyond""#
+            } else {
+                ""
+            },
+            ratio_cell(row)
+        )
+    };
+    let mut html = String::from(
+        r#"<div class="tables"><table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>"#,
+    );
+    let (headline, by_process): (Vec<&Row>, Vec<&Row>) =
+        scenario.rows.iter().partition(|row| row.process().is_none());
+    for row in headline {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            escape(&row.figure),
+            cell(row, &row.a),
+            cell(row, &row.b),
+            ratio(row)
+        );
+    }
+    html.push_str(
+        "</table><table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
+         <th>RSS MiB A</th><th>RSS MiB B</th><th>B/A</th></tr>",
+    );
+    let (cpu, rss): (Vec<&Row>, Vec<&Row>) = by_process
+        .into_iter()
+        .partition(|row| row.figure.starts_with(CPU));
+    for (cpu, rss) in cpu.iter().zip(&rss) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td>{}</tr>",
+            escape(cpu.process().unwrap_or_default()),
+            cell(cpu, &cpu.a),
+            cell(cpu, &cpu.b),
+            ratio(cpu),
+            cell(rss, &rss.a),
+            cell(rss, &rss.b),
+            ratio(rss)
+        );
+    }
+    html.push_str("</table></div>");
+    html
 }
 
 #[cfg(test)]

@@ -529,7 +529,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         });
     }
     page.grid(false);
-    page.chart(
+    page.wide_chart(
         &format!("{name}-capacity"),
         Chart::Xy(Xy {
             title: format!("{name}: offered against achieved rate, and p99"),

@@ -177,9 +177,18 @@ impl Page {
 
     /// Places a chart here, with a caption under it.
     pub fn chart(&mut self, id: &str, chart: Chart, caption: &str) {
+        self.figure("", id, chart, caption);
+    }
+
+    /// A chart two grid columns wide, for one that has many points to tell apart.
+    pub fn wide_chart(&mut self, id: &str, chart: Chart, caption: &str) {
+        self.figure(r#" class="wide""#, id, chart, caption);
+    }
+
+    fn figure(&mut self, class: &str, id: &str, chart: Chart, caption: &str) {
         let id = format!("{}-{}", slug(id), self.charts.len() + 1);
         self.html(&format!(
-            r#"<figure><div class="plot"><canvas data-chart="{id}" role="img" aria-label="{label}"></canvas></div><figcaption>{caption}</figcaption></figure>"#,
+            r#"<figure{class}><div class="plot"><canvas data-chart="{id}" role="img" aria-label="{label}"></canvas></div><figcaption>{caption}</figcaption></figure>"#,
             label = escape(match &chart {
                 Chart::Xy(xy) => &xy.title,
                 Chart::Bar(bar) => &bar.title,
