@@ -101,6 +101,29 @@ pub struct ScenarioComparison {
     pub rows: Vec<Row>,
 }
 
+impl ScenarioComparison {
+    /// p50, p99 and throughput.
+    pub fn headline(&self) -> Vec<&Row> {
+        self.rows.iter().filter(|row| row.process().is_none()).collect()
+    }
+
+    /// Each process's CPU row with its memory row.
+    pub fn by_process(&self) -> Vec<(&Row, &Row)> {
+        let rss = |process: &str| {
+            self.rows
+                .iter()
+                .find(|row| row.figure.strip_prefix(RSS) == Some(process))
+        };
+        self.rows
+            .iter()
+            .filter_map(|cpu| {
+                let process = cpu.figure.strip_prefix(CPU)?;
+                Some((cpu, rss(process)?))
+            })
+            .collect()
+    }
+}
+
 /// One figure of one scenario in both runs; a side is `None` when that run did not record it
 /// (a process the other implementation does not have).
 #[derive(Debug, Clone)]
@@ -261,6 +284,43 @@ fn ratio_cell(row: &Row) -> String {
     }
 }
 
+/// B/A for the terminal: the mark, or as much space, so the column stays aligned.
+fn text_ratio(row: &Row) -> String {
+    let ratio = ratio_cell(row);
+    if row.verdict.beyond_noise() {
+        ratio
+    } else {
+        ratio + "  "
+    }
+}
+
+/// Columns aligned, the first to the left and the figures to the right.
+fn write_table(f: &mut fmt::Formatter<'_>, header: &[&str], rows: Vec<Vec<String>>) -> fmt::Result {
+    let header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|row| row.get(i).map_or(0, |cell| cell.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::from(" ");
+        for (i, cell) in row.iter().enumerate() {
+            let width = widths[i];
+            if i == 0 {
+                let _ = write!(line, " {cell:<width$}");
+            } else {
+                let _ = write!(line, "  {cell:>width$}");
+            }
+        }
+        writeln!(f, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
 /// The table `stack compare` prints.
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -278,42 +338,36 @@ impl fmt::Display for Comparison {
                 scenario.scenario,
                 scenario_title(&scenario.scenario)
             )?;
-            let cells: Vec<[String; 4]> = scenario
-                .rows
-                .iter()
-                .map(|row| {
-                    [
-                        row.figure.clone(),
-                        text_cell(row.a.as_ref(), row.scale),
-                        text_cell(row.b.as_ref(), row.scale),
-                        ratio_cell(row),
-                    ]
-                })
-                .collect();
-            let header = ["figure".to_string(), "A".into(), "B".into(), "B/A".into()];
-            let width = |i: usize| {
-                cells
-                    .iter()
-                    .chain(std::iter::once(&header))
-                    .map(|c| c[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            };
-            let widths = [width(0), width(1), width(2), width(3)];
-            for line in std::iter::once(&header).chain(&cells) {
-                writeln!(
-                    f,
-                    "  {:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}",
-                    line[0],
-                    line[1],
-                    line[2],
-                    line[3],
-                    w0 = widths[0],
-                    w1 = widths[1],
-                    w2 = widths[2],
-                    w3 = widths[3]
-                )?;
-            }
+            let headline = scenario.headline().into_iter().map(|row| {
+                vec![
+                    row.figure.clone(),
+                    text_cell(row.a.as_ref(), row.scale),
+                    text_cell(row.b.as_ref(), row.scale),
+                    text_ratio(row),
+                ]
+            });
+            write_table(f, &["figure", "A", "B", "B/A"], headline.collect())?;
+            let by_process = scenario.by_process().into_iter().map(|(cpu, rss)| {
+                vec![
+                    cpu.process().unwrap_or_default().to_string(),
+                    text_cell(cpu.a.as_ref(), cpu.scale),
+                    text_cell(cpu.b.as_ref(), cpu.scale),
+                    text_ratio(cpu),
+                    text_cell(rss.a.as_ref(), rss.scale),
+                    text_cell(rss.b.as_ref(), rss.scale),
+                    text_ratio(rss),
+                ]
+            });
+            let header = [
+                "process",
+                "CPU % A",
+                "CPU % B",
+                "B/A",
+                "RSS MiB A",
+                "RSS MiB B",
+                "B/A",
+            ];
+            write_table(f, &header, by_process.collect())?;
         }
         if !self.only_in_a.is_empty() {
             writeln!(f, "\nonly in A (not compared): {}", self.only_in_a.join(", "))?;
@@ -415,9 +469,7 @@ fn tables(scenario: &ScenarioComparison) -> String {
     let mut html = String::from(
         r#"<div class="tables"><table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>"#,
     );
-    let (headline, by_process): (Vec<&Row>, Vec<&Row>) =
-        scenario.rows.iter().partition(|row| row.process().is_none());
-    for row in headline {
+    for row in scenario.headline() {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
@@ -431,10 +483,7 @@ fn tables(scenario: &ScenarioComparison) -> String {
         "</table><table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
          <th>RSS MiB A</th><th>RSS MiB B</th><th>B/A</th></tr>",
     );
-    let (cpu, rss): (Vec<&Row>, Vec<&Row>) = by_process
-        .into_iter()
-        .partition(|row| row.figure.starts_with(CPU));
-    for (cpu, rss) in cpu.iter().zip(&rss) {
+    for (cpu, rss) in scenario.by_process() {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td>{}</tr>",
