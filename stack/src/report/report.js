@@ -28,7 +28,6 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.font.size = 11;
   Chart.defaults.plugins.legend.labels.boxWidth = 24;
-  Chart.defaults.plugins.legend.labels.usePointStyle = true;
 
   Chart.register({
     id: 'drawnMark',
@@ -114,8 +113,9 @@
       backgroundColor: color(series.color),
       borderDash: series.dashed ? [6, 3] : [],
       borderWidth: 1.5,
-      pointRadius: series.dots ? 2.5 : 0,
-      pointStyle: series.dots ? 'circle' : 'line',
+      // A short run has a handful of points: dots keep a single one visible.
+      pointRadius: series.dots || series.points.length <= 12 ? 2.5 : 0,
+      pointStyle: 'circle',
       showLine: true,
       data: series.points
         .filter(([x]) => !percentile || x < 100)
@@ -132,7 +132,11 @@
         interaction: { mode: 'nearest', intersect: false },
         plugins: {
           title: { display: Boolean(spec.title), text: spec.title },
-          legend: { display: spec.legend && spec.series.length > 1 },
+          // Lines in the legend, so a dashed series looks dashed there too.
+          legend: {
+            display: spec.legend && spec.series.length > 1,
+            labels: { usePointStyle: true, pointStyle: 'line' },
+          },
           tooltip: { callbacks: { label: (item) => {
             const x = percentile ? percentileLabel(item.raw.raw_x) : number(item.raw.x);
             return `${item.dataset.label}: ${x} → ${number(item.raw.y)}`;
