@@ -53,6 +53,14 @@ impl Services {
     }
 
     async fn start_one(&mut self, service: &LocalService, bin_dir: &Path) -> Result<()> {
+        // Someone else's service on our port would answer our health check, and every request.
+        if std::net::TcpListener::bind(("127.0.0.1", service.port)).is_err() {
+            bail!(
+                "127.0.0.1:{} is already in use (another stack up or bench?): {} cannot listen there",
+                service.port,
+                service.name
+            );
+        }
         let binary = bin_dir.join(&service.name);
         let mut command = Command::new(&binary);
         command.env_clear();

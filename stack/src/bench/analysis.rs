@@ -44,6 +44,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
     let mut capacity = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut scenario_names: Vec<&str> = inputs.measured.iter().map(|m| m.scenario.as_str()).collect();
+    scenario_names.sort_unstable();
     scenario_names.dedup();
     for name in scenario_names {
         let runs: Vec<&Measured> = inputs.measured.iter().filter(|m| m.scenario == name).collect();
@@ -288,4 +289,67 @@ fn steps_of(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(step: &str, count: usize, duration_ms: f64, start_ms: f64) -> Vec<Request> {
+        (0..count)
+            .map(|i| Request {
+                scenario: step.into(),
+                end_ms: start_ms + i as f64 * (10_000.0 / count as f64) + duration_ms,
+                duration_ms,
+                failed: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn capacity_steps_are_judged_against_the_slo_drops_and_the_generator() {
+        // Given three 10 s steps of 100, 200 and 400/s (maxVUs 10 each) with a 25 ms SLO: the first
+        // fast, the second over the SLO, the third dropping iterations with all its VUs in use
+        let plan = ScenarioSteps {
+            slo_p99_ms: 25.0,
+            time_unit: "1s".into(),
+            grace_s: 2.0,
+            min_step_s: 0.0,
+            steps: vec![(100.0, 5, 10), (200.0, 5, 10), (400.0, 5, 10)],
+        };
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 1000, 2.0, 0.0));
+        samples
+            .requests
+            .extend(requests("s6_step2", 2000, 40.0, 12_000.0));
+        samples.requests.extend(requests("s6_step3", 3000, 5.0, 24_000.0));
+        samples.dropped_iterations.insert("s6_step3".into(), 1000);
+        samples.vus.push((30_000.0, 10));
+        let run = Measured {
+            scenario: "s6".into(),
+            window: Window {
+                repeat: 1,
+                start_s: 0.0,
+                end_s: 40.0,
+            },
+            repeat_start_ms: 0.0,
+            thresholds_crossed: false,
+        };
+        // When the steps are judged
+        let steps = steps_of(&samples, "s6", &plan, 10.0, &run, &[]);
+        // Then only the first is ok, the third is the generator's limit, and 100/s is sustained
+        let verdicts: Vec<(f64, bool, bool)> = steps
+            .iter()
+            .map(|s| (s.rate, s.ok, s.generator_limited))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(100.0, true, false), (200.0, false, false), (400.0, false, true)]
+        );
+        assert_eq!(steps[0].achieved_per_s, 100.0);
+        assert_eq!(
+            stats::sustained_rate(&steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>()),
+            Some(100.0)
+        );
+    }
 }

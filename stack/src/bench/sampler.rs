@@ -11,7 +11,8 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    process::Command,
+    io::Read,
+    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -297,15 +298,20 @@ fn thread_cpu_seconds() -> f64 {
 /// One `docker stats --no-stream`: each container's CPU % (of one core, as docker counts it) and
 /// memory, and the CPU seconds the command itself took.
 fn docker_stats(docker: &str) -> (HashMap<String, (f64, u64)>, f64) {
-    let before = children_cpu_seconds();
-    let output = Command::new(docker)
+    let Ok(mut child) = Command::new(docker)
         .args(["stats", "--no-stream", "--format", "{{json .}}"])
-        .output();
-    let cost = children_cpu_seconds() - before;
-    let Ok(output) = output else {
-        return (HashMap::new(), cost);
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return (HashMap::new(), 0.0);
     };
-    let stats = String::from_utf8_lossy(&output.stdout)
+    let mut output = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut output);
+    }
+    let cost = reap_cpu_seconds(&child);
+    let stats = output
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter_map(|stat| {
@@ -322,6 +328,24 @@ fn docker_stats(docker: &str) -> (HashMap<String, (f64, u64)>, f64) {
         })
         .collect();
     (stats, cost)
+}
+
+/// Waits for `child` and returns the CPU seconds it used (its own rusage, so that other children
+/// of ours, such as k6, are not counted).
+fn reap_cpu_seconds(child: &std::process::Child) -> f64 {
+    let Ok(pid) = i32::try_from(child.id()) else {
+        return 0.0;
+    };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid for wait4 to fill; the pid is our own child's, which
+    // nothing else waits for.
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+        return 0.0;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// `12.5MiB`, `1.2GB`, `512kB`, `100B` as bytes.
@@ -342,18 +366,6 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         _ => return None,
     };
     Some((number * factor).round() as u64)
-}
-
-/// CPU seconds of this process's waited-for children so far.
-fn children_cpu_seconds() -> f64 {
-    // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid rusage for getrusage to fill.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
-        return 0.0;
-    }
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 #[cfg(test)]

@@ -24,14 +24,19 @@ pub fn stat(runs: &[f64]) -> Stat {
             let variance = runs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
             let t = StudentsT::new(0.0, 1.0, n - 1.0).ok()?.inverse_cdf(0.975);
             let half = t * variance.sqrt() / n.sqrt();
-            Some([mean - half, mean + half])
+            Some([tidy(mean - half), tidy(mean + half)])
         })
         .flatten();
     Stat {
-        mean,
+        mean: tidy(mean),
         ci95,
         runs: runs.to_vec(),
     }
+}
+
+/// To 4 decimal places: below the precision of any figure here, and free of float noise in the JSON.
+fn tidy(value: f64) -> f64 {
+    (value * 1e4).round() / 1e4
 }
 
 /// One HTTP request of k6's samples.
