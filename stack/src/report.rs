@@ -649,3 +649,48 @@ fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
     });
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t_s: f64, process: &str, rss_mib: u64) -> ResourceRow {
+        ResourceRow {
+            repeat: 1,
+            t_s,
+            process: process.into(),
+            cpu_percent: 1.0,
+            rss_bytes: rss_mib << 20,
+        }
+    }
+
+    #[test]
+    fn a_service_whose_memory_halves_is_reported_as_restarted() {
+        // Given userservice at 40 MiB that drops to 6 MiB, and postgres doing the same by design
+        let rows = [
+            row(1.0, "userservice", 40),
+            row(2.0, "userservice", 6),
+            row(1.0, "postgres", 200),
+            row(2.0, "postgres", 50),
+        ];
+        // When the samples are searched for restarts
+        let found = restarts(&rows, 1.0);
+        // Then userservice, and only it, is named
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("userservice may have restarted in repeat 1 near t = 2.00 s"));
+    }
+
+    #[test]
+    fn a_service_whose_samples_stop_and_resume_is_reported_as_restarted() {
+        let rows = [row(1.0, "orderservice", 9), row(9.0, "orderservice", 9)];
+        let found = restarts(&rows, 1.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("no samples for 8.00 s"), "{found:?}");
+    }
+
+    #[test]
+    fn steady_samples_report_no_restart() {
+        let rows = [row(1.0, "orderservice", 9), row(2.0, "orderservice", 10)];
+        assert!(restarts(&rows, 1.0).is_empty());
+    }
+}
