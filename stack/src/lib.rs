@@ -4,13 +4,16 @@
 //! The compose file stays the single source of truth: [`compose`] reads it, [`plan`] turns it into
 //! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
 //! is given, [`process`] starts, watches and stops the services, and [`system`] puts them together.
-//! [`bench`] drives a [`target`] through the k6 scenarios and leaves a [`record`] of the run.
+//! [`bench`] drives a [`target`] through the k6 scenarios and leaves a [`record`] of the run;
+//! [`report`] turns a record into a page to read, and [`compare`] sets two records side by side.
 
 pub mod bench;
+pub mod compare;
 pub mod compose;
 pub mod plan;
 pub mod postgres;
 pub mod process;
 pub mod record;
+pub mod report;
 pub mod system;
 pub mod target;

@@ -1,10 +1,11 @@
 //! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the module
-//! that does the work (`system` for `up`, `bench` for `bench`, `plan` for `plan`).
+//! that does the work (`system` for `up`, `bench` for `bench`, `plan` for `plan`, `report` and
+//! `compare` for theirs).
 //!
 //! The database is `DATABASE_URL` if it is set; otherwise a private PostgreSQL cluster under
 //! `target/stack/` on port `STACK_PG_PORT` (54329), started from the installed server binaries.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -36,6 +37,21 @@ enum Command {
     Bench(BenchArgs),
     /// Print what `up` would start, with each service's environment.
     Plan,
+    /// Write <RUN_DIR>/report.html: the run's figures and charts, one file that opens offline.
+    Report {
+        /// A run directory, results/<timestamp>-<profile>.
+        run_dir: PathBuf,
+    },
+    /// Compare two runs scenario by scenario: print the table, write the HTML page.
+    Compare {
+        /// The run to compare against (the baseline).
+        run_a: PathBuf,
+        /// The run compared with it.
+        run_b: PathBuf,
+        /// Where to write the page.
+        #[arg(long, default_value = "compare.html")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +136,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     println!("    {key}={value}");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run_dir } => {
+            println!("{}", stack::report::write_report(&run_dir)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { run_a, run_b, out } => {
+            let comparison = stack::compare::compare(&run_a, &run_b, &out)?;
+            println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Up(args) => {

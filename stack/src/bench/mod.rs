@@ -161,6 +161,10 @@ pub async fn run(root: &Path, compose: &Compose, options: &BenchOptions) -> Resu
     let results = outcome?;
     println!("\nresults: {}", dir.display());
     print_summary(&results);
+    match crate::report::write_report(&dir) {
+        Ok(report) => println!("report: {}", report.display()),
+        Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
+    }
     if !results.thresholds.passed {
         eprintln!(
             "stack: k6 reported crossed thresholds: {:?}",

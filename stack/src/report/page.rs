@@ -1,0 +1,335 @@
+//! One self-contained HTML page with Chart.js charts, shared by the report and the comparison.
+//!
+//! A page is opened from disk, offline, months after the run, so it carries everything it needs:
+//! the stylesheet, Chart.js (the pinned file in `vendor/`, see `vendor/README.md`), the drawing
+//! script `report.js`, and the data of every chart as one JSON block. The Rust side decides what
+//! to plot ([`Chart`] specs); `report.js` only turns each spec into a Chart.js chart.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::record::Stat;
+
+const STYLE: &str = include_str!("report.css");
+const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
+const DRAW_JS: &str = include_str!("report.js");
+
+/// What a chart shows; serialised into the page for `report.js`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Chart {
+    Xy(Xy),
+    Bar(Bar),
+}
+
+/// Lines over an x axis, with an optional second y axis on the right.
+#[derive(Debug, Clone, Serialize)]
+pub struct Xy {
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub y2: Option<Axis>,
+    pub series: Vec<Series>,
+    /// Shaded x ranges, labelled (a scenario's measured window).
+    pub bands: Vec<Band>,
+    /// Dashed marker lines, labelled (the sustained rate, an SLO).
+    pub marks: Vec<Mark>,
+    /// Whether to show the legend (small multiples explain their lines once, in a note).
+    pub legend: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Axis {
+    pub title: String,
+    pub scale: Scale,
+}
+
+impl Axis {
+    pub fn new(title: impl Into<String>, scale: Scale) -> Self {
+        Self {
+            title: title.into(),
+            scale,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    Linear,
+    Log,
+    /// x values are percentiles (0 ..< 100) drawn at 1/(1-p): HdrHistogram's percentile plot,
+    /// where each decade of the axis is one more nine (p90, p99, p99.9, ...).
+    Percentile,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub label: String,
+    /// `y` or `y2`.
+    pub axis: &'static str,
+    pub points: Vec<[f64; 2]>,
+    /// Index into the page's palette.
+    pub color: usize,
+    pub dashed: bool,
+    /// Draw each point as a dot, not only the line (few, meaningful points such as rate steps).
+    pub dots: bool,
+}
+
+impl Series {
+    pub fn line(label: impl Into<String>, points: Vec<[f64; 2]>, color: usize) -> Self {
+        Self {
+            label: label.into(),
+            axis: "y",
+            points,
+            color,
+            dashed: false,
+            dots: false,
+        }
+    }
+
+    /// The same series on the right-hand axis.
+    pub fn on_right(mut self) -> Self {
+        self.axis = "y2";
+        self
+    }
+
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+
+    pub fn dots(mut self) -> Self {
+        self.dots = true;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mark {
+    /// A vertical line at this x ...
+    pub x: Option<f64>,
+    /// ... or a horizontal one at this y, on `axis`.
+    pub y: Option<f64>,
+    pub axis: &'static str,
+    pub label: String,
+    pub color: &'static str,
+}
+
+/// Horizontal bars, one group per label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bar {
+    pub title: String,
+    pub labels: Vec<String>,
+    pub series: Vec<BarSeries>,
+    pub value_title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BarSeries {
+    pub label: String,
+    pub values: Vec<f64>,
+    pub color: usize,
+}
+
+/// A page under construction: HTML in order, and the data of its charts.
+pub struct Page {
+    title: String,
+    body: String,
+    charts: BTreeMap<String, Chart>,
+}
+
+impl Page {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            body: String::new(),
+            charts: BTreeMap::new(),
+        }
+    }
+
+    /// Appends HTML as it is: the caller escapes what came from a file with [`escape`].
+    pub fn html(&mut self, html: &str) {
+        self.body.push_str(html);
+        self.body.push('\n');
+    }
+
+    /// Opens a grid of charts (`small` for small multiples); close it with [`Page::end_grid`].
+    pub fn grid(&mut self, small: bool) {
+        self.html(if small {
+            r#"<div class="grid small">"#
+        } else {
+            r#"<div class="grid">"#
+        });
+    }
+
+    pub fn end_grid(&mut self) {
+        self.html("</div>");
+    }
+
+    /// Places a chart here, with a caption under it.
+    pub fn chart(&mut self, id: &str, chart: Chart, caption: &str) {
+        self.figure("", id, chart, caption);
+    }
+
+    /// A chart two grid columns wide, for one that has many points to tell apart.
+    pub fn wide_chart(&mut self, id: &str, chart: Chart, caption: &str) {
+        self.figure(r#" class="wide""#, id, chart, caption);
+    }
+
+    fn figure(&mut self, class: &str, id: &str, chart: Chart, caption: &str) {
+        let id = format!("{}-{}", slug(id), self.charts.len() + 1);
+        self.html(&format!(
+            r#"<figure{class}><div class="plot"><canvas data-chart="{id}" role="img" aria-label="{label}"></canvas></div><figcaption>{caption}</figcaption></figure>"#,
+            label = escape(match &chart {
+                Chart::Xy(xy) => &xy.title,
+                Chart::Bar(bar) => &bar.title,
+            }),
+        ));
+        self.charts.insert(id, chart);
+    }
+
+    /// The finished page: one file with every script and style inlined.
+    pub fn finish(self) -> String {
+        let data = serde_json::json!({ "charts": self.charts }).to_string();
+        // Inside <script>, "</script" would end the block: '<' only occurs in JSON strings, where
+        // its escape means the same.
+        let data = data.replace('<', "\\u003c");
+        // The source-map comment would point at a file that is not there.
+        let chart_js = CHART_JS
+            .lines()
+            .filter(|line| !line.starts_with("//# sourceMappingURL="))
+            .collect::<Vec<_>>()
+            .join("\n");
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{title}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n{body}\
+             <footer>Written by <code>stack</code>. Charts drawn by Chart.js 4.6.1 (MIT licence), inlined: \
+             this page needs no network.</footer>\n\
+             <script type=\"application/json\" id=\"report-data\">{data}</script>\n\
+             <script>\n{chart_js}\n</script>\n<script>\n{DRAW_JS}</script>\n</body>\n</html>\n",
+            title = escape(&self.title),
+            body = self.body,
+        )
+    }
+}
+
+/// Text for HTML element content or a quoted attribute.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// A figure with about three significant digits, grouped by thousands: 0.253, 2.61, 41.6, 1,674.
+pub fn number(value: f64) -> String {
+    if !value.is_finite() {
+        return "–".into();
+    }
+    let abs = value.abs();
+    let digits = if abs >= 100.0 || abs == 0.0 {
+        0
+    } else if abs >= 10.0 {
+        1
+    } else if abs >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{value:.digits$}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let (sign, int) = int.strip_prefix('-').map_or(("", int), |rest| ("-", rest));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// A [`Stat`] as a table cell: the mean, and its 95 % interval in small type when there is one.
+pub fn stat_cell(stat: &Stat, scale: f64) -> String {
+    match stat.ci95 {
+        Some([low, high]) => format!(
+            r#"{} <span class="ci">({}–{})</span>"#,
+            number(stat.mean * scale),
+            number(low * scale),
+            number(high * scale)
+        ),
+        None => number(stat.mean * scale),
+    }
+}
+
+pub const MIB: f64 = 1.0 / (1024.0 * 1024.0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_about_three_significant_digits_and_group_thousands() {
+        assert_eq!(number(0.2534), "0.253");
+        assert_eq!(number(2.614), "2.61");
+        assert_eq!(number(41.64), "41.6");
+        assert_eq!(number(1674.4), "1,674");
+        assert_eq!(number(-12345.0), "-12,345");
+        assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn data_that_closes_a_script_tag_cannot_end_the_data_block() {
+        let mut page = Page::new("t");
+        let xy = Xy {
+            title: "</script><script>alert(1)</script>".into(),
+            x: Axis::new("x", Scale::Linear),
+            y: Axis::new("y", Scale::Linear),
+            y2: None,
+            series: vec![],
+            bands: vec![],
+            marks: vec![],
+            legend: true,
+        };
+        page.chart("c", Chart::Xy(xy), "caption");
+        let html = page.finish();
+        let data_block = html
+            .split(r#"<script type="application/json" id="report-data">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</script>").next())
+            .unwrap_or_default();
+        assert!(
+            data_block.contains(r"\u003c/script>\u003cscript>alert(1)"),
+            "{data_block}"
+        );
+        assert!(!html.contains("</script><script>alert(1)"));
+    }
+}
