@@ -26,6 +26,7 @@ SERVICES=(userservice paymentservice productservice reportservice orderservice a
   emailservice searchservice cacheservice inventoryservice)
 CONTAINERS=(postgres "${SERVICES[@]}")
 IMAGE_LIMIT_MB=${IMAGE_LIMIT_MB:-20}
+K6=${K6:-k6}
 SERVICE_CPUS=${SERVICE_CPUS:-1.0}
 SERVICE_MEMORY=${SERVICE_MEMORY:-512m}
 OUT=$ROOT/results/container-smoke-$(date -u +%Y%m%dT%H%M%SZ)
@@ -151,6 +152,16 @@ start_health_loop_if_needed() {
   HEALTH_LOOP_PID=$!
 }
 
+# The published ports are the local system's too (`stack up`); on a shared machine, wait for them.
+wait_for_free_ports() {
+  local deadline=$((SECONDS + ${PORT_WAIT_SECONDS:-900})) busy
+  while busy=$(ss -Hltn '( sport >= :8001 and sport <= :8006 )' | awk '{ print $4 }' | tr '\n' ' ') && [ -n "$busy" ]; do
+    [ $SECONDS -lt $deadline ] || fail "ports still in use: $busy"
+    echo "waiting for the published ports to be free (in use: $busy)"
+    sleep 15
+  done
+}
+
 health_of() { podman inspect --format '{{.State.Health.Status}}' "$1" 2>/dev/null || echo missing; }
 
 wait_all_healthy() {
@@ -216,6 +227,9 @@ step "build the ten images (unmodified Dockerfile)"
 "${COMPOSE[@]}" build >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; fail "docker-compose build"; }
 record_image_sizes
 
+step "wait until the published ports 8001-8006 are free"
+wait_for_free_ports
+
 step "up -d and wait for every health check"
 start_health_loop_if_needed
 "${COMPOSE[@]}" up -d --no-build >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; fail "docker-compose up -d"; }
@@ -226,11 +240,11 @@ check_limits
 check_non_root
 
 step "k6 smoke profile against the published ports"
-k6 run --quiet -e PROFILE=smoke k6-tests/script-sync.js 2>&1 | tee "$OUT/k6-smoke.txt" | tail -40
+"$K6" run --quiet -e PROFILE=smoke k6-tests/script-sync.js 2>&1 | tee "$OUT/k6-smoke.txt" | tail -40
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "k6 smoke profile"
 
 step "restart orderservice under S5 load"
-timeout 60 k6 run --quiet -e PROFILE=baseline -e SCENARIOS=s5 k6-tests/script-sync.js >"$OUT/k6-s5-restart.txt" 2>&1 &
+timeout 60 "$K6" run --quiet -e PROFILE=baseline -e SCENARIOS=s5 k6-tests/script-sync.js >"$OUT/k6-s5-restart.txt" 2>&1 &
 k6_pid=$!
 sleep 8
 "${COMPOSE[@]}" restart orderservice >>"$OUT/restart.log" 2>&1 || fail "restart orderservice"
