@@ -44,12 +44,14 @@ step() {
   step_started=$SECONDS
   printf '\n==> container smoke: %s (%d s so far)\n' "$1" "$((SECONDS - STARTED))"
 }
+table() { column -s, -t "$1" 2>/dev/null || cat "$1"; }
 fail() {
   echo "container smoke FAILED: $*" >&2
   exit 1
 }
 
 # One smoke run per machine at a time: the compose file names its containers.
+mkdir -p /run/lock
 exec 9>/run/lock/sync-container-smoke.lock
 flock -w 1800 9 || fail "another container smoke run holds /run/lock/sync-container-smoke.lock"
 
@@ -129,7 +131,7 @@ record_image_sizes() {
     printf '%s,%s,%s\n' "$service" "$bytes" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')" >>"$OUT/image-sizes.csv"
     [ "$bytes" -gt $((IMAGE_LIMIT_MB * 1000 * 1000)) ] && too_big+=("$service")
   done
-  column -s, -t "$OUT/image-sizes.csv"
+  table "$OUT/image-sizes.csv"
   [ "${#too_big[@]}" -eq 0 ] || fail "service images over ${IMAGE_LIMIT_MB} MB: ${too_big[*]}"
 }
 
@@ -180,7 +182,7 @@ wait_all_healthy() {
 check_limits() {
   local cpus_nano memory container nano mem cgroup quota period limit
   cpus_nano=$(awk -v c="$SERVICE_CPUS" 'BEGIN { printf "%d", c * 1e9 }')
-  memory=$(numfmt --from=iec "$(echo "$SERVICE_MEMORY" | tr 'a-z' 'A-Z' | sed 's/B$//')")
+  memory=$(numfmt --from=iec "$(echo "$SERVICE_MEMORY" | tr '[:lower:]' '[:upper:]' | sed 's/B$//')")
   echo "container,nano_cpus,memory_bytes,cfs_quota_us,cfs_period_us,cgroup_memory_limit" >"$OUT/limits.csv"
   for container in "${CONTAINERS[@]}"; do
     read -r nano mem cgroup < <(podman inspect --format '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.State.CgroupPath}}' "$container")
@@ -197,7 +199,7 @@ check_limits() {
       [ "$((quota * 1000000000 / period))" = "$cpus_nano" ] ||
       fail "$container: limits are cpus=$nano/1e9 memory=$mem (cgroup: quota $quota/$period, memory $limit); want $SERVICE_CPUS and $SERVICE_MEMORY"
   done
-  column -s, -t "$OUT/limits.csv"
+  table "$OUT/limits.csv"
 }
 
 check_non_root() {
