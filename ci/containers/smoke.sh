@@ -164,6 +164,19 @@ wait_for_free_ports() {
   done
 }
 
+# `up -d`, again when another system took a published port meanwhile (only on a shared machine).
+compose_up() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    wait_for_free_ports
+    "${COMPOSE[@]}" up -d --no-build >"$OUT/up.log" 2>&1 && return 0
+    grep -q 'address already in use' "$OUT/up.log" || { cat "$OUT/up.log"; fail "docker-compose up -d"; }
+    echo "attempt $attempt: a published port was taken while the system started; starting again"
+    "${COMPOSE[@]}" down --volumes --timeout 5 >/dev/null 2>&1 || true
+  done
+  fail "the published ports kept being taken by another system"
+}
+
 health_of() { podman inspect --format '{{.State.Health.Status}}' "$1" 2>/dev/null || echo missing; }
 
 wait_all_healthy() {
@@ -229,12 +242,9 @@ step "build the ten images (unmodified Dockerfile)"
 "${COMPOSE[@]}" build >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; fail "docker-compose build"; }
 record_image_sizes
 
-step "wait until the published ports 8001-8006 are free"
-wait_for_free_ports
-
 step "up -d and wait for every health check"
 start_health_loop_if_needed
-"${COMPOSE[@]}" up -d --no-build >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; fail "docker-compose up -d"; }
+compose_up
 wait_all_healthy 120
 
 step "resource limits (SERVICE_CPUS=$SERVICE_CPUS, SERVICE_MEMORY=$SERVICE_MEMORY) and non-root users"
