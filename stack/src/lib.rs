@@ -3,9 +3,14 @@
 //!
 //! The compose file stays the single source of truth: [`compose`] reads it, [`plan`] turns it into
 //! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
-//! is given, and [`process`] starts, watches and stops the services.
+//! is given, [`process`] starts, watches and stops the services, and [`system`] puts them together.
+//! [`bench`] drives a [`target`] through the k6 scenarios and leaves a [`record`] of the run.
 
+pub mod bench;
 pub mod compose;
 pub mod plan;
 pub mod postgres;
 pub mod process;
+pub mod record;
+pub mod system;
+pub mod target;
