@@ -9,7 +9,8 @@
 #   4. `up -d`, every health check passes (a host loop runs them where the engine cannot, announced);
 #   5. every container has the compose file's CPU and memory limits, in the runtime's cgroups too;
 #      every service runs as a non-root user;
-#   6. the k6 smoke profile passes against the published ports 8001-8006;
+#   6. the k6 smoke profile passes against the published ports 8001-8006, driven by
+#      `stack bench --target compose`, whose record samples every container (`docker stats`);
 #   7. orderservice restarts while S5 load runs; then every service is healthy and no stock stayed
 #      reserved;
 #   8. containers, networks and volumes are removed, also when a step fails (images stay: a cache).
@@ -224,6 +225,18 @@ check_non_root() {
   done
 }
 
+# The run record's resources.csv holds samples of every container.
+check_record_samples_every_container() {
+  python3 - "$1" "${CONTAINERS[@]}" <<'PY'
+import csv, sys
+record, containers = sys.argv[1], set(sys.argv[2:])
+sampled = {row["process"] for row in csv.DictReader(open(f"{record}/resources.csv"))}
+missing = containers - sampled
+assert not missing, f"{record}/resources.csv has no samples of {sorted(missing)}"
+print(f"{record}: resources.csv samples all {len(containers)} containers")
+PY
+}
+
 reserved_stock() {
   podman exec postgres psql -U postgres -d sync -Atc \
     "SELECT (SELECT coalesce(sum(reserved), 0) FROM inventoryservice.inventory_items)
@@ -251,9 +264,14 @@ step "resource limits (SERVICE_CPUS=$SERVICE_CPUS, SERVICE_MEMORY=$SERVICE_MEMOR
 check_limits
 check_non_root
 
-step "k6 smoke profile against the published ports"
-"$K6" run --quiet -e PROFILE=smoke k6-tests/script-sync.js 2>&1 | tee "$OUT/k6-smoke.txt" | tail -40
-[ "${PIPESTATUS[0]}" -eq 0 ] || fail "k6 smoke profile"
+step "k6 smoke profile against the published ports, through stack bench --target compose"
+before=$(ls -d results/*-smoke 2>/dev/null || true)
+cargo run --release --locked -q -p stack -- bench --target compose --profile smoke 2>&1 |
+  tee "$OUT/bench.txt" | tail -30
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail "stack bench --target compose --profile smoke"
+record=$(comm -13 <(echo "$before") <(ls -d results/*-smoke) | tail -1)
+[ -n "$record" ] || fail "stack bench left no record under results/"
+check_record_samples_every_container "$record"
 
 step "restart orderservice under S5 load"
 timeout 60 "$K6" run --quiet -e PROFILE=baseline -e SCENARIOS=s5 k6-tests/script-sync.js >"$OUT/k6-s5-restart.txt" 2>&1 &
