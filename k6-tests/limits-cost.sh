@@ -21,8 +21,11 @@ run() { # run <round> <on|off>
   SERVE_LIMITS=$2 PORT=$PORT RUST_LOG=warn target/release/analyticsservice &
   local pid=$!
   for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
-  "$K6" run --quiet --no-color -e "URL=http://127.0.0.1:$PORT" -e "VUS=$VUS" -e "DURATION=$DURATION" \
+  "$K6" run --quiet --no-color --address 127.0.0.1:0 -e "URL=http://127.0.0.1:$PORT" -e "VUS=$VUS" -e "DURATION=$DURATION" \
     --summary-export "$out/$1-$2.json" k6-tests/limits-cost.js >/dev/null
+  # The service's own CPU time (user + system, in clock ticks): less bent by the machine's other load
+  # than throughput is.
+  awk '{print $14 + $15}' "/proc/$pid/stat" >"$out/$1-$2.cpu"
   kill -TERM "$pid"
   wait "$pid" || true
 }
@@ -33,21 +36,27 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 - "$out" "$VUS" "$DURATION" <<'PY' | tee "$out/summary.txt"
-import json, pathlib, statistics, sys
+import json, os, pathlib, statistics, sys
 out, vus, duration = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 rates = {"on": [], "off": []}
 for f in sorted(out.glob("*-*.json")):
     mode = f.stem.split("-")[1]
     m = json.loads(f.read_text())["metrics"]
-    rates[mode].append((f.stem, m["http_reqs"]["rate"], m["http_req_duration"]["med"], m["http_req_failed"]["value"]))
+    ticks = float((out / f"{f.stem}.cpu").read_text())
+    cpu_us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / m["http_reqs"]["count"]
+    rates[mode].append((f.stem, m["http_reqs"]["rate"], m["http_req_duration"]["med"], m["http_req_failed"]["value"], cpu_us))
 print(f"S6 POST /track_click, closed loop, {vus} VUs x {duration} per run, one analyticsservice")
 for mode in ("on", "off"):
-    for stem, rate, med, failed in rates[mode]:
-        print(f"  {stem:8} {rate:9.0f} req/s  median {med:.3f} ms  failed {failed:.4f}")
+    for stem, rate, med, failed, cpu_us in rates[mode]:
+        print(f"  {stem:8} {rate:9.0f} req/s  median {med:.3f} ms  failed {failed:.4f}  service CPU {cpu_us:.1f} us/req")
 for mode in ("on", "off"):
     r = [x[1] for x in rates[mode]]
+    c = [x[4] for x in rates[mode]]
     print(f"limits {mode:3}: mean {statistics.mean(r):.0f} req/s, median {statistics.median(r):.0f}, "
-          f"min {min(r):.0f}, max {max(r):.0f} over {len(r)} runs")
+          f"min {min(r):.0f}, max {max(r):.0f} over {len(r)} runs; service CPU median {statistics.median(c):.1f} us/req")
 on, off = statistics.mean(x[1] for x in rates["on"]), statistics.mean(x[1] for x in rates["off"])
-print(f"on/off: {on / off:.3f}")
+print(f"on/off of the means: {on / off:.3f}")
+# Each round ran on and off back to back, so their ratio is the least disturbed by drifting load.
+paired = sorted(a[1] / b[1] for a, b in zip(rates["on"], rates["off"]))
+print(f"on/off per round: median {statistics.median(paired):.3f}, range {paired[0]:.3f}-{paired[-1]:.3f}")
 PY

@@ -78,8 +78,9 @@ impl ServiceProcess {
     }
 }
 
-/// Raises this process's soft open-file limit to at least `wanted` (within its hard limit), so a
-/// test can hold more sockets than the service it attacks may.
+/// Raises this process's soft open-file limit to at least `wanted`, so a test can hold more sockets
+/// than the service it attacks may: within the hard limit, or beyond it when the process may raise
+/// that too (as root). Returns the soft limit it ends with.
 pub fn raise_own_open_file_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -90,11 +91,19 @@ pub fn raise_own_open_file_limit(wanted: u64) -> u64 {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             panic!("getrlimit: {}", std::io::Error::last_os_error());
         }
-        if limit.rlim_cur < wanted {
-            limit.rlim_cur = wanted.min(limit.rlim_max);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                panic!("setrlimit: {}", std::io::Error::last_os_error());
-            }
+        if limit.rlim_cur >= wanted {
+            return limit.rlim_cur;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max.max(wanted),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            return wanted;
+        }
+        limit.rlim_cur = wanted.min(limit.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            panic!("setrlimit: {}", std::io::Error::last_os_error());
         }
     }
     limit.rlim_cur

@@ -95,7 +95,9 @@ impl Plan {
             );
             let mut env = BTreeMap::new();
             for (key, value) in service.environment()? {
-                let value = passed_through(&key, value);
+                let Some(value) = passed_through(&key, value) else {
+                    continue;
+                };
                 let local = rewrite(&key, &value, &ports, database)?;
                 env.insert(key, local);
             }
@@ -188,12 +190,12 @@ fn start_order(compose: &Compose) -> Result<Vec<String>> {
 }
 
 /// A variable compose names without a value takes the caller's value, as compose passes it from the
-/// shell; unset there, it stays empty, which every service reads as unset.
-fn passed_through(key: &str, value: String) -> String {
+/// shell; unset there, the service does not get it.
+fn passed_through(key: &str, value: String) -> Option<String> {
     if value.is_empty() {
-        std::env::var(key).unwrap_or_default()
+        std::env::var(key).ok()
     } else {
-        value
+        Some(value)
     }
 }
 
