@@ -124,13 +124,13 @@ where
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return healthcheck(port).await;
     }
-    let app = match build().await {
-        Ok(app) => app,
-        Err(err) => return startup_failed(service, &*err),
-    };
     let limits = match Limits::from_env() {
         Ok(limits) => limits,
         Err(err) => return startup_failed(service, &err),
+    };
+    let app = match build().await {
+        Ok(app) => app,
+        Err(err) => return startup_failed(service, &*err),
     };
     let listener = match TcpListener::bind(("0.0.0.0", port)).await {
         Ok(listener) => listener,
