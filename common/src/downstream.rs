@@ -54,7 +54,9 @@ impl Timeouts {
             .connect_timeout(self.connect)
             .timeout(self.total)
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Well inside the callee's keep-alive idle limit, so a call never picks a pooled connection
+            // at the moment the callee closes it.
+            .pool_idle_timeout(crate::limits::HEADER_READ_DEFAULT / 2)
             .build()
             .unwrap_or_else(|err| {
                 // Building fails only when the TLS backend or the system resolver cannot be set up;

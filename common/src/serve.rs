@@ -4,8 +4,8 @@
 //! unknown paths and methods, a body size limit, and a guard that turns a panic into a JSON `500`
 //! instead of a dropped connection. [`run`] is a service binary's whole `main`: logging, the
 //! `healthcheck` subcommand that compose's health checks call, start-up (which may wait for the
-//! database), listening on `PORT`, and a graceful shutdown on SIGTERM or Ctrl-C that lets requests in
-//! flight finish.
+//! database), listening on `PORT` within the [`limits`](crate::limits) on slow clients and open
+//! connections, and a graceful shutdown on SIGTERM or Ctrl-C that lets requests in flight finish.
 
 use std::{any::Any, future::Future, process::ExitCode, time::Duration};
 
@@ -14,14 +14,19 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
     Router,
 };
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::{config, downstream::Timeouts, ApiError, Json};
+use crate::{
+    config,
+    downstream::Timeouts,
+    limits::{self, EverySecond, Limits},
+    ApiError, Json,
+};
 
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -56,19 +61,53 @@ fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish.
+/// Serves `app` on `listener` within `limits` until `shutdown` completes, then lets requests in
+/// flight finish.
+///
+/// The accept loop is hyper's HTTP/1 connection served with the router, one task per connection,
+/// each watched by hyper-util's graceful shutdown: on `shutdown` the listener closes, idle
+/// connections close, and a connection answering a request closes once its answer is sent.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Small JSON answers on kept-alive connections must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
+    let app = limits.on_request_bodies(app);
+    let http = limits.http1();
+    let mut open = limits.open_connections();
+    let mut accept_errors = EverySecond::default();
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(err) => {
+                    limits::after_accept_error(&err, &mut accept_errors).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Past the bound the connection is dropped, that is closed, before anything is read.
+        let Some(slot) = open.admit() else { continue };
+        // Small JSON answers on kept-alive connections must not wait for Nagle's algorithm.
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        let service = TowerToHyperService::new(app.clone());
+        let connection = connections.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection closed");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }
 
 /// The `main` of a service binary: `build` reads the environment and returns the service's app.
@@ -85,6 +124,10 @@ where
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return healthcheck(port).await;
     }
+    let limits = match Limits::from_env() {
+        Ok(limits) => limits,
+        Err(err) => return startup_failed(service, &err),
+    };
     let app = match build().await {
         Ok(app) => app,
         Err(err) => return startup_failed(service, &*err),
@@ -94,7 +137,8 @@ where
         Err(err) => return startup_failed(service, &err),
     };
     tracing::info!(service, port, "listening");
-    match serve(listener, app, shutdown_signal()).await {
+    limits.log();
+    match serve(listener, app, limits, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!(service, "stopped");
             ExitCode::SUCCESS

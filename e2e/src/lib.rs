@@ -12,6 +12,7 @@ pub mod binaries;
 pub mod db;
 pub mod gate;
 pub mod running;
+pub mod service_process;
 
 use std::{
     sync::{Arc, Mutex},

@@ -92,6 +92,7 @@ impl RunningService {
         self.task = Some(tokio::spawn(common::serve::serve(
             listener,
             self.app.clone(),
+            common::limits::Limits::default(),
             stopped,
         )));
     }

@@ -95,6 +95,9 @@ impl Plan {
             );
             let mut env = BTreeMap::new();
             for (key, value) in service.environment()? {
+                let Some(value) = passed_through(&key, value) else {
+                    continue;
+                };
                 let local = rewrite(&key, &value, &ports, database)?;
                 env.insert(key, local);
             }
@@ -186,6 +189,16 @@ fn start_order(compose: &Compose) -> Result<Vec<String>> {
     Ok(order)
 }
 
+/// A variable compose names without a value takes the caller's value, as compose passes it from the
+/// shell; unset there, the service does not get it.
+fn passed_through(key: &str, value: String) -> Option<String> {
+    if value.is_empty() {
+        std::env::var(key).ok()
+    } else {
+        Some(value)
+    }
+}
+
 /// A compose value with compose host names replaced by local addresses: a `*_HOST` variable that
 /// names the database, or a URL whose host is a compose service.
 fn rewrite(key: &str, value: &str, ports: &BTreeMap<String, u16>, database: &Database) -> Result<String> {
@@ -275,6 +288,18 @@ mod tests {
         assert!(position("emailservice") < position("userservice"));
         assert!(position("inventoryservice") < position("orderservice"));
         assert!(position("cacheservice") < position("productservice"));
+    }
+
+    #[test]
+    fn a_variable_compose_names_without_a_value_is_passed_from_the_caller() {
+        let yaml = FILE.replace("  MAX_CONNECTIONS:\n", "  STACK_PLAN_TEST_PASSED:\n");
+        std::env::set_var("STACK_PLAN_TEST_PASSED", "700");
+        let plan = plan_of(&yaml).expect("a plan");
+        assert!(plan.services.iter().all(|service| service
+            .env
+            .get("STACK_PLAN_TEST_PASSED")
+            .map(String::as_str)
+            == Some("700")));
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod s3_product_fan_out;
 mod s4_report;
 mod s5_order_saga;
 mod s6_track_click;
+mod slow_clients;
