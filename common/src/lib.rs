@@ -4,7 +4,7 @@
 //! the nine others lives here, once: reading its settings from the environment ([`config`]), its
 //! PostgreSQL pool and migrations ([`db`]), the pooled HTTP client it calls other services with
 //! ([`downstream`]), the JSON error contract ([`error`], [`extract`]), serving with `/health` and a
-//! graceful shutdown ([`serve`]), and the seed catalogue that the product and inventory services agree
+//! graceful shutdown ([`serve`]), metrics, traces and logs ([`telemetry`]), and the seed catalogue that the product and inventory services agree
 //! on ([`catalog`]).
 
 pub mod catalog;
@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod product_event;
 pub mod serve;
+pub mod telemetry;
 pub mod validate;
 
 pub use downstream::{Downstream, DownstreamError};

@@ -3,9 +3,12 @@
 //!
 //! The compose file stays the single source of truth: [`compose`] reads it, [`plan`] turns it into
 //! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
-//! is given, and [`process`] starts, watches and stops the services.
+//! is given, and [`process`] starts, watches and stops the services. [`hops`] reads the services' metrics into
+//! the bench's per-hop breakdown, and [`observe`] runs a local Prometheus that scrapes them.
 
 pub mod compose;
+pub mod hops;
+pub mod observe;
 pub mod plan;
 pub mod postgres;
 pub mod process;

@@ -5,6 +5,7 @@ mod bad_input;
 mod helpers;
 mod k6_script;
 mod lifecycle;
+mod metrics;
 mod release_binaries;
 mod s1_register;
 mod s2_payment;
