@@ -12,6 +12,9 @@
 // Environment: HOST (localhost), PROFILE (baseline), SCENARIOS (all), REPORT_SECONDS (10, as the
 // report service's), and USERSERVICE_URL, PAYMENTSERVICE_URL, PRODUCTSERVICE_URL,
 // REPORTSERVICE_URL, ORDERSERVICE_URL, ANALYTICSSERVICE_URL to point one entrypoint elsewhere.
+// `stack bench` also sets: WARMUP_S (run each scenario's warm-up instead: its own shape for that
+// many seconds, no thresholds), S4_REPORTS (fixed-work S4: exactly n reports), CAPACITY_STEP_S
+// (seconds per step of the capacity profile, whose steps are in capacity.json).
 
 import http from 'k6/http';
 import { check, group } from 'k6';
@@ -37,6 +40,11 @@ const URLS = {
 // baseline: the brief's intent: a handful of users per scenario, S6 at a high constant rate.
 // load:     more users and a higher click rate, for longer.
 // stress:   users and click rate ramping up until the synchronous coupling shows.
+// open:     every scenario open-loop (constant-arrival-rate) at a fixed rate, so a slow answer does
+//           not slow the arrivals down (no coordinated omission); dropped_iterations counts what
+//           k6 could not start.
+// capacity: each scenario's arrival rate in steps (capacity.json); stack reports the highest step
+//           sustained within the scenario's p99 SLO.
 // Outside smoke, the scenarios run one after another, so one scenario's load (S4's CPU above all)
 // never bends another's numbers.
 
@@ -53,6 +61,14 @@ const clicks = (rate, duration, maxVUs) => ({
   timeUnit: '1s',
   duration,
   preAllocatedVUs: Math.min(maxVUs, 50),
+  maxVUs,
+});
+const arrivals = (rate, duration, preAllocatedVUs, maxVUs, timeUnit = '1s') => ({
+  executor: 'constant-arrival-rate',
+  rate,
+  timeUnit,
+  duration,
+  preAllocatedVUs,
   maxVUs,
 });
 const rampingClicks = (target, duration, maxVUs) => ({
@@ -89,13 +105,26 @@ const PROFILES = {
     s1: ramp(200, '90s'), s2: ramp(200, '90s'), s3: ramp(200, '90s'),
     s4: ramp(8, '90s'), s5: ramp(200, '90s'), s6: rampingClicks(6000, '90s', 2000),
   },
+  // Rates well inside what two shared cores sustain; VUs for several times the expected concurrency
+  // (rate x latency), so the generator is not the limit.
+  open: {
+    sequential: true,
+    tolerance: 0,
+    s1: arrivals(10, '30s', 20, 100), s2: arrivals(10, '30s', 50, 200), s3: arrivals(500, '30s', 50, 500),
+    s4: arrivals(6, '60s', 4, 10, '1m'), s5: arrivals(200, '30s', 50, 500), s6: arrivals(1000, '30s', 50, 500),
+  },
+  capacity: { sequential: true, tolerance: 1 },
 };
+const CAPACITY = JSON.parse(open('./capacity.json'));
 
 const ALL = ['s1', 's2', 's3', 's4', 's5', 's6'];
 const profile = PROFILES[PROFILE];
 if (!profile) {
   throw new Error(`PROFILE=${PROFILE}: one of ${Object.keys(PROFILES).join(', ')}`);
 }
+const WARMUP_S = Number(__ENV.WARMUP_S || 0);
+const S4_REPORTS = Number(__ENV.S4_REPORTS || 0);
+const STEP_S = Number(__ENV.CAPACITY_STEP_S || CAPACITY.default_step_s);
 const selected = (__ENV.SCENARIOS || ALL.join(','))
   .split(',')
   .map((name) => name.trim().toLowerCase())
@@ -116,23 +145,76 @@ function seconds(config) {
   return parse(config.maxDuration);
 }
 
+// The capacity steps of one scenario: `<name>_step<i>` (i from 1), one after another.
+function capacitySteps(name) {
+  const plan = CAPACITY.scenarios[name];
+  const duration = Math.max(STEP_S, plan.min_step_s);
+  return plan.steps.map(([rate, preAllocatedVUs, maxVUs], index) => [
+    `${name}_step${index + 1}`,
+    {
+      ...arrivals(rate, `${duration}s`, preAllocatedVUs, maxVUs, plan.time_unit),
+      gracefulStop: `${plan.grace_s}s`,
+      startTime: `${index * (duration + plan.grace_s)}s`,
+    },
+  ]);
+}
+
+// The load of one scenario in this profile, with the fixed-work S4 option applied.
+function shape(name) {
+  if (name === 's4' && S4_REPORTS > 0) {
+    const vus = Math.min(S4_REPORTS, (profile.s4 && profile.s4.vus) || 1);
+    return { executor: 'shared-iterations', vus, iterations: S4_REPORTS, maxDuration: `${S4_REPORTS * (REPORT_MS / 1000) * 2 + 60}s` };
+  }
+  return profile[name];
+}
+
+// A scenario's warm-up: its own VUs or arrival rate, held for WARMUP_S seconds.
+function warmup(name) {
+  const config = PROFILE === 'capacity' ? capacitySteps(name)[0][1] : shape(name);
+  const hold = `${WARMUP_S}s`;
+  switch (config.executor) {
+    case 'constant-arrival-rate':
+      return { ...config, duration: hold, startTime: '0s' };
+    case 'ramping-arrival-rate':
+      return arrivals(config.startRate, hold, config.preAllocatedVUs, config.maxVUs, config.timeUnit);
+    case 'ramping-vus':
+      return users(config.startVUs, hold);
+    default:
+      return users(config.vus, hold);
+  }
+}
+
 function buildScenarios() {
   const scenarios = {};
   let startAt = 0;
   for (const name of ALL.filter((candidate) => selected.includes(candidate))) {
-    scenarios[name] = {
-      ...profile[name],
-      exec: name,
-      gracefulStop: `${GRACEFUL_STOP_S}s`,
-      startTime: `${profile.sequential ? startAt : 0}s`,
-    };
-    startAt += seconds(profile[name]) + GRACEFUL_STOP_S;
+    if (WARMUP_S > 0) {
+      scenarios[name] = { ...warmup(name), exec: name, gracefulStop: `${GRACEFUL_STOP_S}s`, startTime: `${startAt}s` };
+      startAt += WARMUP_S + GRACEFUL_STOP_S;
+    } else if (PROFILE === 'capacity') {
+      for (const [step, config] of capacitySteps(name)) {
+        scenarios[step] = { ...config, exec: name, startTime: `${startAt + Number(config.startTime.replace('s', ''))}s` };
+      }
+      const plan = CAPACITY.scenarios[name];
+      startAt += plan.steps.length * (Math.max(STEP_S, plan.min_step_s) + plan.grace_s);
+    } else {
+      scenarios[name] = {
+        ...shape(name),
+        exec: name,
+        gracefulStop: `${GRACEFUL_STOP_S}s`,
+        startTime: `${profile.sequential ? startAt : 0}s`,
+      };
+      startAt += seconds(shape(name)) + GRACEFUL_STOP_S;
+    }
   }
   return scenarios;
 }
 
+// Per scenario, so a failing run names the scenario. None for warm-ups, and none for capacity, whose
+// later steps are meant to fail (stack judges each step against its SLO).
 function buildThresholds() {
   const thresholds = {};
+  if (WARMUP_S > 0 || PROFILE === 'capacity') return thresholds;
   for (const name of selected) {
     thresholds[`checks{scenario:${name}}`] = [profile.tolerance === 0 ? 'rate==1' : `rate>=${1 - profile.tolerance}`];
     thresholds[`http_req_failed{scenario:${name}}`] = [profile.tolerance === 0 ? 'rate==0' : `rate<=${profile.tolerance}`];
@@ -143,7 +225,7 @@ function buildThresholds() {
 export const options = {
   scenarios: buildScenarios(),
   thresholds: buildThresholds(),
-  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'p(99.9)', 'max'],
 };
 
 // --- Requests -------------------------------------------------------------------------------------

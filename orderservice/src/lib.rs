@@ -16,6 +16,7 @@
 
 pub mod compensation;
 pub mod orders;
+pub mod reset;
 
 use std::time::Duration;
 

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
+
+pub use crate::record::{DownstreamHop, HopFigure, Hops};
 
 const SERVER_DURATION: &str = "http_server_request_duration_seconds";
 const CLIENT_DURATION: &str = "http_client_request_duration_seconds";
@@ -177,35 +178,6 @@ async fn scrape_one(client: &reqwest::Client, url: &Url) -> Result<Metrics> {
     Metrics::parse(&response.text().await?).with_context(|| format!("reading {url}"))
 }
 
-/// Count, mean and p99 of one kind of hop within the scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Timing {
-    pub count: u64,
-    pub mean_ms: f64,
-    pub p99_ms: f64,
-}
-
-/// One downstream call of the entry service, as its client saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Downstream {
-    pub server: String,
-    pub route: String,
-    pub count: u64,
-    pub mean_ms: f64,
-    pub p99_ms: f64,
-    /// How many calls ended each way (`ok`, `error_status`, `timeout`, `connect`).
-    pub outcome: BTreeMap<String, u64>,
-}
-
-/// The `hops` of a scenario's record (FORMAT.md, issue 11).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hops {
-    pub service: String,
-    pub end_to_end: Timing,
-    pub downstream: Vec<Downstream>,
-    pub pool_wait: Option<Timing>,
-}
-
 /// The hops of `scenario` (S1, S3 and S5; `None` for the others, or when the entry service was not
 /// scraped both times or saw none of the scenario's requests).
 pub fn breakdown(scenario: &str, before: &Snapshot, after: &Snapshot) -> Option<Hops> {
@@ -254,7 +226,7 @@ pub fn breakdown_pooled(scenario: &str, runs: &[(&Snapshot, &Snapshot)]) -> Opti
                 }
             }
             outcome.retain(|_, count| *count > 0);
-            Some(Downstream {
+            Some(DownstreamHop {
                 server,
                 route,
                 count: timing.count,
@@ -295,7 +267,7 @@ fn delta(before: &Metrics, after: &Metrics) -> Metrics {
 
 /// Count, mean and interpolated p99 of the histogram `name` over the series matching `labels`;
 /// `None` when nothing was observed.
-fn timing(delta: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<Timing> {
+fn timing(delta: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<HopFigure> {
     let count = delta.sum(&format!("{name}_count"), labels);
     if count < 0.5 {
         return None;
@@ -314,7 +286,7 @@ fn timing(delta: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<Timing
     }
     let mut cumulative: Vec<(f64, f64)> = buckets.into_values().collect();
     cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Some(Timing {
+    Some(HopFigure {
         count: count.round() as u64,
         mean_ms: round(sum / count * 1000.0),
         p99_ms: round(quantile(&cumulative, count, 0.99) * 1000.0),

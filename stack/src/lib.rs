@@ -3,12 +3,18 @@
 //!
 //! The compose file stays the single source of truth: [`compose`] reads it, [`plan`] turns it into
 //! local processes (ports, rewritten host names), [`postgres`] provides a private database when none
-//! is given, and [`process`] starts, watches and stops the services. [`hops`] reads the services' metrics into
-//! the bench's per-hop breakdown, and [`observe`] runs a local Prometheus that scrapes them.
+//! is given, [`process`] starts, watches and stops the services, and [`system`] puts them together.
+//! [`bench`] drives a [`target`] through the k6 scenarios and leaves a [`record`] of the run.
+//! [`hops`] reads the services' metrics into the record's per-hop breakdown, and [`observe`] runs a
+//! local Prometheus that scrapes them.
 
+pub mod bench;
 pub mod compose;
 pub mod hops;
 pub mod observe;
 pub mod plan;
 pub mod postgres;
 pub mod process;
+pub mod record;
+pub mod system;
+pub mod target;

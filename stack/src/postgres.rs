@@ -79,6 +79,13 @@ impl Cluster {
         self.port
     }
 
+    /// The postmaster's process id (the first line of `postmaster.pid`), whose children are the
+    /// rest of the server.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     pub fn stop(&self) -> Result<()> {
         self.run(
             "pg_ctl",

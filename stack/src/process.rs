@@ -19,9 +19,21 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(90);
 /// How long a service may take to finish its requests in flight after SIGTERM.
 const STOPPED_WITHIN: Duration = Duration::from_secs(15);
 
-/// Variables of the caller's environment that the services still see; everything else comes from
-/// the compose file, so a run here sees what a container would.
-const INHERITED: [&str; 4] = ["PATH", "HOME", "RUST_LOG", "RUST_BACKTRACE"];
+/// Variables of the caller's environment that the services still see, with every `OTEL_*` one (so
+/// telemetry is configured as for any OpenTelemetry program); everything else comes from the
+/// compose file, so a run here sees what a container would.
+const INHERITED: [&str; 6] = [
+    "PATH",
+    "HOME",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "LOG_FORMAT",
+    "METRICS",
+];
+
+fn inherited(name: &str) -> bool {
+    INHERITED.contains(&name) || name.starts_with("OTEL_")
+}
 
 pub struct Services {
     children: Vec<(String, Child)>,
@@ -51,11 +63,7 @@ impl Services {
         let binary = bin_dir.join(&service.name);
         let mut command = Command::new(&binary);
         command.env_clear();
-        for name in INHERITED {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
-        }
+        command.envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(inherited)));
         command
             .envs(&service.env)
             .stdin(Stdio::null())
@@ -81,6 +89,14 @@ impl Services {
         self.children.push((service.name.clone(), child));
         let (_, child) = self.children.last_mut().context("the child just started")?;
         wait_until_healthy(&self.health, service, child).await
+    }
+
+    /// Each running service's name and process id.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .filter_map(|(name, child)| Some((name.clone(), child.id()?)))
+            .collect()
     }
 
     /// Waits until one of the services exits by itself, and forgets it; its name and how it exited.

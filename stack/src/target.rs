@@ -1,0 +1,241 @@
+//! What `stack bench` drives: the system it starts itself (`local`), a system already running under
+//! docker-compose or podman (`compose`), or six entrypoints given by URL (`urls`, any implementation
+//! of the contract). The target decides the URLs k6 is given, which processes the sampler watches,
+//! and how the database is returned to its seeded state between repeats.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    process::{Command, Stdio},
+    str::FromStr,
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+
+use crate::record::{DbReset, TargetKind};
+
+/// The six services k6 drives, and their published ports (compose and local alike).
+pub const ENTRYPOINTS: [(&str, u16); 6] = [
+    ("userservice", 8001),
+    ("paymentservice", 8002),
+    ("productservice", 8003),
+    ("reportservice", 8004),
+    ("orderservice", 8005),
+    ("analyticsservice", 8006),
+];
+
+/// Every service of the system, as the sampler names them.
+pub const SERVICES: [&str; 10] = [
+    "userservice",
+    "paymentservice",
+    "productservice",
+    "reportservice",
+    "orderservice",
+    "analyticsservice",
+    "emailservice",
+    "searchservice",
+    "cacheservice",
+    "inventoryservice",
+];
+
+/// The compose container of the database.
+pub const POSTGRES_CONTAINER: &str = "postgres";
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Local,
+    /// Running under compose; `docker` is the container CLI (`docker` or `podman`).
+    Compose {
+        docker: String,
+    },
+    Urls(BTreeMap<String, String>),
+}
+
+impl Target {
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::Local => TargetKind::Local,
+            Self::Compose { .. } => TargetKind::Compose,
+            Self::Urls(_) => TargetKind::Urls,
+        }
+    }
+
+    /// The six entrypoints, by service name.
+    pub fn urls(&self) -> BTreeMap<String, String> {
+        match self {
+            Self::Urls(urls) => urls.clone(),
+            Self::Local | Self::Compose { .. } => ENTRYPOINTS
+                .iter()
+                .map(|(name, port)| (name.to_string(), format!("http://127.0.0.1:{port}")))
+                .collect(),
+        }
+    }
+
+    /// `name=url` for each of the six entrypoints, every one exactly once.
+    pub fn from_url_list(list: &[String]) -> Result<Self> {
+        let mut urls = BTreeMap::new();
+        for item in list {
+            let (name, url) = item
+                .split_once('=')
+                .with_context(|| format!("--url {item:?}: expected service=http://host:port"))?;
+            ensure!(
+                ENTRYPOINTS.iter().any(|(entry, _)| *entry == name),
+                "--url {item:?}: {name} is not one of the entrypoints {:?}",
+                ENTRYPOINTS.map(|(entry, _)| entry)
+            );
+            reqwest::Url::parse(url).with_context(|| format!("--url {item:?}: not a URL"))?;
+            ensure!(
+                urls.insert(name.to_owned(), url.trim_end_matches('/').to_owned())
+                    .is_none(),
+                "--url {name} given twice"
+            );
+        }
+        let missing: Vec<&str> = ENTRYPOINTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !urls.contains_key(*name))
+            .collect();
+        ensure!(missing.is_empty(), "--target urls needs --url for {missing:?}");
+        Ok(Self::Urls(urls))
+    }
+
+    /// The container CLI for `compose`: `STACK_DOCKER`, else `docker` or `podman`, whichever is on
+    /// the `PATH`.
+    pub fn container_cli() -> String {
+        if let Ok(cli) = std::env::var("STACK_DOCKER") {
+            return cli;
+        }
+        let on_path = |tool: &str| {
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        };
+        if !on_path("docker") && on_path("podman") {
+            "podman".into()
+        } else {
+            "docker".into()
+        }
+    }
+}
+
+/// The SQL that returns every database service's tables to their seeded state: each service's own
+/// `reset` module, in one script.
+pub fn reset_sql() -> String {
+    [
+        userservice::reset::sql(),
+        productservice::reset::sql(),
+        orderservice::reset::sql(),
+        inventoryservice::reset::sql(),
+    ]
+    .concat()
+}
+
+/// How the database goes back to its seeded state between repeats.
+pub enum Resetter {
+    /// Over SQL, with each service's `reset` module, on this database.
+    Sql(PgPool),
+    /// `docker exec -i postgres psql` with the same SQL.
+    ComposeExec {
+        docker: String,
+    },
+    None,
+}
+
+impl Resetter {
+    /// A resetter of the database at `connect` (connected lazily).
+    pub fn sql(connect: PgConnectOptions) -> Self {
+        Self::Sql(PgPoolOptions::new().max_connections(1).connect_lazy_with(connect))
+    }
+
+    /// A resetter of the database at `url`.
+    pub fn sql_url(url: &str) -> Result<Self> {
+        Ok(Self::sql(
+            PgConnectOptions::from_str(url).context("DATABASE_URL is not a PostgreSQL URL")?,
+        ))
+    }
+
+    pub fn kind(&self) -> DbReset {
+        match self {
+            Self::Sql(_) => DbReset::Sql,
+            Self::ComposeExec { .. } => DbReset::ComposeExec,
+            Self::None => DbReset::None,
+        }
+    }
+
+    pub async fn reset(&self) -> Result<()> {
+        match self {
+            Self::Sql(pool) => {
+                userservice::reset::reset(pool).await?;
+                productservice::reset::reset(pool).await?;
+                orderservice::reset::reset(pool).await?;
+                inventoryservice::reset::reset(pool).await?;
+                Ok(())
+            }
+            Self::ComposeExec { docker } => compose_exec_reset(docker),
+            Self::None => Ok(()),
+        }
+    }
+
+    /// The server's `server_version`, when it can be asked.
+    pub async fn server_version(&self) -> Option<String> {
+        match self {
+            Self::Sql(pool) => sqlx::query_scalar::<_, String>("SHOW server_version")
+                .fetch_one(pool)
+                .await
+                .ok(),
+            Self::ComposeExec { docker } => Command::new(docker)
+                .args([
+                    "exec",
+                    POSTGRES_CONTAINER,
+                    "psql",
+                    "-U",
+                    "postgres",
+                    "-tAc",
+                    "SHOW server_version",
+                ])
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned()),
+            Self::None => None,
+        }
+    }
+}
+
+fn compose_exec_reset(docker: &str) -> Result<()> {
+    let mut child = Command::new(docker)
+        .args([
+            "exec",
+            "-i",
+            POSTGRES_CONTAINER,
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-q",
+            "-U",
+            "postgres",
+            "-d",
+            "sync",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {docker} exec {POSTGRES_CONTAINER} psql"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(reset_sql().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "{docker} exec {POSTGRES_CONTAINER} psql failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
