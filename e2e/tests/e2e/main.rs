@@ -13,3 +13,4 @@ mod s3_product_fan_out;
 mod s4_report;
 mod s5_order_saga;
 mod s6_track_click;
+mod traces;
