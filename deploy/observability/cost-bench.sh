@@ -50,12 +50,16 @@ run() { # run <round> <mode>
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
   "$K6" run --quiet --no-color -e TARGET="http://127.0.0.1:$PORT" -e VUS="$VUS" -e DURATION="${SECONDS_PER_RUN}s" \
     --summary-export "$OUT/$mode-$round.json" deploy/observability/s6-throughput.js >/dev/null 2>&1
+  # The service's own CPU time (utime + stime, in clock ticks): per request, it is what the
+  # instrumentation costs, much less bent by other load on the machine than the throughput is.
+  local ticks
+  ticks=$(awk '{print $14 + $15}' "/proc/$service/stat")
   kill -TERM $service; wait $service || true
-  python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['metrics']; print(f\"{sys.argv[2]},{sys.argv[3]},{m['http_reqs']['rate']:.1f},{m['http_req_duration']['p(50)']:.3f},{m['http_req_duration']['p(99)']:.3f},{m.get('checks',{}).get('fails',0)}\")" \
-    "$OUT/$mode-$round.json" "$round" "$mode" | tee -a "$OUT/runs.csv"
+  python3 -c "import json,os,sys; m=json.load(open(sys.argv[1]))['metrics']; n=m['http_reqs']['count']; cpu=int(sys.argv[4])/os.sysconf('SC_CLK_TCK'); print(f\"{sys.argv[2]},{sys.argv[3]},{m['http_reqs']['rate']:.1f},{m['http_req_duration']['p(50)']:.3f},{m['http_req_duration']['p(99)']:.3f},{1e6*cpu/n:.2f},{m.get('checks',{}).get('fails',0)}\")" \
+    "$OUT/$mode-$round.json" "$round" "$mode" "$ticks" | tee -a "$OUT/runs.csv"
 }
 
-echo "round,mode,requests_per_s,p50_ms,p99_ms,failed_checks" | tee "$OUT/runs.csv"
+echo "round,mode,requests_per_s,p50_ms,p99_ms,service_cpu_us_per_request,failed_checks" | tee "$OUT/runs.csv"
 modes=(off metrics traced)
 for round in $(seq 1 "$ROUNDS"); do
   # Rotate the order each round: no configuration always runs first.
@@ -65,9 +69,11 @@ python3 - "$OUT/runs.csv" <<'PY' | tee "$OUT/summary.txt"
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 rate = {m: [float(r["requests_per_s"]) for r in rows if r["mode"] == m] for m in ("off", "metrics", "traced")}
-base = statistics.mean(rate["off"])
+cpu = {m: [float(r["service_cpu_us_per_request"]) for r in rows if r["mode"] == m] for m in rate}
+base, base_cpu = statistics.mean(rate["off"]), statistics.mean(cpu["off"])
 for mode, values in rate.items():
-    mean = statistics.mean(values)
-    print(f"{mode:8} {mean:9.1f} req/s (runs: {', '.join(f'{v:.0f}' for v in values)})  {100 * (mean - base) / base:+.1f} % vs off")
+    mean, mean_cpu = statistics.mean(values), statistics.mean(cpu[mode])
+    print(f"{mode:8} {mean:9.1f} req/s ({100 * (mean - base) / base:+.1f} % vs off; runs {', '.join(f'{v:.0f}' for v in values)})"
+          f"  service CPU {mean_cpu:.1f} us/request ({100 * (mean_cpu - base_cpu) / base_cpu:+.1f} % vs off)")
 PY
 echo "results in $OUT"
