@@ -7,6 +7,9 @@
 //! At start-up a service waits for the database with backoff (compose may start it first), then
 //! applies its migrations. While it runs, a lost database makes requests fail with `503`
 //! ([`is_unavailable`]) and the pool reconnects by itself once the database is back.
+//!
+//! The pool is observed: its connections in use and idle are reported at every scrape, and it reports
+//! how long each acquire waited, which [`crate::telemetry`] turns into the pool-wait histogram.
 
 use std::{str::FromStr, time::Duration};
 
@@ -17,7 +20,10 @@ use sqlx::{
 };
 use tokio::time::{sleep, Instant};
 
-use crate::config::{self, ConfigError};
+use crate::{
+    config::{self, ConfigError},
+    telemetry,
+};
 
 /// How a service reaches PostgreSQL and how patient it is.
 #[derive(Debug, Clone)]
@@ -92,6 +98,8 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // Every acquire reports its wait as a TRACE event, which only the pool-wait probe listens to.
+        .acquire_time_level(log::LevelFilter::Trace)
         .connect_lazy_with(settings.connect.clone().options([("search_path", schema)]));
     wait_for_database(&pool, settings).await?;
     create_schema(&pool, schema)
@@ -101,6 +109,7 @@ pub async fn connect(
             source,
         })?;
     migrator.run(&pool).await?;
+    telemetry::metrics::register_pool(schema, &pool);
     Ok(pool)
 }
 

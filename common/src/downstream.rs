@@ -9,6 +9,10 @@
 //! Every call has a connect timeout and a total timeout. A failure is one of three things, each
 //! naming the service that failed: it could not be reached, it did not answer in time, or it answered
 //! with a status the caller did not expect. [`DownstreamError`] turns into `502` or `504`.
+//!
+//! Every call is timed into `http_client_request_duration_seconds` of the calling service, labelled
+//! with the called service, the path and the outcome, and carries the request's `traceparent`
+//! ([`crate::telemetry`]).
 
 use std::{error::Error as _, time::Duration};
 
@@ -19,6 +23,7 @@ use serde_json::Value;
 
 use crate::{
     config::{self, ConfigError},
+    telemetry::{OutboundCall, Outcome},
     ApiError,
 };
 
@@ -148,9 +153,26 @@ impl Downstream {
                 service: self.name,
                 reason: format!("invalid path {path}: {err}"),
             })?;
+        let call = OutboundCall::start(self.name, path);
+        let result = self.exchange(url, &call, body).await;
+        match &result {
+            Ok(reply) => call.finish(Outcome::of_status(reply.status), Some(reply.status)),
+            Err(DownstreamError::Timeout { .. }) => call.finish(Outcome::Timeout, None),
+            Err(_) => call.finish(Outcome::Connect, None),
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        url: Url,
+        call: &OutboundCall,
+        body: &impl Serialize,
+    ) -> Result<Reply, DownstreamError> {
         let response = self
             .client
             .post(url)
+            .headers(call.propagation_headers())
             .json(body)
             .send()
             .await

@@ -5,7 +5,8 @@
 //! PostgreSQL pool and migrations ([`db`]), the pooled HTTP client it calls other services with
 //! ([`downstream`]), the JSON error contract ([`error`], [`extract`]), serving with `/health` and a
 //! graceful shutdown ([`serve`]) within limits on slow clients and open connections ([`limits`]),
-//! and the seed catalogue that the product and inventory services agree on ([`catalog`]).
+//! metrics, traces and logs ([`telemetry`]), and the seed catalogue that the product and inventory
+//! services agree on ([`catalog`]).
 
 pub mod catalog;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod limits;
 pub mod product_event;
 pub mod serve;
+pub mod telemetry;
 pub mod validate;
 
 pub use downstream::{Downstream, DownstreamError};

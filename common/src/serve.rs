@@ -1,11 +1,12 @@
 //! Running a service: the routes every service has, and the process around them.
 //!
 //! [`app`] wraps a service's own routes with what all ten share: `GET /health`, JSON answers for
-//! unknown paths and methods, a body size limit, and a guard that turns a panic into a JSON `500`
-//! instead of a dropped connection. [`run`] is a service binary's whole `main`: logging, the
-//! `healthcheck` subcommand that compose's health checks call, start-up (which may wait for the
-//! database), listening on `PORT` within the [`limits`](crate::limits) on slow clients and open
-//! connections, and a graceful shutdown on SIGTERM or Ctrl-C that lets requests in flight finish.
+//! unknown paths and methods, a body size limit, a guard that turns a panic into a JSON `500`
+//! instead of a dropped connection, and request metrics and traces with `GET /metrics`. [`run`] is a
+//! service binary's whole `main`: logging and tracing ([`telemetry`]), the `healthcheck` subcommand
+//! that compose's health checks call, start-up (which may wait for the database), listening on
+//! `PORT` within the [`limits`](crate::limits) on slow clients and open connections, and a graceful
+//! shutdown on SIGTERM or Ctrl-C that lets requests in flight finish.
 
 use std::{any::Any, future::Future, process::ExitCode, time::Duration};
 
@@ -25,7 +26,7 @@ use crate::{
     config,
     downstream::Timeouts,
     limits::{self, EverySecond, Limits},
-    ApiError, Json,
+    telemetry, ApiError, Json,
 };
 
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
@@ -36,12 +37,13 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// A service's routes plus what every service has.
 pub fn app(routes: Router) -> Router {
-    routes
+    let app = routes
         .route("/health", get(health))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unknown_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(panic_response));
+    telemetry::instrument(app)
 }
 
 async fn health() -> Json<Value> {
@@ -116,7 +118,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Router, StartupError>>,
 {
-    init_logging();
+    let _telemetry = telemetry::init(service);
     let port = match config::port() {
         Ok(port) => port,
         Err(err) => return startup_failed(service, &err),
@@ -145,18 +147,6 @@ where
         }
         Err(err) => startup_failed(service, &err),
     }
-}
-
-/// Logs to standard error, `info` and above unless `RUST_LOG` says otherwise.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second call (tests start several services in one process) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 fn startup_failed(service: &str, err: &dyn std::error::Error) -> ExitCode {

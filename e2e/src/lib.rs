@@ -158,7 +158,7 @@ pub async fn spawn_system() -> System {
 }
 
 pub async fn spawn_system_with(options: Options) -> System {
-    common::serve::init_logging();
+    common::telemetry::init_logging();
     let database = TestDatabase::create().await;
     let gate = if options.gated_database {
         Some(DbGate::open(database.port()).await)

@@ -21,6 +21,8 @@ pub struct Service {
     pub environment: Environment,
     pub ports: Vec<String>,
     pub depends_on: DependsOn,
+    /// Compose starts a service with profiles only when one of them is asked for; so does not `stack`.
+    pub profiles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,18 +74,24 @@ impl Compose {
                 }
             }
         }
-        Ok(serde_yaml::from_value(value)?)
+        let mut compose: Self = serde_yaml::from_value(value)?;
+        compose.services.retain(|_, service| service.profiles.is_empty());
+        Ok(compose)
     }
 }
 
 impl Service {
-    /// The environment as compose would pass it, values as strings.
+    /// The environment as compose would pass it, values as strings. A variable without a value is
+    /// the caller's own, or absent when the caller has none, as in compose.
     pub fn environment(&self) -> Result<BTreeMap<String, String>> {
         match &self.environment {
             Environment::None => Ok(BTreeMap::new()),
             Environment::Map(map) => map
                 .iter()
-                .map(|(key, value)| Ok((key.clone(), scalar(value.as_ref())?)))
+                .filter_map(|(key, value)| match value {
+                    None => std::env::var(key).ok().map(|caller| Ok((key.clone(), caller))),
+                    Some(value) => Some(scalar(Some(value)).map(|value| (key.clone(), value))),
+                })
                 .collect(),
             Environment::List(list) => Ok(list
                 .iter()
@@ -134,4 +142,36 @@ fn scalar(value: Option<&serde_yaml::Value>) -> Result<String> {
         Some(serde_yaml::Value::Bool(flag)) => flag.to_string(),
         Some(other) => bail!("environment value {other:?} is not a scalar"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+services:
+  app:
+    environment:
+      PATH:
+      STACK_TEST_SURELY_UNSET_VARIABLE:
+      FIXED: "1"
+  prometheus:
+    image: prom/prometheus
+    profiles: [observability]
+"#;
+
+    #[test]
+    fn a_service_with_a_profile_is_left_out_as_compose_does_without_it() {
+        let compose = Compose::parse(FILE).expect("valid compose file");
+        assert_eq!(compose.services.keys().collect::<Vec<_>>(), ["app"]);
+    }
+
+    #[test]
+    fn a_variable_without_a_value_is_the_callers_own_or_absent() {
+        let compose = Compose::parse(FILE).expect("valid compose file");
+        let env = compose.services["app"].environment().expect("scalar values");
+        assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
+        assert_eq!(env.get("STACK_TEST_SURELY_UNSET_VARIABLE"), None);
+        assert_eq!(env.get("FIXED").map(String::as_str), Some("1"));
+    }
 }

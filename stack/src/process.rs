@@ -22,7 +22,14 @@ const STOPPED_WITHIN: Duration = Duration::from_secs(15);
 /// Variables of the caller's environment that the services still see, with every `OTEL_*` one (so
 /// telemetry is configured as for any OpenTelemetry program); everything else comes from the
 /// compose file, so a run here sees what a container would.
-const INHERITED: [&str; 4] = ["PATH", "HOME", "RUST_LOG", "RUST_BACKTRACE"];
+const INHERITED: [&str; 6] = [
+    "PATH",
+    "HOME",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "LOG_FORMAT",
+    "METRICS",
+];
 
 fn inherited(name: &str) -> bool {
     INHERITED.contains(&name) || name.starts_with("OTEL_")

@@ -1,0 +1,294 @@
+//! The Prometheus metrics of one service, in the names of the OpenTelemetry HTTP and database
+//! semantic conventions as Prometheus writes them.
+//!
+//! - `http_server_request_duration_seconds{method, route, status}`: every request but the scrape;
+//! - `http_client_request_duration_seconds{server, route, outcome}`: every call to another service;
+//! - `db_client_connection_wait_time_seconds`: how long a request waited for a pool connection;
+//! - `db_client_connection_count{pool_name, state="used"|"idle"}`: the pools, read at scrape time;
+//! - `process_cpu_seconds_total`, `process_resident_memory_bytes`: the process, from `/proc`.
+//!
+//! `prometheus-client` keeps them and writes the text format. A [`Metrics`] belongs to one app (not
+//! to the process), so that ten services in one test process each serve their own; the pools and the
+//! process are the process's, and every app of a process reports them.
+
+use std::{
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
+
+use axum::{
+    http::{header, Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{text::encode, DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    metrics::{counter::ConstCounter, family::Family, gauge::ConstGauge, histogram::Histogram, MetricType},
+    registry::{Registry, Unit},
+};
+use sqlx::PgPool;
+
+use super::Outcome;
+
+/// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
+/// round trip, S3's few milliseconds, S1's 500 ms, S2's 2 s and S4's 10 s each fall inside, with
+/// several buckets around each (the bench's p99 is interpolated within them).
+pub const DURATION_BUCKETS: [f64; 25] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.007_5, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3,
+    0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0,
+];
+
+/// Upper bounds for the pool wait: usually microseconds, seconds only when the pool is exhausted.
+pub const POOL_WAIT_BUCKETS: [f64; 20] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+    0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    server: &'static str,
+    route: String,
+    outcome: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn durations() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// The metrics one service app records and serves.
+pub struct Metrics {
+    registry: Registry,
+    server: Histograms<ServerLabels>,
+    client: Histograms<ClientLabels>,
+    pool_wait: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let server: Histograms<ServerLabels> = Family::new_with_constructor(durations);
+        let client: Histograms<ClientLabels> = Family::new_with_constructor(durations);
+        let pool_wait = Histogram::new(POOL_WAIT_BUCKETS);
+        let mut registry = Registry::default();
+        registry.register_with_unit(
+            "http_server_request_duration",
+            "Duration of the HTTP requests this service answered",
+            Unit::Seconds,
+            server.clone(),
+        );
+        registry.register_with_unit(
+            "http_client_request_duration",
+            "Duration of the HTTP calls this service made to other services",
+            Unit::Seconds,
+            client.clone(),
+        );
+        registry.register_with_unit(
+            "db_client_connection_wait_time",
+            "Time a request waited to obtain a connection from the database pool",
+            Unit::Seconds,
+            pool_wait.clone(),
+        );
+        registry.register_collector(Box::new(PoolCollector));
+        registry.register_collector(Box::new(ProcessCollector));
+        Self {
+            registry,
+            server,
+            client,
+            pool_wait,
+        }
+    }
+
+    pub(crate) fn observe_server(
+        &self,
+        method: &Method,
+        route: String,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let labels = ServerLabels {
+            method: method_label(method),
+            route,
+            status: status.as_u16(),
+        };
+        self.server.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn observe_client(
+        &self,
+        server: &'static str,
+        route: String,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) {
+        let labels = ClientLabels {
+            server,
+            route,
+            outcome: outcome.as_str(),
+        };
+        self.client.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn observe_pool_wait(&self, wait: Duration) {
+        self.pool_wait.observe(wait.as_secs_f64());
+    }
+
+    /// The text exposition of everything above.
+    pub fn render(&self) -> Response {
+        let mut body = String::new();
+        if let Err(err) = encode(&mut body, &self.registry) {
+            tracing::error!(error = %err, "could not encode the metrics");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// The semantic conventions' method values: the known methods as they are, anything else `_OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+/// The database pools of this process, by schema, for the connection gauges.
+fn pools() -> &'static Mutex<Vec<(&'static str, PgPool)>> {
+    static POOLS: OnceLock<Mutex<Vec<(&'static str, PgPool)>>> = OnceLock::new();
+    POOLS.get_or_init(Mutex::default)
+}
+
+/// Reports `pool`'s connections under `pool_name` from now on.
+pub fn register_pool(pool_name: &'static str, pool: &PgPool) {
+    if let Ok(mut pools) = pools().lock() {
+        pools.retain(|(_, known)| !known.is_closed());
+        pools.push((pool_name, pool.clone()));
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool_name: &'static str,
+    state: &'static str,
+}
+
+#[derive(Debug)]
+struct PoolCollector;
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts: Vec<(&'static str, u32, u32)> = match pools().lock() {
+            Ok(pools) => pools
+                .iter()
+                .filter(|(_, pool)| !pool.is_closed())
+                .map(|(name, pool)| {
+                    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+                    (*name, pool.size().saturating_sub(idle), idle)
+                })
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "db_client_connection_count",
+            "Connections of the database pool, by state",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (pool_name, used, idle) in counts {
+            for (state, value) in [("used", used), ("idle", idle)] {
+                let labels = PoolLabels { pool_name, state };
+                ConstGauge::new(i64::from(value)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// CPU time and resident memory of this process, read from `/proc/self/stat` at scrape time.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(usage) = process_usage() else {
+            return Ok(());
+        };
+        let cpu = encoder.encode_descriptor(
+            "process_cpu",
+            "Total user and system CPU time spent",
+            Some(&Unit::Seconds),
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(usage.cpu_seconds).encode(cpu)?;
+        let memory = encoder.encode_descriptor(
+            "process_resident_memory",
+            "Resident memory size",
+            Some(&Unit::Bytes),
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(usage.resident_bytes).encode(memory)?;
+        Ok(())
+    }
+}
+
+struct ProcessUsage {
+    cpu_seconds: f64,
+    resident_bytes: i64,
+}
+
+/// `utime`, `stime` (clock ticks) and `rss` (pages) of `proc(5)`'s `/proc/self/stat`.
+fn process_usage() -> Option<ProcessUsage> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis are plain numbers.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_ascii_whitespace().collect();
+    // Field 3 of proc(5) (state) is index 0 here.
+    let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    let cpu_ticks = ticks(14)? + ticks(15)?;
+    let rss_pages = ticks(24)?;
+    // SAFETY: sysconf only reads a system constant.
+    let (ticks_per_second, page_size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if ticks_per_second <= 0 || page_size <= 0 {
+        return None;
+    }
+    Some(ProcessUsage {
+        cpu_seconds: cpu_ticks as f64 / ticks_per_second as f64,
+        resident_bytes: i64::try_from(rss_pages.saturating_mul(page_size as u64)).unwrap_or(i64::MAX),
+    })
+}
