@@ -4,7 +4,7 @@
 //! the nine others lives here, once: reading its settings from the environment ([`config`]), its
 //! PostgreSQL pool and migrations ([`db`]), the pooled HTTP client it calls other services with
 //! ([`downstream`]), the JSON error contract ([`error`], [`extract`]), serving with `/health` and a
-//! graceful shutdown ([`serve`]), and the seed catalogue that the product and inventory services agree
+//! graceful shutdown ([`serve`]), its OpenAPI document and docs ([`openapi`]), and the seed catalogue that the product and inventory services agree
 //! on ([`catalog`]).
 
 pub mod catalog;
@@ -13,6 +13,7 @@ pub mod db;
 pub mod downstream;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod product_event;
 pub mod serve;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Running a service: the routes every service has, and the process around them.
 //!
-//! [`app`] wraps a service's own routes with what all ten share: `GET /health`, JSON answers for
+//! [`app`] wraps a service's own routes with what all ten share: `GET /health`, the OpenAPI document
+//! (`GET /openapi.json`) and its docs (`GET /docs`), JSON answers for
 //! unknown paths and methods, a body size limit, and a guard that turns a panic into a JSON `500`
 //! instead of a dropped connection. [`run`] is a service binary's whole `main`: logging, the
 //! `healthcheck` subcommand that compose's health checks call, start-up (which may wait for the
@@ -13,15 +14,16 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
     serve::ListenerExt,
     Router,
 };
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{config, downstream::Timeouts, ApiError, Json};
+use crate::{config, downstream::Timeouts, openapi, ApiError, Json};
 
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -29,18 +31,28 @@ pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 /// The largest request body any endpoint accepts; the bodies of this study are a few dozen bytes.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// A service's routes plus what every service has.
-pub fn app(routes: Router) -> Router {
+/// A service's routes plus what every service has, its OpenAPI document and docs among them.
+pub fn app(routes: OpenApiRouter) -> Router {
+    let (routes, api) = routes.routes(routes!(health)).split_for_parts();
     routes
-        .route("/health", get(health))
+        .merge(openapi::docs(api))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unknown_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The service is up and answering.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, body = Health, example = json!({"status": "ok"})),
+))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
 }
 
 async fn unknown_path() -> ApiError {

@@ -5,6 +5,7 @@ mod bad_input;
 mod helpers;
 mod k6_script;
 mod lifecycle;
+mod openapi_docs;
 mod release_binaries;
 mod s1_register;
 mod s2_payment;
