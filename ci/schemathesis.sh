@@ -46,7 +46,7 @@ for _ in $(seq 1 600); do
   # stack on the same ports would make this one exit on "address in use").
   all_healthy=true
   for port in "${PORTS[@]}"; do
-    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${port}/health" || { all_healthy=false; break; }
+    curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:${port}/health" || { all_healthy=false; break; }
   done
   if [ "$all_healthy" = true ] && grep -qi 'ready' "$out/stack.log"; then
     ready=true
