@@ -5,8 +5,8 @@
 //! PostgreSQL pool and migrations ([`db`]), the pooled HTTP client it calls other services with
 //! ([`downstream`]), the JSON error contract ([`error`], [`extract`]), serving with `/health` and a
 //! graceful shutdown ([`serve`]) within limits on slow clients and open connections ([`limits`]),
-//! metrics, traces and logs ([`telemetry`]), and the seed catalogue that the product and inventory
-//! services agree on ([`catalog`]).
+//! metrics, traces and logs ([`telemetry`]), its OpenAPI document and docs ([`openapi`]), and the
+//! seed catalogue that the product and inventory services agree on ([`catalog`]).
 
 pub mod catalog;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod downstream;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 pub mod product_event;
 pub mod serve;
 pub mod telemetry;

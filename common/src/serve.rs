@@ -1,12 +1,13 @@
 //! Running a service: the routes every service has, and the process around them.
 //!
-//! [`app`] wraps a service's own routes with what all ten share: `GET /health`, JSON answers for
-//! unknown paths and methods, a body size limit, a guard that turns a panic into a JSON `500`
-//! instead of a dropped connection, and request metrics and traces with `GET /metrics`. [`run`] is a
-//! service binary's whole `main`: logging and tracing ([`telemetry`]), the `healthcheck` subcommand
-//! that compose's health checks call, start-up (which may wait for the database), listening on
-//! `PORT` within the [`limits`](crate::limits) on slow clients and open connections, and a graceful
-//! shutdown on SIGTERM or Ctrl-C that lets requests in flight finish.
+//! [`app`] wraps a service's own routes with what all ten share: `GET /health`, the OpenAPI document
+//! (`GET /openapi.json`) and its docs (`GET /docs`), JSON answers for unknown paths and methods, a
+//! body size limit, a guard that turns a panic into a JSON `500` instead of a dropped connection, and
+//! request metrics and traces with `GET /metrics`. [`run`] is a service binary's whole `main`:
+//! logging and tracing ([`telemetry`]), the `healthcheck` subcommand that compose's health checks
+//! call, start-up (which may wait for the database), listening on `PORT` within the
+//! [`limits`](crate::limits) on slow clients and open connections, and a graceful shutdown on SIGTERM
+//! or Ctrl-C that lets requests in flight finish.
 
 use std::{any::Any, future::Future, process::ExitCode, time::Duration};
 
@@ -14,19 +15,20 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
     Router,
 };
 use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     config,
     downstream::Timeouts,
     limits::{self, EverySecond, Limits},
-    telemetry, ApiError, Json,
+    openapi, telemetry, ApiError, Json,
 };
 
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
@@ -35,10 +37,11 @@ pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 /// The largest request body any endpoint accepts; the bodies of this study are a few dozen bytes.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// A service's routes plus what every service has.
-pub fn app(routes: Router) -> Router {
+/// A service's routes plus what every service has, its OpenAPI document and docs among them.
+pub fn app(routes: OpenApiRouter) -> Router {
+    let (routes, api) = routes.routes(routes!(health)).split_for_parts();
     let app = routes
-        .route("/health", get(health))
+        .merge(openapi::docs(api))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unknown_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
@@ -46,8 +49,17 @@ pub fn app(routes: Router) -> Router {
     telemetry::instrument(app)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The service is up and answering.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, body = Health, example = json!({"status": "ok"})),
+))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
 }
 
 async fn unknown_path() -> ApiError {

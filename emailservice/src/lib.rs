@@ -5,10 +5,15 @@
 
 use std::time::Duration;
 
-use axum::{routing::post, Router};
-use common::{serve, serve::StartupError, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Router;
+use common::{
+    openapi::{self, BadJson},
+    serve::{self, StartupError},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 /// The brief's `time.sleep(0.5)`: the answer waits, the server does not.
 pub const SEND_DELAY: Duration = Duration::from_millis(500);
@@ -18,16 +23,30 @@ pub async fn from_env() -> Result<Router, StartupError> {
 }
 
 pub fn app() -> Router {
-    serve::app(Router::new().route("/send_welcome_email", post(send_welcome_email)))
+    serve::app(openapi::router("emailservice").routes(routes!(send_welcome_email)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.org"}))]
 struct WelcomeEmail {
     email: String,
 }
 
-async fn send_welcome_email(Json(message): Json<WelcomeEmail>) -> Json<Value> {
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"message": "Email sent"}))]
+struct EmailSent {
+    message: &'static str,
+}
+
+/// S1: sends the welcome email, which takes 500 ms.
+#[utoipa::path(post, path = "/send_welcome_email", request_body = WelcomeEmail, responses(
+    (status = 200, description = "Sent, after 500 ms", body = EmailSent),
+    BadJson,
+))]
+async fn send_welcome_email(Json(message): Json<WelcomeEmail>) -> Json<EmailSent> {
     tokio::time::sleep(SEND_DELAY).await;
     tracing::debug!(email = %message.email, "welcome email sent");
-    Json(json!({"message": "Email sent"}))
+    Json(EmailSent {
+        message: "Email sent",
+    })
 }

@@ -9,16 +9,19 @@
 
 pub mod reset;
 
-use axum::{extract::State, routing::post, Router};
+use axum::{extract::State, Router};
 use common::{
     catalog::catalog,
     db::{self, DbSettings},
+    openapi::{self, BadJson, DatabaseDown, ErrorBody},
     serve::{self, StartupError},
     validate::positive,
     ApiError, Json,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{migrate::Migrator, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "inventoryservice";
@@ -46,22 +49,27 @@ pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
 
 pub fn app(db: PgPool) -> Router {
     serve::app(
-        Router::new()
-            .route("/reserve_stock", post(reserve_stock))
-            .route("/compensate_stock", post(compensate_stock))
+        openapi::router("inventoryservice")
+            .routes(routes!(reserve_stock))
+            .routes(routes!(compensate_stock))
             .with_state(db),
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"order_id": 1, "product_id": 1, "quantity": 1}))]
 struct ReserveRequest {
+    #[schema(minimum = 1)]
     order_id: i32,
+    #[schema(minimum = 1)]
     product_id: i32,
+    #[schema(minimum = 1)]
     quantity: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"order_id": 1, "product_id": 1, "quantity": 1, "reserved": 1, "stock": 5000}))]
 struct Reserved {
     order_id: i32,
     product_id: i32,
@@ -71,6 +79,18 @@ struct Reserved {
     stock: i32,
 }
 
+/// S5, step 2: reserves stock for an order, never beyond the product's stock. The same reservation
+/// again changes nothing and answers `200`.
+#[utoipa::path(post, path = "/reserve_stock", request_body = ReserveRequest, responses(
+    (status = 200, description = "Reserved (now, or by an earlier identical request)", body = Reserved),
+    (status = 404, description = "No such product", body = ErrorBody,
+        example = json!({"detail": "product 999 does not exist"})),
+    (status = 409, description = "The stock is short (`available` says how much is left), or the order \
+        already holds a different or a released reservation", body = ErrorBody,
+        example = json!({"detail": "insufficient stock for product 1: 9000 requested, 4999 available", "available": 4999})),
+    BadJson,
+    DatabaseDown,
+))]
 async fn reserve_stock(
     State(db): State<PgPool>,
     Json(request): Json<ReserveRequest>,
@@ -175,20 +195,31 @@ async fn shortage(db: &PgPool, request: &ReserveRequest) -> Result<ApiError, sql
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"order_id": 1, "product_id": 1}))]
 struct CompensateRequest {
+    #[schema(minimum = 1)]
     order_id: i32,
+    #[schema(minimum = 1)]
     product_id: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"order_id": 1, "released": 1}))]
 struct Compensated {
     order_id: i32,
     /// How many items this call gave back: 0 when the order held nothing (any more).
     released: i32,
 }
 
+/// S5, step 4: gives an order's reservation back. Repeating it gives back nothing more, and a
+/// reservation that arrives after it is refused.
+#[utoipa::path(post, path = "/compensate_stock", request_body = CompensateRequest, responses(
+    (status = 200, description = "Released (`0` when the order held nothing)", body = Compensated),
+    BadJson,
+    DatabaseDown,
+))]
 async fn compensate_stock(
     State(db): State<PgPool>,
     Json(request): Json<CompensateRequest>,

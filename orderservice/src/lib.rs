@@ -24,20 +24,22 @@ use axum::{
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::post,
     Router,
 };
 use common::{
     config,
     db::{self, DbSettings},
     downstream::Timeouts,
+    openapi::{self, BadJson, DatabaseDown, Either, ErrorBody},
     serve::{self, StartupError},
     validate::positive,
     ApiError, Downstream, Json,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use sqlx::{migrate::Migrator, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     compensation::{compensate, CompensationError, Recovery},
@@ -90,8 +92,8 @@ pub fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
         payment,
     };
     serve::app(
-        Router::new()
-            .route("/create_order", post(create_order))
+        openapi::router("orderservice")
+            .routes(routes!(create_order))
             .with_state(state),
     )
 }
@@ -103,13 +105,78 @@ struct AppState {
     payment: Payment,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"product_id": 1, "quantity": 1}))]
 struct OrderRequest {
+    #[schema(minimum = 1)]
     product_id: i32,
+    #[schema(minimum = 1)]
     quantity: i32,
 }
 
+// The answers below are built as JSON in the saga; these types give their shapes to the document.
+
+/// The payment went through (only with `PAYMENT_PATH=/process_payment`).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct OrderCompleted {
+    order_id: i32,
+    status: Status,
+    /// The payment service's answer.
+    payment: Value,
+}
+
+/// The payment was declined: the order is `failed` and its stock given back.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct OrderFailed {
+    detail: String,
+    message: String,
+    order_id: i32,
+    status: Status,
+    /// The payment service's answer.
+    payment: Value,
+}
+
+type DeclinedOrMalformed = Either<OrderFailed, ErrorBody>;
+
+/// A saga step failed: `service` names it; the order is `failed` after compensation, or
+/// `compensating` if compensation failed too (recovery finishes it).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct SagaFailed {
+    detail: String,
+    service: String,
+    order_id: i32,
+    status: Status,
+}
+
+/// S5: the saga. Saves the order, reserves its stock, takes the payment (which declines), gives the
+/// stock back, marks the order `failed` and answers `400`.
+#[utoipa::path(post, path = "/create_order", request_body = OrderRequest, responses(
+    (status = 201, description = "Paid (only with `PAYMENT_PATH=/process_payment`): the order is `completed`",
+        body = OrderCompleted, example = json!({"order_id": 1, "status": "completed",
+            "payment": {"status": "success", "transaction_id": "6f1c2b9e-6a47-4a63-9a53-3f7a2c1d8e90"}})),
+    (status = 400, description = "The payment was declined: the order is `failed`, its stock given back \
+        (or, with only `detail`, the body is not well-formed JSON)",
+        body = inline(DeclinedOrMalformed), example = json!({
+            "detail": "payment declined: Insufficient funds",
+            "message": "Order failed due to payment issue", "order_id": 1, "status": "failed",
+            "payment": {"status": "failed", "reason": "Insufficient funds", "detail": "Insufficient funds"}})),
+    (status = 404, description = "No such product; no order is kept", body = ErrorBody,
+        example = json!({"detail": "product 999 does not exist"})),
+    (status = 409, description = "The stock is short: the order is `failed` and payment was never called",
+        body = ErrorBody, example = json!({
+            "detail": "insufficient stock for product 1: 9000 requested, 4999 available",
+            "order_id": 2, "status": "failed"})),
+    BadJson,
+    (status = 502, description = "The inventory or payment service failed", body = SagaFailed,
+        example = json!({"detail": "paymentservice could not be reached: connection refused",
+            "service": "paymentservice", "order_id": 3, "status": "failed"})),
+    (status = 504, description = "The inventory or payment service did not answer in time", body = SagaFailed),
+    DatabaseDown,
+))]
 async fn create_order(
     State(app): State<AppState>,
     Json(request): Json<OrderRequest>,

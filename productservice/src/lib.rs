@@ -9,17 +9,20 @@
 
 pub mod reset;
 
-use axum::{extract::State, routing::put, Router};
+use axum::{extract::State, Router};
 use common::{
     catalog::catalog,
     db::{self, DbSettings},
     downstream::Timeouts,
+    openapi::{self, BadJson, DatabaseDown, ErrorBody},
     product_event::ProductEvent,
     serve::{self, StartupError},
     ApiError, Downstream, Json, Path,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{migrate::Migrator, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "productservice";
@@ -77,8 +80,8 @@ pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
 pub fn app(db: PgPool, fan_out: FanOut) -> Router {
     let state = AppState { db, fan_out };
     serve::app(
-        Router::new()
-            .route("/products/{product_id}", put(update_product))
+        openapi::router("productservice")
+            .routes(routes!(update_product))
             .with_state(state),
     )
 }
@@ -90,20 +93,54 @@ struct AppState {
 }
 
 /// The fields to change; at least one.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Adaptive Paradigm", "stock": 42}))]
 struct ProductChanges {
+    /// 1 to 200 characters, trimmed.
     name: Option<String>,
+    /// Not negative.
+    #[schema(minimum = 0)]
     stock: Option<i32>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({"id": 1, "name": "Adaptive Paradigm", "stock": 42}))]
 struct Product {
     id: i32,
     name: String,
     stock: i32,
 }
 
+/// A fan-out that stopped: the update is committed (`product`), the targets after `service` were
+/// not called.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Only its schema is used: the answer is an `ApiError` with these fields.
+struct FanOutStopped {
+    detail: String,
+    service: String,
+    product: Product,
+}
+
+/// S3: updates the product, then calls the search, cache and analytics services one after another,
+/// and answers when all three have.
+#[utoipa::path(put, path = "/products/{product_id}",
+    params(("product_id" = i32, Path, description = "The product's id", example = 1)),
+    request_body = ProductChanges,
+    responses(
+        (status = 200, description = "Updated, and every fan-out target told", body = Product),
+        (status = 404, description = "No such product; nothing was called", body = ErrorBody,
+            example = json!({"detail": "product 999 does not exist"})),
+        BadJson,
+        (status = 502, description = "A fan-out target failed; the update stays committed",
+            body = FanOutStopped, example = json!({
+                "detail": "product 1 was updated, but the fan-out stopped: cacheservice could not be reached: connection refused",
+                "service": "cacheservice",
+                "product": {"id": 1, "name": "Adaptive Paradigm", "stock": 42}})),
+        (status = 504, description = "A fan-out target did not answer in time; the update stays committed",
+            body = FanOutStopped),
+        DatabaseDown,
+    ))]
 async fn update_product(
     State(app): State<AppState>,
     Path(product_id): Path<i32>,

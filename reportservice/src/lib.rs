@@ -7,10 +7,19 @@
 
 use std::time::{Duration, Instant};
 
-use axum::{extract::State, http::StatusCode, routing::post, Router};
-use common::{config, config::ConfigError, serve, serve::StartupError, ApiError, Json, OptionalJson};
+use axum::{extract::State, http::StatusCode, Router};
+use common::{
+    config,
+    config::ConfigError,
+    openapi::{self, BodyRefused, ErrorBody},
+    serve,
+    serve::StartupError,
+    ApiError, Json, OptionalJson,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 /// The brief's ten seconds.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -31,13 +40,18 @@ pub fn duration_from_env() -> Result<Duration, ConfigError> {
 
 pub fn app(duration: Duration) -> Router {
     serve::app(
-        Router::new()
-            .route("/generate_report", post(generate_report))
+        openapi::router("reportservice")
+            .routes(routes!(generate_report))
             .with_state(duration),
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "report_hash": "3b5d1c2a9f0e4d6b8a7c5e3f1d2b4a6c8e0f2d4b6a8c0e2f4d6b8a0c2e4f6a8b",
+    "iterations": 5_120_064,
+    "seconds": 10.000_012,
+}))]
 pub struct Report {
     pub report_hash: String,
     /// How many hashes were chained: the work done, for comparing runs.
@@ -45,6 +59,15 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// S4: chains SHA-256 hashes for `REPORT_SECONDS` (10 s) of CPU time and answers the last digest.
+/// Any JSON body, or none, is accepted and ignored.
+#[utoipa::path(post, path = "/generate_report",
+    request_body(content = Option<serde_json::Value>, description = "Any JSON, or no body"),
+    responses(
+        (status = 200, description = "The report, after `REPORT_SECONDS`", body = Report),
+        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody),
+        BodyRefused,
+    ))]
 async fn generate_report(
     State(duration): State<Duration>,
     OptionalJson(_options): OptionalJson,

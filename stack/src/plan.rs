@@ -95,9 +95,6 @@ impl Plan {
             );
             let mut env = BTreeMap::new();
             for (key, value) in service.environment()? {
-                let Some(value) = passed_through(&key, value) else {
-                    continue;
-                };
                 let local = rewrite(&key, &value, &ports, database)?;
                 env.insert(key, local);
             }
@@ -187,16 +184,6 @@ fn start_order(compose: &Compose) -> Result<Vec<String>> {
         );
     }
     Ok(order)
-}
-
-/// A variable compose names without a value takes the caller's value, as compose passes it from the
-/// shell; unset there, the service does not get it.
-fn passed_through(key: &str, value: String) -> Option<String> {
-    if value.is_empty() {
-        std::env::var(key).ok()
-    } else {
-        Some(value)
-    }
 }
 
 /// A compose value with compose host names replaced by local addresses: a `*_HOST` variable that

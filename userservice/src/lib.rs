@@ -12,16 +12,19 @@ pub mod reset;
 
 use std::time::Duration;
 
-use axum::{extract::State, http::StatusCode, routing::post, Router};
+use axum::{extract::State, http::StatusCode, Router};
 use common::{
     db::{self, DbSettings},
     downstream::Timeouts,
+    openapi::{self, BadJson, DatabaseDown, ErrorBody},
     serve::{self, StartupError},
     ApiError, Downstream, Json,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{migrate::Migrator, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "userservice";
@@ -40,7 +43,11 @@ pub fn app(db: PgPool, email: Downstream, timeouts: Timeouts) -> Router {
         // A welcome in progress for longer than the email call may take has been abandoned.
         welcome_lease: timeouts.total + Duration::from_secs(5),
     };
-    serve::app(Router::new().route("/register", post(register)).with_state(state))
+    serve::app(
+        openapi::router("userservice")
+            .routes(routes!(register))
+            .with_state(state),
+    )
 }
 
 #[derive(Clone)]
@@ -50,18 +57,47 @@ struct AppState {
     welcome_lease: Duration,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.org"}))]
 struct Registration {
+    /// `local@domain.tld`, at most 254 characters; trimmed and lower-cased.
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({"id": 1, "email": "ada@example.org"}))]
 struct User {
     id: i32,
     email: String,
 }
 
+/// A welcome that failed: the user is saved, not yet welcomed, and the next registration of the same
+/// email sends the welcome again.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Only its schema is used: the answer is an `ApiError` with these fields.
+struct WelcomeFailed {
+    detail: String,
+    service: String,
+    user_id: i32,
+    welcomed: bool,
+}
+
+/// S1: saves the user, waits for the welcome email (500 ms), then answers `201`.
+#[utoipa::path(post, path = "/register", request_body = Registration, responses(
+    (status = 201, description = "Registered and welcomed", body = User),
+    (status = 409, description = "The email belongs to a user already welcomed", body = ErrorBody,
+        example = json!({"detail": "ada@example.org is already registered"})),
+    BadJson,
+    (status = 502, description = "The email service failed; the user is saved, not yet welcomed",
+        body = WelcomeFailed, example = json!({
+            "detail": "emailservice could not be reached: connection refused",
+            "service": "emailservice", "user_id": 1, "welcomed": false})),
+    (status = 504, description = "The email service did not answer in time; the user is saved, not yet welcomed",
+        body = WelcomeFailed),
+    DatabaseDown,
+))]
 async fn register(
     State(app): State<AppState>,
     Json(registration): Json<Registration>,

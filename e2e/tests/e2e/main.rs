@@ -6,6 +6,7 @@ mod helpers;
 mod k6_script;
 mod lifecycle;
 mod metrics;
+mod openapi_docs;
 mod release_binaries;
 mod s1_register;
 mod s2_payment;
