@@ -40,6 +40,28 @@ fn entry(scenario: &str) -> Option<Entry> {
     })
 }
 
+/// Whether `scenario` is a chain of calls whose hops [`breakdown`] reports (S1, S3, S5).
+pub fn has_hops(scenario: &str) -> bool {
+    entry(scenario).is_some()
+}
+
+/// The `/metrics` base URLs of the entry services among `urls` (service name to base URL, as the
+/// record's target lists them): the entry service's own client metrics time every hop it makes.
+pub fn metrics_urls(urls: &BTreeMap<String, String>) -> BTreeMap<String, Url> {
+    let entries: Vec<&str> = ["s1", "s3", "s5"]
+        .into_iter()
+        .filter_map(entry)
+        .map(|entry| entry.service)
+        .collect();
+    urls.iter()
+        .filter(|(name, _)| entries.contains(&name.as_str()))
+        .filter_map(|(name, url)| {
+            let base = format!("{}/", url.trim_end_matches('/'));
+            Some((name.clone(), Url::parse(&base).ok()?))
+        })
+        .collect()
+}
+
 /// One sample line: its metric name, its labels and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

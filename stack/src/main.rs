@@ -59,6 +59,9 @@ struct UpArgs {
     /// Use the service binaries already built.
     #[arg(long)]
     no_build: bool,
+    /// Also run a local Prometheus on 127.0.0.1:9090 scraping the ten services (Debian's `prometheus`).
+    #[arg(long)]
+    observe: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,9 +152,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Up(args) => {
             let system = System::up(&root, &compose, args.no_build).await?;
+            let prometheus = if args.observe {
+                match system.observe(&root).await {
+                    Ok(prometheus) => Some(prometheus),
+                    Err(err) => {
+                        system.down().await?;
+                        return Err(err);
+                    }
+                }
+            } else {
+                None
+            };
             system.print_table();
+            if let Some(prometheus) = &prometheus {
+                println!("{:<18} {:<24} scraping the ten", "prometheus", prometheus.url());
+            }
             println!("\nready: Ctrl-C or SIGTERM stops everything");
-            system.run_until_signal().await
+            let stopped = system.run_until_signal().await;
+            if let Some(mut prometheus) = prometheus {
+                prometheus.stop().await;
+            }
+            stopped
         }
         Command::Bench(args) => {
             let target = match args.target {

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     compose::Compose,
+    observe::{self, Prometheus},
     plan::{Database, Plan},
     postgres::Cluster,
     process::{self, Services},
@@ -86,6 +87,17 @@ impl System {
                 Err(err)
             }
         }
+    }
+
+    /// A local Prometheus under `target/stack/prometheus`, scraping every service of this system.
+    pub async fn observe(&self, root: &Path) -> Result<Prometheus> {
+        let targets: Vec<(String, u16)> = self
+            .plan
+            .services
+            .iter()
+            .map(|service| (service.name.clone(), service.port))
+            .collect();
+        observe::start(&root.join("target/stack/prometheus"), &targets).await
     }
 
     pub fn print_table(&self) {

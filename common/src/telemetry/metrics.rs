@@ -32,10 +32,13 @@ use super::Outcome;
 
 /// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
 /// round trip, S3's few milliseconds, S1's 500 ms, S2's 2 s and S4's 10 s each fall inside, with
-/// several buckets around each (the bench's p99 is interpolated within them).
-pub const DURATION_BUCKETS: [f64; 25] = [
+/// several buckets around each (the bench's p99 is interpolated within them). The brief's floors
+/// (500 ms, 2 s, 10 s) get narrow buckets just above them, where those scenarios' answers land: a
+/// p99 interpolated in a 500-750 ms bucket would say nothing about a 507 ms answer.
+pub const DURATION_BUCKETS: [f64; 41] = [
     0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.007_5, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3,
-    0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0,
+    0.5, 0.505, 0.51, 0.525, 0.55, 0.6, 0.75, 1.0, 2.0, 2.01, 2.025, 2.05, 2.1, 2.25, 2.5, 3.0, 5.0, 7.5,
+    10.0, 10.05, 10.1, 10.25, 10.5, 12.5, 20.0, 30.0,
 ];
 
 /// Upper bounds for the pool wait: usually microseconds, seconds only when the pool is exhausted.

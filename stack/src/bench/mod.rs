@@ -13,7 +13,7 @@ pub mod provenance;
 pub mod sampler;
 pub mod stats;
 
-use std::{path::Path, process::ExitCode, time::SystemTime};
+use std::{collections::BTreeMap, path::Path, process::ExitCode, time::SystemTime};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
@@ -26,6 +26,7 @@ use self::{
 };
 use crate::{
     compose::Compose,
+    hops::{self, Snapshot},
     record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
     system::System,
     target::{Resetter, Target, SERVICES},
@@ -239,7 +240,11 @@ async fn measure(
         urls: &urls,
         env,
     };
+    let metrics_urls = hops::metrics_urls(&urls);
     let mut measured = Vec::new();
+    // Per scenario, the services' metrics just before and just after each measured run: their
+    // difference is that run's traffic, hop by hop.
+    let mut scrapes: BTreeMap<&str, Vec<(Snapshot, Snapshot)>> = BTreeMap::new();
     for repeat in 1..=options.repeat {
         resetter
             .reset()
@@ -257,6 +262,7 @@ async fn measure(
                 invocation.warm_up(name, options.warmup_s, &sampler).await?;
             }
             eprintln!("stack: repeat {repeat}/{}: {name} measured", options.repeat);
+            let before = scrape_for_hops(name, &metrics_urls).await;
             let start_s = sampler.t_s();
             let status = invocation
                 .measure(
@@ -267,6 +273,10 @@ async fn measure(
                 )
                 .await?;
             let end_s = sampler.t_s();
+            if let Some(before) = before {
+                let after = Snapshot::scrape(&metrics_urls).await;
+                scrapes.entry(name).or_default().push((before, after));
+            }
             if !status.success() && status.code() != Some(k6::THRESHOLDS_CROSSED) {
                 anyhow::bail!("k6 failed on {name} in repeat {repeat} ({status}); its output is above");
             }
@@ -292,6 +302,12 @@ async fn measure(
         s4_reports: options.s4_reports,
         capacity: step_s.map(|step_s| (&capacity_plan.scenarios, step_s)),
     })?;
+    for (scenario, runs) in &scrapes {
+        let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
+        if let Some(figures) = results.scenarios.get_mut(*scenario) {
+            figures.hops = hops::breakdown_pooled(scenario, &pairs);
+        }
+    }
     if resetter.kind() == record::DbReset::None && options.repeat > 1 {
         results
             .warnings
@@ -307,6 +323,16 @@ async fn measure(
     meta.sampler.cpu_percent_of_one_core = Some((sampler_cost * 1000.0).round() / 1000.0);
     record::write_meta(dir, &meta)?;
     Ok(results)
+}
+
+/// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;
+/// `None` for the others, which have no hops to break down.
+async fn scrape_for_hops(scenario: &str, urls: &BTreeMap<String, reqwest::Url>) -> Option<Snapshot> {
+    if hops::has_hops(scenario) {
+        Some(Snapshot::scrape(urls).await)
+    } else {
+        None
+    }
 }
 
 fn unix_ms() -> f64 {
