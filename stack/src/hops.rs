@@ -1,7 +1,8 @@
 //! Where a scenario's time went, hop by hop, from the services' own Prometheus metrics.
 //!
-//! The bench scrapes every service's `GET /metrics` just before and just after each measured
-//! scenario ([`Snapshot::scrape`]). The difference of the two is exactly that scenario's traffic, and
+//! The bench scrapes the entry services' `GET /metrics` ([`metrics_urls`]: their own client metrics
+//! time every hop they make) just before and just after each measured run of S1, S3 and S5
+//! ([`Snapshot::scrape`]). The difference of the two is exactly that scenario's traffic, and
 //! for the scenarios that are chains of calls (S1, S3, S5) [`breakdown`] turns it into the record's
 //! `hops`: the entry route as the server saw it, each downstream call it made (by called service and
 //! path, with its outcomes), and its waits for a database connection. Means come from the `_sum` and

@@ -22,7 +22,7 @@ use stack::{
 #[command(
     name = "stack",
     version,
-    after_help = "environment: DATABASE_URL, STACK_PG_PORT, PG_BIN_DIR, K6, CAPACITY_STEP_S, STACK_DOCKER; OTEL_* is passed to the services"
+    after_help = "environment: DATABASE_URL, STACK_PG_PORT, PG_BIN_DIR, K6, CAPACITY_STEP_S, STACK_DOCKER, PROMETHEUS, RUSTC; OTEL_* is passed to the services"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -312,7 +312,7 @@ pub struct DownstreamHop {
     pub count: u64,
     pub mean_ms: f64,
     pub p99_ms: f64,
-    /// Calls by outcome (`ok`, `timeout`, `status_5xx`, ...).
+    /// Calls by outcome (`ok`, `error_status`, `timeout`, `connect`).
     #[serde(default)]
     pub outcome: BTreeMap<String, u64>,
 }

@@ -26,6 +26,7 @@ const ROUTES: [(&str, &[&str]); 10] = [
     ),
 ];
 
+/// Debian's chromium, unless `CHROMIUM` names another.
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[tokio::test]
@@ -102,12 +103,13 @@ async fn the_docs_page_lists_the_routes_in_a_headless_browser_offline() {
 /// The page at `url` as the browser's DOM after its scripts have run. Every host name other than
 /// the loopback address fails to resolve, so a page that needed a CDN would not render.
 async fn dump_dom(url: &str) -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
     assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install it with `apt-get install chromium`"
+        Path::new(&chromium).exists(),
+        "no chromium at {chromium}: install it with `apt-get install chromium`, or set CHROMIUM to its path"
     );
     let profile = std::env::temp_dir().join(format!("e2e-chromium-{}", uuid::Uuid::new_v4()));
-    let run = tokio::process::Command::new(CHROMIUM)
+    let run = tokio::process::Command::new(&chromium)
         .args([
             "--headless",
             "--no-sandbox",
