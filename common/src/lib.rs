@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod openapi;
+pub mod proc_stat;
 pub mod product_event;
 pub mod serve;
 pub mod telemetry;

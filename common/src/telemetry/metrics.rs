@@ -29,6 +29,7 @@ use prometheus_client::{
 use sqlx::PgPool;
 
 use super::Outcome;
+use crate::proc_stat;
 
 /// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
 /// round trip, S3's few milliseconds, S1's 500 ms, S2's 2 s and S4's 10 s each fall inside, with
@@ -272,26 +273,10 @@ struct ProcessUsage {
 
 /// `utime`, `stime` (clock ticks) and `rss` (pages) of `proc(5)`'s `/proc/self/stat`.
 fn process_usage() -> Option<ProcessUsage> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces; the fields after its closing parenthesis are plain numbers.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after_name.split_ascii_whitespace().collect();
-    // Field 3 of proc(5) (state) is index 0 here.
-    let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
-    let cpu_ticks = ticks(14)? + ticks(15)?;
-    let rss_pages = ticks(24)?;
-    // SAFETY: sysconf only reads a system constant.
-    let (ticks_per_second, page_size) = unsafe {
-        (
-            libc::sysconf(libc::_SC_CLK_TCK),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    if ticks_per_second <= 0 || page_size <= 0 {
-        return None;
-    }
+    let stat = proc_stat::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let (ticks_per_second, page_size) = (proc_stat::clock_ticks_per_second()?, proc_stat::page_size()?);
     Some(ProcessUsage {
-        cpu_seconds: cpu_ticks as f64 / ticks_per_second as f64,
-        resident_bytes: i64::try_from(rss_pages.saturating_mul(page_size as u64)).unwrap_or(i64::MAX),
+        cpu_seconds: stat.cpu_ticks as f64 / ticks_per_second,
+        resident_bytes: i64::try_from(stat.rss_pages.saturating_mul(page_size)).unwrap_or(i64::MAX),
     })
 }

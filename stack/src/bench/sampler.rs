@@ -21,6 +21,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::proc_stat::{self, ProcStat};
+
 use crate::record::ResourceRow;
 
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -34,15 +36,6 @@ pub enum Source {
     CommandName(String),
     /// A container, as `docker stats` names it.
     Container(String),
-}
-
-/// One process as `/proc/<pid>/stat` describes it.
-#[derive(Debug, Clone, Copy)]
-struct ProcStat {
-    ppid: u32,
-    /// utime + stime, in clock ticks.
-    ticks: u64,
-    rss_pages: u64,
 }
 
 #[derive(Default)]
@@ -179,7 +172,10 @@ fn sample_until(state: &Mutex<State>, stop: &AtomicBool, docker: Option<&str>) -
                 });
             }
         }
-        previous = processes.iter().map(|(pid, stat)| (*pid, stat.ticks)).collect();
+        previous = processes
+            .iter()
+            .map(|(pid, stat)| (*pid, stat.cpu_ticks))
+            .collect();
         if let Ok(mut state) = state.lock() {
             state.rows.extend(rows);
         }
@@ -231,7 +227,9 @@ fn figures(
     let mut rss = 0;
     for pid in pids {
         if let Some(stat) = processes.get(pid) {
-            cpu_ticks += stat.ticks.saturating_sub(previous.get(pid).copied().unwrap_or(0));
+            cpu_ticks += stat
+                .cpu_ticks
+                .saturating_sub(previous.get(pid).copied().unwrap_or(0));
             rss += stat.rss_pages * page;
         }
     }
@@ -247,37 +245,17 @@ fn read_proc() -> HashMap<u32, ProcStat> {
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            Some((pid, parse_stat(&text)?))
+            Some((pid, proc_stat::parse(&text)?))
         })
         .collect()
 }
 
-/// `pid (comm) state ppid ...`: the command name may hold spaces and parentheses, so the fields
-/// are counted from the last `)`.
-fn parse_stat(text: &str) -> Option<ProcStat> {
-    let fields: Vec<&str> = text.get(text.rfind(')')? + 2..)?.split_whitespace().collect();
-    // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21).
-    Some(ProcStat {
-        ppid: fields.get(1)?.parse().ok()?,
-        ticks: fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?,
-        rss_pages: fields.get(21)?.parse().ok()?,
-    })
-}
-
 fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
+    proc_stat::clock_ticks_per_second().unwrap_or(100.0)
 }
 
 fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).unwrap_or(4096)
+    proc_stat::page_size().unwrap_or(4096)
 }
 
 /// The CPU time of the calling thread, in seconds.
@@ -375,8 +353,8 @@ mod tests {
     #[test]
     fn a_stat_line_with_spaces_and_parentheses_in_the_name_parses() {
         let line = "42 (tokio (worker) 1) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 1000000 300 18446744073709551615";
-        let stat = parse_stat(line).expect("parses");
-        assert_eq!((stat.ppid, stat.ticks, stat.rss_pages), (7, 300, 300));
+        let stat = proc_stat::parse(line).expect("parses");
+        assert_eq!((stat.ppid, stat.cpu_ticks, stat.rss_pages), (7, 300, 300));
     }
 
     #[test]
