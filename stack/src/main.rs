@@ -10,11 +10,8 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stack::{
-    bench::{self, BenchOptions, Profile, Scenario},
-    compose::Compose,
-    plan::Plan,
-    system::{self, System},
-    target::Target,
+    study::bench::{self, BenchOptions, Profile, Scenario},
+    system::{self, compose::Compose, plan::Plan, target::Target, System},
 };
 
 /// The ten services of docker-compose-sync.yml as local processes, and the k6 study run against them.
@@ -142,11 +139,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run_dir } => {
-            println!("{}", stack::report::write_report(&run_dir)?.display());
+            println!("{}", stack::study::report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { run_a, run_b, out } => {
-            let comparison = stack::compare::compare(&run_a, &run_b, &out)?;
+            let comparison = stack::study::compare::compare(&run_a, &run_b, &out)?;
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }

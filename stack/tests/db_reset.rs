@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use common::{catalog::catalog, db::DbSettings};
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
-use stack::target::Resetter;
+use stack::system::target::Resetter;
 
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use stack::{
+use stack::study::{
     bench::sampler::{Sampler, Source},
     record::ResourceRow,
 };

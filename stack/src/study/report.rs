@@ -1,13 +1,11 @@
 //! `stack report <run-dir>`: the page a researcher opens after a run.
 //!
-//! [`write_report`] reads a run directory through [`crate::record`] and writes `report.html` beside
+//! [`write_report`] reads a run directory through [`crate::study::record`] and writes `report.html` beside
 //! it: the run's metadata and the warnings worth a reader's attention, the headline table per
 //! scenario (with 95 % intervals when the run has repeats), each scenario's latency by percentile,
 //! throughput and p99 over time and mean CPU by process, every process's CPU and memory over time,
 //! and for a `capacity` run the offered against the achieved rate. The page is one file that opens
-//! offline ([`page`] inlines everything); `stack bench` writes it at the end of every run.
-
-pub mod page;
+//! offline ([`crate::study::page`] inlines everything); `stack bench` writes it at the end of every run.
 
 use std::{
     collections::BTreeMap,
@@ -17,9 +15,11 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat};
-use page::{
-    escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+use crate::study::{
+    page::{
+        escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+    },
+    record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat},
 };
 
 pub const REPORT_FILE: &str = "report.html";

@@ -16,7 +16,7 @@ use sqlx::{
     PgPool,
 };
 
-use crate::record::{DbReset, TargetKind};
+use crate::study::record::{DbReset, TargetKind};
 
 /// The six services k6 drives, and their published ports (compose and local alike).
 pub const ENTRYPOINTS: [(&str, u16); 6] = [

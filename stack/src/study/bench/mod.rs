@@ -25,11 +25,15 @@ use self::{
     sampler::{Sampler, Source},
 };
 use crate::{
-    compose::Compose,
-    hops::{self, Snapshot},
-    record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
-    system::System,
-    target::{Resetter, Target, SERVICES},
+    study::{
+        hops::{self, Snapshot},
+        record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
+    },
+    system::{
+        compose::Compose,
+        target::{Resetter, Target, SERVICES},
+        System,
+    },
 };
 
 /// The load shapes of `k6-tests/script-sync.js`.
@@ -162,7 +166,7 @@ pub async fn run(root: &Path, compose: &Compose, options: &BenchOptions) -> Resu
     let results = outcome?;
     println!("\nresults: {}", dir.display());
     print_summary(&results);
-    match crate::report::write_report(&dir) {
+    match crate::study::report::write_report(&dir) {
         Ok(report) => println!("report: {}", report.display()),
         Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
     }

@@ -10,7 +10,7 @@ use super::{
     capacity::ScenarioSteps,
     stats::{self, histogram, percentile_ms, run_figures, stat, Request, RunFigures, Samples},
 };
-use crate::record::{
+use crate::study::record::{
     self, Capacity, FixedWork, ProcessResources, ResourceRow, Results, ScenarioResult, Stat, Step,
     Thresholds, TimelinePoint, Window, FORMAT_VERSION,
 };

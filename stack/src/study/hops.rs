@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use reqwest::Url;
 
-pub use crate::record::{DownstreamHop, HopFigure, Hops};
+pub use crate::study::record::{DownstreamHop, HopFigure, Hops};
 
 const SERVER_DURATION: &str = "http_server_request_duration_seconds";
 const CLIENT_DURATION: &str = "http_client_request_duration_seconds";

@@ -1,6 +1,6 @@
 //! `stack compare <run-A> <run-B>`: the point of the study, two runs of the same k6 script side by side.
 //!
-//! [`compare`] reads both runs through [`crate::record`] (so a run of another implementation that
+//! [`compare`] reads both runs through [`crate::study::record`] (so a run of another implementation that
 //! follows the documented format compares as well), and for every scenario they share sets p50,
 //! p99, throughput, and each process's mean CPU and peak memory of A beside B, with B/A. It marks a
 //! difference as beyond the noise when the runs' repeats say so ([`Verdict`]), lists the scenarios
@@ -15,13 +15,10 @@ use std::{
 use anyhow::{Context, Result};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::{
+use crate::study::{
+    page::{escape, number, stat_cell, Bar, BarSeries, Chart, Page, Series, MIB},
     record::{Results, Run, ScenarioResult, Stat},
-    report::{
-        distribution_points,
-        page::{escape, number, stat_cell, Bar, BarSeries, Chart, Page, Series, MIB},
-        percentile_plot, scenario_title,
-    },
+    report::{distribution_points, percentile_plot, scenario_title},
 };
 
 /// Two-sided significance level of Welch's t-test.
