@@ -9,7 +9,8 @@
 //! URLs). [`study`] studies it: [`study::bench`] drives a target through the k6 scenarios and leaves
 //! a [`study::record`] of the run; [`study::report`] turns a record into a page to read, and
 //! [`study::compare`] sets two records side by side; [`study::hops`] reads the services' metrics
-//! into the record's per-hop breakdown.
+//! into the record's per-hop breakdown. Both halves speak of the six [`scenario`]s, each defined once.
 
+pub mod scenario;
 pub mod study;
 pub mod system;

@@ -8,9 +8,13 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use stack::{
-    study::bench::{self, BenchOptions, Profile, Scenario},
+    scenario::Scenario,
+    study::{
+        bench::{self, BenchOptions, Profile},
+        record::TargetKind,
+    },
     system::{self, compose::Compose, plan::Plan, target::Target, System},
 };
 
@@ -59,16 +63,6 @@ struct UpArgs {
     /// Also run a local Prometheus on 127.0.0.1:9090 scraping the ten services (Debian's `prometheus`).
     #[arg(long)]
     observe: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TargetKind {
-    /// Start the services as local processes (and a private PostgreSQL unless DATABASE_URL is set).
-    Local,
-    /// A system already running under docker-compose or podman, entrypoints on 127.0.0.1:8001-8006.
-    Compose,
-    /// Six entrypoints given with --url.
-    Urls,
 }
 
 #[derive(Debug, Args)]
@@ -172,16 +166,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stopped
         }
         Command::Bench(args) => {
-            let target = match args.target {
-                TargetKind::Local => Target::Local,
-                TargetKind::Compose => Target::Compose {
-                    docker: Target::container_cli(),
-                },
-                TargetKind::Urls => Target::from_url_list(&args.urls)?,
-            };
-            if !args.urls.is_empty() && !matches!(target, Target::Urls(_)) {
-                anyhow::bail!("--url is for --target urls");
-            }
+            let target = Target::new(args.target, &compose, &args.urls)?;
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();

@@ -15,10 +15,13 @@ use std::{
 use anyhow::{Context, Result};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::study::{
-    page::{escape, number, stat_cell, Bar, BarSeries, Chart, Page, Series, MIB},
-    record::{Results, Run, ScenarioResult, Stat},
-    report::{distribution_points, percentile_plot, scenario_title},
+use crate::{
+    scenario::Scenario,
+    study::{
+        page::{escape, number, stat_cell, Bar, BarSeries, Chart, Page, Series, MIB},
+        record::{Results, Run, ScenarioResult, Stat},
+        report::{distribution_points, percentile_plot},
+    },
 };
 
 /// Two-sided significance level of Welch's t-test.
@@ -333,7 +336,7 @@ impl fmt::Display for Comparison {
                 f,
                 "\n{} {}",
                 scenario.scenario,
-                scenario_title(&scenario.scenario)
+                Scenario::title_of(&scenario.scenario)
             )?;
             let headline = scenario.headline().into_iter().map(|row| {
                 vec![
@@ -399,7 +402,7 @@ fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
         let (Some(sa), Some(sb)) = (a.scenarios.get(name), b.scenarios.get(name)) else {
             continue;
         };
-        page.html(&format!("<h2>{} {}</h2>", escape(name), scenario_title(name)));
+        page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
         page.grid(false);
         page.chart(
             &format!("{name}-percentiles"),

@@ -74,14 +74,15 @@ pub struct Target {
     pub urls: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What `stack bench` drove (`--target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetKind {
-    /// The services started by `stack` as local processes.
+    /// Start the services as local processes (and a private PostgreSQL unless DATABASE_URL is set).
     Local,
-    /// A system already running under docker-compose (or podman).
+    /// A system already running under docker-compose or podman, entrypoints on 127.0.0.1:8001-8006.
     Compose,
-    /// Six entrypoints given by URL: any implementation of the contract.
+    /// Six entrypoints given with --url.
     Urls,
 }
 

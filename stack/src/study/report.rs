@@ -15,11 +15,14 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::study::{
-    page::{
-        escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+use crate::{
+    scenario::Scenario,
+    study::{
+        page::{
+            escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+        },
+        record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat},
     },
-    record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat},
 };
 
 pub const REPORT_FILE: &str = "report.html";
@@ -33,19 +36,6 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     let path = run_dir.join(REPORT_FILE);
     std::fs::write(&path, render(&run)).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
-}
-
-/// What a scenario does, for headings; an unknown name is shown as it is.
-pub fn scenario_title(name: &str) -> &'static str {
-    match name {
-        "s1" => "register (waits for the welcome email)",
-        "s2" => "slow payment",
-        "s3" => "product update + fan-out",
-        "s4" => "CPU-bound report",
-        "s5" => "order saga (payment declines)",
-        "s6" => "click tracking",
-        _ => "",
-    }
 }
 
 fn render(run: &Run) -> String {
@@ -302,7 +292,7 @@ fn headline_section(page: &mut Page, results: &Results) {
             html,
             "<tr><td><b>{}</b> {}</td>",
             escape(name),
-            scenario_title(name)
+            Scenario::title_of(name)
         );
         for stat in [
             &s.requests,
@@ -325,7 +315,7 @@ fn headline_section(page: &mut Page, results: &Results) {
 }
 
 fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repeats: u32) {
-    page.html(&format!("<h2>{} {}</h2>", escape(name), scenario_title(name)));
+    page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
     if let Some(fixed) = &scenario.fixed_work {
         page.html(&format!(
             "<p>Fixed work: {} reports in {} s.</p>",

@@ -16,17 +16,16 @@ use sqlx::{
     PgPool,
 };
 
-use crate::study::record::{DbReset, TargetKind};
+use super::{compose::Compose, plan::CONTAINER_PORT};
+use crate::{
+    scenario::Scenario,
+    study::record::{DbReset, TargetKind},
+};
 
-/// The six services k6 drives, and their published ports (compose and local alike).
-pub const ENTRYPOINTS: [(&str, u16); 6] = [
-    ("userservice", 8001),
-    ("paymentservice", 8002),
-    ("productservice", 8003),
-    ("reportservice", 8004),
-    ("orderservice", 8005),
-    ("analyticsservice", 8006),
-];
+/// The services k6 drives: each scenario's entry service.
+pub fn entrypoints() -> impl Iterator<Item = &'static str> {
+    Scenario::ALL.into_iter().map(|scenario| scenario.entry().service)
+}
 
 /// Every service of the system, as the sampler names them.
 pub const SERVICES: [&str; 10] = [
@@ -45,33 +44,52 @@ pub const SERVICES: [&str; 10] = [
 /// The compose container of the database.
 pub const POSTGRES_CONTAINER: &str = "postgres";
 
+/// A target with the URLs of its entrypoints, by service name.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Local,
+    /// The services `stack` starts as local processes, on the ports compose publishes.
+    Local {
+        urls: BTreeMap<String, String>,
+    },
     /// Running under compose; `docker` is the container CLI (`docker` or `podman`).
     Compose {
+        urls: BTreeMap<String, String>,
         docker: String,
     },
     Urls(BTreeMap<String, String>),
 }
 
 impl Target {
+    /// The target of `kind`; `url_list` (`--url service=url`) is for [`TargetKind::Urls`] only.
+    pub fn new(kind: TargetKind, compose: &Compose, url_list: &[String]) -> Result<Self> {
+        ensure!(
+            url_list.is_empty() || kind == TargetKind::Urls,
+            "--url is for --target urls"
+        );
+        Ok(match kind {
+            TargetKind::Local => Self::Local {
+                urls: published(compose)?,
+            },
+            TargetKind::Compose => Self::Compose {
+                urls: published(compose)?,
+                docker: Self::container_cli(),
+            },
+            TargetKind::Urls => Self::from_url_list(url_list)?,
+        })
+    }
+
     pub fn kind(&self) -> TargetKind {
         match self {
-            Self::Local => TargetKind::Local,
+            Self::Local { .. } => TargetKind::Local,
             Self::Compose { .. } => TargetKind::Compose,
             Self::Urls(_) => TargetKind::Urls,
         }
     }
 
-    /// The six entrypoints, by service name.
-    pub fn urls(&self) -> BTreeMap<String, String> {
+    /// The entrypoints, by service name.
+    pub fn urls(&self) -> &BTreeMap<String, String> {
         match self {
-            Self::Urls(urls) => urls.clone(),
-            Self::Local | Self::Compose { .. } => ENTRYPOINTS
-                .iter()
-                .map(|(name, port)| (name.to_string(), format!("http://127.0.0.1:{port}")))
-                .collect(),
+            Self::Local { urls } | Self::Compose { urls, .. } | Self::Urls(urls) => urls,
         }
     }
 
@@ -83,9 +101,9 @@ impl Target {
                 .split_once('=')
                 .with_context(|| format!("--url {item:?}: expected service=http://host:port"))?;
             ensure!(
-                ENTRYPOINTS.iter().any(|(entry, _)| *entry == name),
+                entrypoints().any(|entry| entry == name),
                 "--url {item:?}: {name} is not one of the entrypoints {:?}",
-                ENTRYPOINTS.map(|(entry, _)| entry)
+                entrypoints().collect::<Vec<_>>()
             );
             reqwest::Url::parse(url).with_context(|| format!("--url {item:?}: not a URL"))?;
             ensure!(
@@ -94,11 +112,7 @@ impl Target {
                 "--url {name} given twice"
             );
         }
-        let missing: Vec<&str> = ENTRYPOINTS
-            .iter()
-            .map(|(name, _)| *name)
-            .filter(|name| !urls.contains_key(*name))
-            .collect();
+        let missing: Vec<&str> = entrypoints().filter(|name| !urls.contains_key(*name)).collect();
         ensure!(missing.is_empty(), "--target urls needs --url for {missing:?}");
         Ok(Self::Urls(urls))
     }
@@ -119,6 +133,23 @@ impl Target {
             "docker".into()
         }
     }
+}
+
+/// Each entrypoint at the host port compose publishes it on.
+fn published(compose: &Compose) -> Result<BTreeMap<String, String>> {
+    entrypoints()
+        .map(|name| {
+            let service = compose
+                .services
+                .get(name)
+                .with_context(|| format!("the compose file has no {name}"))?;
+            let port = match service.published_ports()?.as_slice() {
+                [(host, CONTAINER_PORT)] => *host,
+                other => bail!("{name}: expected one published port to {CONTAINER_PORT}, found {other:?}"),
+            };
+            Ok((name.to_owned(), format!("http://127.0.0.1:{port}")))
+        })
+        .collect()
 }
 
 /// The SQL that returns every database service's tables to their seeded state: each service's own

@@ -7,7 +7,6 @@
 //! memory. At the end the figures are computed from k6's raw samples ([`analysis`]).
 
 pub mod analysis;
-pub mod capacity;
 pub mod k6;
 pub mod provenance;
 pub mod sampler;
@@ -21,10 +20,10 @@ use sqlx::postgres::PgConnectOptions;
 
 use self::{
     analysis::{Inputs, Measured},
-    capacity::CapacityPlan,
     sampler::{Sampler, Source},
 };
 use crate::{
+    scenario::{CapacityPlan, Scenario},
     study::{
         hops::{self, Snapshot},
         record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
@@ -74,32 +73,6 @@ impl Profile {
     }
 }
 
-/// The six scenarios of the study.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Scenario {
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 6] = [Self::S1, Self::S2, Self::S3, Self::S4, Self::S5, Self::S6];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::S1 => "s1",
-            Self::S2 => "s2",
-            Self::S3 => "s3",
-            Self::S4 => "s4",
-            Self::S5 => "s5",
-            Self::S6 => "s6",
-        }
-    }
-}
-
 /// Everything `stack bench` was asked to do.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -140,7 +113,7 @@ pub async fn run(root: &Path, compose: &Compose, options: &BenchOptions) -> Resu
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let system = match options.target {
-        Target::Local => {
+        Target::Local { .. } => {
             let system = System::up(root, compose, options.no_build).await?;
             system.print_table();
             Some(system)
@@ -208,7 +181,7 @@ async fn measure(
         db_reset: resetter.kind(),
         target: record::Target {
             kind: options.target.kind(),
-            urls: options.target.urls(),
+            urls: options.target.urls().clone(),
         },
         git: provenance::git(root),
         versions: Versions {
@@ -241,14 +214,14 @@ async fn measure(
         k6,
         script: root.join("k6-tests/script-sync.js"),
         profile: options.profile.name(),
-        urls: &urls,
+        urls,
         env,
     };
-    let metrics_urls = hops::metrics_urls(&urls);
+    let metrics_urls = hops::metrics_urls(urls);
     let mut measured = Vec::new();
     // Per scenario, the services' metrics just before and just after each measured run: their
     // difference is that run's traffic, hop by hop.
-    let mut scrapes: BTreeMap<&str, Vec<(Snapshot, Snapshot)>> = BTreeMap::new();
+    let mut scrapes: BTreeMap<Scenario, Vec<(Snapshot, Snapshot)>> = BTreeMap::new();
     for repeat in 1..=options.repeat {
         resetter
             .reset()
@@ -266,7 +239,7 @@ async fn measure(
                 invocation.warm_up(name, options.warmup_s, &sampler).await?;
             }
             eprintln!("stack: repeat {repeat}/{}: {name} measured", options.repeat);
-            let before = scrape_for_hops(name, &metrics_urls).await;
+            let before = scrape_for_hops(*scenario, &metrics_urls).await;
             let start_s = sampler.t_s();
             let status = invocation
                 .measure(
@@ -279,13 +252,13 @@ async fn measure(
             let end_s = sampler.t_s();
             if let Some(before) = before {
                 let after = Snapshot::scrape(&metrics_urls).await;
-                scrapes.entry(name).or_default().push((before, after));
+                scrapes.entry(*scenario).or_default().push((before, after));
             }
             if !status.success() && status.code() != Some(k6::THRESHOLDS_CROSSED) {
                 anyhow::bail!("k6 failed on {name} in repeat {repeat} ({status}); its output is above");
             }
             measured.push(Measured {
-                scenario: name.to_owned(),
+                scenario: *scenario,
                 window: Window {
                     repeat,
                     start_s: (start_s * 10.0).round() / 10.0,
@@ -308,8 +281,8 @@ async fn measure(
     })?;
     for (scenario, runs) in &scrapes {
         let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
-        if let Some(figures) = results.scenarios.get_mut(*scenario) {
-            figures.hops = hops::breakdown_pooled(scenario, &pairs);
+        if let Some(figures) = results.scenarios.get_mut(scenario.name()) {
+            figures.hops = hops::breakdown_pooled(*scenario, &pairs);
         }
     }
     if resetter.kind() == record::DbReset::None && options.repeat > 1 {
@@ -331,8 +304,8 @@ async fn measure(
 
 /// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;
 /// `None` for the others, which have no hops to break down.
-async fn scrape_for_hops(scenario: &str, urls: &BTreeMap<String, reqwest::Url>) -> Option<Snapshot> {
-    if hops::has_hops(scenario) {
+async fn scrape_for_hops(scenario: Scenario, urls: &BTreeMap<String, reqwest::Url>) -> Option<Snapshot> {
+    if scenario.has_hops() {
         Some(Snapshot::scrape(urls).await)
     } else {
         None
@@ -348,7 +321,7 @@ fn unix_ms() -> f64 {
 /// How this target's database goes back to its seed.
 fn resetter(target: &Target, system: Option<&System>) -> Result<Resetter> {
     Ok(match (target, system) {
-        (Target::Local, Some(system)) => match &system.cluster {
+        (Target::Local { .. }, Some(system)) => match &system.cluster {
             Some(cluster) => Resetter::sql(
                 PgConnectOptions::new_without_pgpass()
                     .host("127.0.0.1")
@@ -359,7 +332,7 @@ fn resetter(target: &Target, system: Option<&System>) -> Result<Resetter> {
             ),
             None => Resetter::sql_url(&std::env::var("DATABASE_URL").unwrap_or_default())?,
         },
-        (Target::Compose { docker }, _) => Resetter::ComposeExec {
+        (Target::Compose { docker, .. }, _) => Resetter::ComposeExec {
             docker: docker.clone(),
         },
         _ => Resetter::None,
@@ -370,7 +343,7 @@ fn resetter(target: &Target, system: Option<&System>) -> Result<Resetter> {
 /// `urls`: the services may be anywhere).
 fn watched(target: &Target, system: Option<&System>) -> Vec<(String, Option<Source>)> {
     let mut watched: Vec<(String, Option<Source>)> = match (target, system) {
-        (Target::Local, Some(system)) => {
+        (Target::Local { .. }, Some(system)) => {
             let pids = system.services.pids();
             let mut watched: Vec<(String, Option<Source>)> = SERVICES
                 .iter()
@@ -406,7 +379,7 @@ fn watched(target: &Target, system: Option<&System>) -> Vec<(String, Option<Sour
 
 fn docker_of(target: &Target) -> Option<String> {
     match target {
-        Target::Compose { docker } => Some(docker.clone()),
+        Target::Compose { docker, .. } => Some(docker.clone()),
         _ => None,
     }
 }
