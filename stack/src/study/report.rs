@@ -8,7 +8,6 @@
 //! offline ([`crate::study::page`] inlines everything); `stack bench` writes it at the end of every run.
 
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
 };
@@ -21,14 +20,12 @@ use crate::{
         page::{
             escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
         },
-        record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat},
+        record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
+        warning,
     },
 };
 
 pub const REPORT_FILE: &str = "report.html";
-
-/// k6 at or above this share of one core is likely to be the bottleneck itself.
-const GENERATOR_SATURATED_PERCENT: f64 = 90.0;
 
 /// Writes `<run_dir>/report.html` and returns its path.
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
@@ -73,115 +70,17 @@ fn render(run: &Run) -> String {
 }
 
 fn warnings_section(page: &mut Page, run: &Run) {
-    let warnings = warnings(run);
+    let warnings = warning::warnings(run);
     if warnings.is_empty() {
         page.html(r#"<div class="warnings none">No warnings: every threshold passed, nothing was dropped, the load generator had headroom.</div>"#);
         return;
     }
     let mut html = String::from(r#"<div class="warnings"><b>Warnings</b><ul>"#);
     for warning in &warnings {
-        let _ = write!(html, "<li>{}</li>", escape(warning));
+        let _ = write!(html, "<li>{}</li>", escape(&warning.to_string()));
     }
     html.push_str("</ul></div>");
     page.html(&html);
-}
-
-/// What a reader should know before trusting the figures: the bench's own warnings, and what the
-/// record shows that they may not say (failed thresholds, failures, dropped iterations, a saturated
-/// load generator, a process that restarted).
-pub fn warnings(run: &Run) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if run.meta.ended_at.is_none() {
-        warnings.push("the run has no end time: it is under way, or it was cut short".into());
-    }
-    let Some(results) = &run.results else {
-        return warnings;
-    };
-    let recorded = &results.warnings;
-    warnings.extend(recorded.iter().cloned());
-    let mentioned = |words: &[&str]| recorded.iter().any(|w| words.iter().all(|word| w.contains(word)));
-    for failed in &results.thresholds.failed {
-        warnings.push(format!("threshold failed: {failed}"));
-    }
-    for (name, scenario) in &results.scenarios {
-        for (stat, what) in [
-            (&scenario.unexpected_failures, "unexpected failures"),
-            (&scenario.dropped_iterations, "dropped iterations"),
-            (&scenario.checks_failed, "failed checks"),
-        ] {
-            let total: f64 = stat.runs.iter().sum();
-            let word = what.split(' ').next_back().unwrap_or(what);
-            if total > 0.0 && !mentioned(&[name, word]) {
-                warnings.push(format!("{name}: {} {what} ({})", number(total), per_repeat(stat)));
-            }
-        }
-        if let Some(k6) = scenario.resources.get("k6") {
-            let peak = k6.cpu_max_percent.runs.iter().copied().fold(0.0, f64::max);
-            if peak >= GENERATOR_SATURATED_PERCENT && !mentioned(&["k6"]) {
-                warnings.push(format!(
-                    "{name}: k6 peaked at {} % of a core: the load generator may be the limit, not the system",
-                    number(peak)
-                ));
-            }
-        }
-    }
-    for (name, capacity) in results.capacity.iter().flatten() {
-        if capacity.generator_limited && !mentioned(&["generator"]) {
-            warnings.push(format!(
-                "{name} capacity: some steps were limited by the load generator"
-            ));
-        }
-    }
-    warnings.extend(restarts(&run.resources, run.meta.sampler.interval_s));
-    warnings
-}
-
-fn per_repeat(stat: &Stat) -> String {
-    stat.runs
-        .iter()
-        .enumerate()
-        .map(|(i, value)| format!("repeat {}: {}", i + 1, number(*value)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A service whose samples stop and start again, or whose memory suddenly falls to a fraction of
-/// what it held, was most likely restarted (a new process starts small). PostgreSQL and k6 are
-/// left out: their backends and VUs come and go by design.
-fn restarts(rows: &[ResourceRow], interval_s: f64) -> Vec<String> {
-    let mut series: BTreeMap<(u32, &str), Vec<&ResourceRow>> = BTreeMap::new();
-    for row in rows
-        .iter()
-        .filter(|row| row.process != "postgres" && row.process != "k6")
-    {
-        series.entry((row.repeat, &row.process)).or_default().push(row);
-    }
-    let mut found = Vec::new();
-    for ((repeat, process), mut samples) in series {
-        samples.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-        for pair in samples.windows(2) {
-            let (before, after) = (pair[0], pair[1]);
-            let gap = after.t_s - before.t_s > 3.0 * interval_s.max(0.1);
-            let shrank = (after.rss_bytes as f64) < 0.5 * before.rss_bytes as f64;
-            if gap || shrank {
-                found.push(format!(
-                    "{process} may have restarted in repeat {repeat} near t = {} s ({})",
-                    number(after.t_s),
-                    if gap {
-                        format!("no samples for {} s", number(after.t_s - before.t_s))
-                    } else {
-                        format!(
-                            "its memory fell from {} to {} MiB",
-                            number(before.rss_bytes as f64 * MIB),
-                            number(after.rss_bytes as f64 * MIB)
-                        )
-                    }
-                ));
-                break;
-            }
-        }
-    }
-    found
 }
 
 fn metadata_section(page: &mut Page, meta: &Meta) {
@@ -638,49 +537,4 @@ fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
         _ => 0,
     });
     order
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(t_s: f64, process: &str, rss_mib: u64) -> ResourceRow {
-        ResourceRow {
-            repeat: 1,
-            t_s,
-            process: process.into(),
-            cpu_percent: 1.0,
-            rss_bytes: rss_mib << 20,
-        }
-    }
-
-    #[test]
-    fn a_service_whose_memory_halves_is_reported_as_restarted() {
-        // Given userservice at 40 MiB that drops to 6 MiB, and postgres doing the same by design
-        let rows = [
-            row(1.0, "userservice", 40),
-            row(2.0, "userservice", 6),
-            row(1.0, "postgres", 200),
-            row(2.0, "postgres", 50),
-        ];
-        // When the samples are searched for restarts
-        let found = restarts(&rows, 1.0);
-        // Then userservice, and only it, is named
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("userservice may have restarted in repeat 1 near t = 2.00 s"));
-    }
-
-    #[test]
-    fn a_service_whose_samples_stop_and_resume_is_reported_as_restarted() {
-        let rows = [row(1.0, "orderservice", 9), row(9.0, "orderservice", 9)];
-        let found = restarts(&rows, 1.0);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("no samples for 8.00 s"), "{found:?}");
-    }
-
-    #[test]
-    fn steady_samples_report_no_restart() {
-        let rows = [row(1.0, "orderservice", 9), row(2.0, "orderservice", 10)];
-        assert!(restarts(&rows, 1.0).is_empty());
-    }
 }

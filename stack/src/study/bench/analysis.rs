@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// k6 above this share of one core in a step: the generator may be the limit.
-const GENERATOR_CPU_LIMIT: f64 = 90.0;
+pub const GENERATOR_CPU_LIMIT: f64 = 90.0;
 
 /// One measured run: which scenario, which repeat, its window and when its repeat began.
 #[derive(Debug, Clone)]
@@ -45,7 +45,6 @@ pub struct Inputs<'a> {
 pub fn results(inputs: &Inputs) -> Result<Results> {
     let mut scenarios = BTreeMap::new();
     let mut capacity = BTreeMap::new();
-    let mut warnings = Vec::new();
     let measured: BTreeSet<Scenario> = inputs.measured.iter().map(|m| m.scenario).collect();
     for scenario in measured {
         let name = scenario.name();
@@ -70,12 +69,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             let figures = run_figures(&requests);
             let dropped = count_of(&samples.dropped_iterations, scenario);
             let checks_failed = count_of(&samples.checks_failed, scenario);
-            if dropped > 0 {
-                warnings.push(format!(
-                    "{name} repeat {}: {dropped} dropped iterations",
-                    run.window.repeat
-                ));
-            }
             pooled.extend(requests.iter().map(|r| r.duration_ms));
             timeline.extend(timeline_of(&requests, run));
             if let Some((plans, step_s)) = inputs.capacity {
@@ -92,18 +85,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let of = |get: fn(&(RunFigures, u64, u64)) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
         let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
         let resources = resources_of(inputs.resources, &windows);
-        if let Some(k6) = resources.get("k6") {
-            if k6
-                .cpu_max_percent
-                .runs
-                .iter()
-                .any(|&max| max > GENERATOR_CPU_LIMIT)
-            {
-                warnings.push(format!(
-                    "{name}: k6 used over {GENERATOR_CPU_LIMIT:.0} % of a core at times: the generator may be the limit"
-                ));
-            }
-        }
         let fixed_work = (scenario == Scenario::S4)
             .then_some(inputs.s4_reports)
             .flatten()
@@ -114,11 +95,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         if let Some((plans, _)) = inputs.capacity {
             if let Some(plan) = plans.get(&scenario) {
                 let generator_limited = steps.iter().any(|s: &Step| s.generator_limited);
-                if generator_limited {
-                    warnings.push(format!(
-                        "{name}: some capacity steps were limited by the load generator"
-                    ));
-                }
                 capacity.insert(
                     name.to_owned(),
                     Capacity {
@@ -177,7 +153,8 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             passed: failed.is_empty(),
             failed,
         },
-        warnings,
+        // The warnings are made from the finished record (`crate::study::warning`).
+        warnings: Vec::new(),
     })
 }
 

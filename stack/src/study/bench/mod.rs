@@ -27,6 +27,7 @@ use crate::{
     study::{
         hops::{self, Snapshot},
         record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
+        warning::{self, Warning},
     },
     system::{
         compose::Compose,
@@ -285,19 +286,13 @@ async fn measure(
             figures.hops = hops::breakdown_pooled(*scenario, &pairs);
         }
     }
-    if resetter.kind() == record::DbReset::None && options.repeat > 1 {
-        results
-            .warnings
-            .push("the database was not reset between repeats (db_reset: none)".into());
-    }
-    if sampler_cost > 1.0 {
-        results.warnings.push(format!(
-            "the sampler used {sampler_cost:.2} % of a core, above its 1 % budget"
-        ));
-    }
-    record::write_results(dir, &results)?;
     meta.ended_at = Some(provenance::now_rfc3339());
     meta.sampler.cpu_percent_of_one_core = Some((sampler_cost * 1000.0).round() / 1000.0);
+    results.warnings = warning::of_record(&meta, Some(&results), &rows)
+        .iter()
+        .map(Warning::to_string)
+        .collect();
+    record::write_results(dir, &results)?;
     record::write_meta(dir, &meta)?;
     Ok(results)
 }
