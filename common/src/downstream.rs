@@ -114,6 +114,14 @@ pub enum DownstreamError {
 }
 
 impl DownstreamError {
+    /// The answer's status: `504` when the service did not answer in time, `502` otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
     pub fn service(&self) -> &'static str {
         match self {
             Self::Unreachable { service, .. }
@@ -237,10 +245,6 @@ impl Downstream {
 
 impl From<DownstreamError> for ApiError {
     fn from(err: DownstreamError) -> Self {
-        let status = match err {
-            DownstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        ApiError::new(status, err.to_string()).with("service", err.service())
+        ApiError::new(err.status(), err.to_string()).with("service", err.service())
     }
 }

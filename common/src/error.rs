@@ -1,8 +1,13 @@
-//! The one error type every handler returns.
+//! The errors handlers return.
 //!
 //! Every error leaves a service as JSON, `{"detail": "..."}`, with the status that names its cause, plus
 //! any fields that help the caller (the failed `service`, the `order_id`, ...). Faults of the client
 //! are `4xx`; a `5xx` always means the database or another service failed, and says which.
+//!
+//! [`ApiError`] is the plain error. A handler that calls other services may also fail part-way, after
+//! it committed something: [`Failure::PartWay`] then answers with a body of the handler's own
+//! documented type, which says what was already done (the saved user, the committed product, the
+//! order's status), so the OpenAPI document and the answer are the same type and cannot drift.
 
 use axum::{
     extract::rejection::{JsonRejection, PathRejection},
@@ -54,6 +59,39 @@ impl IntoResponse for ApiError {
             tracing::warn!(status = %self.status, body = ?self.body, "request failed");
         }
         (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+/// A handler's error: a plain [`ApiError`], or a failure part-way with a documented body `B`.
+#[derive(Debug)]
+pub enum Failure<B> {
+    Plain(ApiError),
+    PartWay { status: StatusCode, body: B },
+}
+
+impl<B: Serialize + std::fmt::Debug> IntoResponse for Failure<B> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Plain(err) => err.into_response(),
+            Self::PartWay { status, body } => {
+                if status.is_server_error() {
+                    tracing::warn!(%status, ?body, "request failed part-way");
+                }
+                (status, axum::Json(body)).into_response()
+            }
+        }
+    }
+}
+
+impl<B> From<ApiError> for Failure<B> {
+    fn from(err: ApiError) -> Self {
+        Self::Plain(err)
+    }
+}
+
+impl<B> From<sqlx::Error> for Failure<B> {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Plain(err.into())
     }
 }
 

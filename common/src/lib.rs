@@ -23,5 +23,5 @@ pub mod telemetry;
 pub mod validate;
 
 pub use downstream::{Downstream, DownstreamError};
-pub use error::ApiError;
+pub use error::{ApiError, Failure};
 pub use extract::{Json, OptionalJson, Path};

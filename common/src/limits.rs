@@ -1,4 +1,5 @@
-//! How long a client may take to send a request, and how many connections it may hold.
+//! How long a client may take to send a request, how large its body may be, and how many
+//! connections it may hold.
 //!
 //! A service trusts nobody to finish what it starts. The head of a request (request line and
 //! headers) must arrive within [`Limits::header_read`]: hyper's HTTP/1 header read timeout, whose
@@ -31,9 +32,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     config::{self, ConfigError},
-    serve::BODY_LIMIT_BYTES,
     ApiError,
 };
+
+/// The largest request body any endpoint accepts; the bodies of this study are a few dozen bytes.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// `HEADER_READ_TIMEOUT_MS`'s default.
 pub const HEADER_READ_DEFAULT: Duration = Duration::from_secs(10);

@@ -27,15 +27,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     config,
     downstream::Timeouts,
-    limits::{self, EverySecond, Limits},
+    limits::{self, EverySecond, Limits, BODY_LIMIT_BYTES},
     openapi, telemetry, ApiError, Json,
 };
 
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The largest request body any endpoint accepts; the bodies of this study are a few dozen bytes.
-pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// A service's routes plus what every service has, its OpenAPI document and docs among them.
 pub fn app(routes: OpenApiRouter) -> Router {

@@ -179,26 +179,41 @@ pub async fn spawn_system_with(options: Options) -> System {
     let cache = start("cacheservice", cacheservice::app()).await;
     let analytics = start("analyticsservice", analyticsservice::app()).await;
     let report = start("reportservice", reportservice::app(options.report_duration)).await;
-    let inventory_db = connect(&settings, inventoryservice::SCHEMA, &inventoryservice::MIGRATOR).await;
-    seeded(inventoryservice::seed(&inventory_db).await);
-    let inventory = start("inventoryservice", inventoryservice::app(inventory_db)).await;
+    let inventory = start(
+        "inventoryservice",
+        built(
+            "inventoryservice",
+            inventoryservice::build(inventoryservice::Settings { db: settings.clone() }),
+        )
+        .await,
+    )
+    .await;
 
     let client = options.timeouts.client();
     let to = |service: &RunningService| service.as_downstream(&client, options.timeouts);
-    let user_db = connect(&settings, userservice::SCHEMA, &userservice::MIGRATOR).await;
+    let user_settings = userservice::Settings {
+        db: settings.clone(),
+        email: to(&email),
+        timeouts: options.timeouts,
+    };
     let user = start(
         "userservice",
-        userservice::app(user_db, to(&email), options.timeouts),
+        built("userservice", userservice::build(user_settings)).await,
     )
     .await;
-    let product_db = connect(&settings, productservice::SCHEMA, &productservice::MIGRATOR).await;
-    seeded(productservice::seed(&product_db).await);
-    let fan_out = productservice::FanOut {
-        search: to(&search),
-        cache: to(&cache),
-        analytics: to(&analytics),
+    let product_settings = productservice::Settings {
+        db: settings.clone(),
+        fan_out: productservice::FanOut {
+            search: to(&search),
+            cache: to(&cache),
+            analytics: to(&analytics),
+        },
     };
-    let product = start("productservice", productservice::app(product_db, fan_out)).await;
+    let product = start(
+        "productservice",
+        built("productservice", productservice::build(product_settings)).await,
+    )
+    .await;
     let order_app = start_order_service(&settings, &inventory, &payment, &options).await;
     let order = start("orderservice", order_app).await;
 
@@ -222,6 +237,7 @@ pub async fn spawn_system_with(options: Options) -> System {
     }
 }
 
+/// The order service, built as its binary builds it: a fresh process's start-up, recovery included.
 async fn start_order_service(
     settings: &DbSettings,
     inventory: &RunningService,
@@ -229,33 +245,26 @@ async fn start_order_service(
     options: &Options,
 ) -> Router {
     let client = options.timeouts.client();
-    let db = connect(settings, orderservice::SCHEMA, &orderservice::MIGRATOR).await;
-    let started = orderservice::start(
-        db,
-        inventory.as_downstream(&client, options.timeouts),
-        orderservice::Payment {
+    let order_settings = orderservice::Settings {
+        db: settings.clone(),
+        inventory: inventory.as_downstream(&client, options.timeouts),
+        payment: orderservice::Payment {
             gateway: payment.as_downstream(&client, options.timeouts),
             path: options.payment_path.to_owned(),
         },
-        options.recovery,
-    )
-    .await;
-    match started {
+        recovery: options.recovery,
+    };
+    built("orderservice", orderservice::build(order_settings)).await
+}
+
+/// The app a service's `build` returned, which is what its binary serves.
+async fn built(
+    service: &str,
+    build: impl std::future::Future<Output = Result<Router, common::serve::StartupError>>,
+) -> Router {
+    match build.await {
         Ok(app) => app,
-        Err(err) => panic!("orderservice could not start: {err}"),
-    }
-}
-
-async fn connect(settings: &DbSettings, schema: &'static str, migrator: &sqlx::migrate::Migrator) -> PgPool {
-    match common::db::connect(settings, schema, migrator).await {
-        Ok(pool) => pool,
-        Err(err) => panic!("{schema}: could not connect to the test database: {err}"),
-    }
-}
-
-fn seeded(result: Result<(), sqlx::Error>) {
-    if let Err(err) = result {
-        panic!("could not seed the test database: {err}");
+        Err(err) => panic!("{service} could not start: {err}"),
     }
 }
 
@@ -298,9 +307,9 @@ impl System {
         &self.options
     }
 
-    /// A pool on the system's database for `schema`, migrated, as a service of that schema gets.
-    pub async fn service_pool(&self, schema: &'static str, migrator: &sqlx::migrate::Migrator) -> PgPool {
-        connect(&self.settings, schema, migrator).await
+    /// How the system's services reach its database.
+    pub fn db_settings(&self) -> DbSettings {
+        self.settings.clone()
     }
 
     /// A pool that sees `schema`'s tables, for checking what a scenario wrote.

@@ -8,10 +8,10 @@
 //! up waiting) can never land after it and hold stock for good.
 
 pub mod reset;
+pub mod stock;
 
 use axum::{extract::State, Router};
 use common::{
-    catalog::catalog,
     db::{self, DbSettings},
     openapi::{self, BadJson, DatabaseDown, ErrorBody},
     serve::{self, StartupError},
@@ -23,37 +23,38 @@ use sqlx::{migrate::Migrator, PgPool};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
+use crate::stock::{Existing, Reservation};
+
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "inventoryservice";
 
+/// What the service is started with: `main` reads it from the environment, the tests make their own.
+pub struct Settings {
+    pub db: DbSettings,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        Ok(Self {
+            db: DbSettings::from_env()?,
+        })
+    }
+}
+
 pub async fn from_env() -> Result<Router, StartupError> {
-    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
-    seed(&db).await?;
-    Ok(app(db))
+    build(Settings::from_env()?).await
 }
 
-/// Inserts an inventory row, with the catalogue's stock, for each seed product that has none yet.
-pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
-    let (ids, stocks): (Vec<i32>, Vec<i32>) = catalog().into_iter().map(|item| (item.id, item.stock)).unzip();
-    sqlx::query(
-        "INSERT INTO inventory_items (product_id, stock)
-         SELECT * FROM UNNEST($1::int[], $2::int[])
-         ON CONFLICT (product_id) DO NOTHING",
-    )
-    .bind(ids)
-    .bind(stocks)
-    .execute(db)
-    .await
-    .map(drop)
-}
-
-pub fn app(db: PgPool) -> Router {
-    serve::app(
+/// Connects to the database, adds the seed catalogue's missing inventory rows and returns the app.
+pub async fn build(settings: Settings) -> Result<Router, StartupError> {
+    let db = db::connect(&settings.db, SCHEMA, &MIGRATOR).await?;
+    stock::seed(&db).await?;
+    Ok(serve::app(
         openapi::router("inventoryservice")
             .routes(routes!(reserve_stock))
             .routes(routes!(compensate_stock))
             .with_state(db),
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,99 +100,56 @@ async fn reserve_stock(
     positive("product_id", request.product_id)?;
     positive("quantity", request.quantity)?;
 
-    let mut tx = db.begin().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO reservations (order_id, product_id, quantity, state)
-         VALUES ($1, $2, $3, 'reserved')
-         ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(request.order_id)
-    .bind(request.product_id)
-    .bind(request.quantity)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        tx.rollback().await?;
-        return repeated_reservation(&db, &request).await;
-    }
-
-    // One conditional statement: the row lock makes concurrent reservations take turns, and each
-    // re-checks the condition against the count the one before it left.
-    let counts = sqlx::query_as::<_, (i32, i32)>(
-        "UPDATE inventory_items SET reserved = reserved + $2
-         WHERE product_id = $1 AND stock - reserved >= $2
-         RETURNING reserved, stock",
-    )
-    .bind(request.product_id)
-    .bind(request.quantity)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((reserved, stock)) = counts else {
-        tx.rollback().await?;
-        return Err(shortage(&db, &request).await?);
-    };
-    tx.commit().await?;
-    Ok(Json(Reserved {
+    let wanted = Reservation {
         order_id: request.order_id,
         product_id: request.product_id,
         quantity: request.quantity,
-        reserved,
-        stock,
-    }))
-}
-
-/// The answer to a reservation for an order that already has one: the same reservation again is
-/// `200`, changing nothing; anything else is a conflict.
-async fn repeated_reservation(db: &PgPool, request: &ReserveRequest) -> Result<Json<Reserved>, ApiError> {
-    let existing = sqlx::query_as::<_, (i32, i32, String, i32, i32)>(
-        "SELECT r.product_id, r.quantity, r.state, COALESCE(i.reserved, 0), COALESCE(i.stock, 0)
-         FROM reservations r LEFT JOIN inventory_items i USING (product_id)
-         WHERE r.order_id = $1",
-    )
-    .bind(request.order_id)
-    .fetch_optional(db)
-    .await?;
-    match existing {
-        Some((product_id, quantity, state, reserved, stock))
-            if state == "reserved" && product_id == request.product_id && quantity == request.quantity =>
-        {
-            Ok(Json(Reserved {
-                order_id: request.order_id,
-                product_id,
-                quantity,
-                reserved,
-                stock,
-            }))
+    };
+    if let Some(counts) = stock::reserve(&db, &wanted).await? {
+        return Ok(Json(Reserved::of(&wanted, counts)));
+    }
+    // Nothing was reserved: the order already has a reservation, or the stock is short, or there is
+    // no such product. Which one is read afterwards, off the hot path.
+    match stock::existing(&db, request.order_id).await? {
+        Some(Existing::Reserved { held, counts }) if held == wanted => {
+            Ok(Json(Reserved::of(&wanted, counts)))
         }
-        Some((_, _, state, _, _)) if state == "released" => Err(ApiError::conflict(format!(
+        Some(Existing::Released) => Err(ApiError::conflict(format!(
             "order {}: its reservation was already released",
             request.order_id
         ))),
-        _ => Err(ApiError::conflict(format!(
+        Some(Existing::Reserved { .. }) => Err(ApiError::conflict(format!(
             "order {} already holds a different reservation",
             request.order_id
         ))),
+        None => Err(shortage(&db, &wanted).await?),
+    }
+}
+
+impl Reserved {
+    fn of(reservation: &Reservation, counts: stock::Counts) -> Self {
+        Self {
+            order_id: reservation.order_id,
+            product_id: reservation.product_id,
+            quantity: reservation.quantity,
+            reserved: counts.reserved,
+            stock: counts.stock,
+        }
     }
 }
 
 /// Why a reservation could not be taken: the product is unknown (`404`) or its stock is short (`409`).
-async fn shortage(db: &PgPool, request: &ReserveRequest) -> Result<ApiError, sqlx::Error> {
-    let counts =
-        sqlx::query_as::<_, (i32, i32)>("SELECT stock, reserved FROM inventory_items WHERE product_id = $1")
-            .bind(request.product_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(match counts {
-        None => ApiError::not_found(format!("product {} does not exist", request.product_id)),
-        Some((stock, reserved)) => ApiError::conflict(format!(
-            "insufficient stock for product {}: {} requested, {} available",
-            request.product_id,
-            request.quantity,
-            stock - reserved
-        ))
-        .with("available", stock - reserved),
+async fn shortage(db: &PgPool, wanted: &Reservation) -> Result<ApiError, sqlx::Error> {
+    Ok(match stock::counts(db, wanted.product_id).await? {
+        None => ApiError::not_found(format!("product {} does not exist", wanted.product_id)),
+        Some(counts) => {
+            let available = counts.stock - counts.reserved;
+            ApiError::conflict(format!(
+                "insufficient stock for product {}: {} requested, {available} available",
+                wanted.product_id, wanted.quantity,
+            ))
+            .with("available", available)
+        }
     })
 }
 
@@ -227,45 +185,13 @@ async fn compensate_stock(
     positive("order_id", request.order_id)?;
     positive("product_id", request.product_id)?;
 
-    let mut released = release(&db, request.order_id).await?;
-    if released.is_none() {
-        let marked = sqlx::query(
-            "INSERT INTO reservations (order_id, product_id, quantity, state)
-             VALUES ($1, $2, 0, 'released')
-             ON CONFLICT (order_id) DO NOTHING",
-        )
-        .bind(request.order_id)
-        .bind(request.product_id)
-        .execute(&db)
-        .await?
-        .rows_affected()
-            == 1;
-        if !marked {
-            // A reservation was committed between the two statements: give it back now.
-            released = release(&db, request.order_id).await?;
-        }
+    let mut released = stock::release(&db, request.order_id).await?;
+    if released.is_none() && !stock::mark_released(&db, request.order_id, request.product_id).await? {
+        // A reservation was committed between the two statements: give it back now.
+        released = stock::release(&db, request.order_id).await?;
     }
     Ok(Json(Compensated {
         order_id: request.order_id,
         released: released.unwrap_or(0),
     }))
-}
-
-/// Releases the order's reservation, if it holds one, and lowers `reserved` by its quantity: one
-/// statement, so the two never disagree. Returns the quantity released.
-async fn release(db: &PgPool, order_id: i32) -> Result<Option<i32>, sqlx::Error> {
-    sqlx::query_scalar::<_, i32>(
-        "WITH released AS (
-             UPDATE reservations SET state = 'released', updated_at = now()
-             WHERE order_id = $1 AND state = 'reserved'
-             RETURNING product_id, quantity
-         )
-         UPDATE inventory_items i SET reserved = i.reserved - r.quantity
-         FROM released r
-         WHERE i.product_id = r.product_id
-         RETURNING r.quantity",
-    )
-    .bind(order_id)
-    .fetch_optional(db)
-    .await
 }

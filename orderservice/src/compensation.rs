@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use common::{ApiError, Downstream, DownstreamError};
-use serde_json::json;
+use common::{Downstream, DownstreamError};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::orders::{self, Abandoned, Order, Status};
@@ -20,16 +20,16 @@ use crate::orders::{self, Abandoned, Order, Status};
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Releases the order's stock and marks it `failed`. On an error the order is left `compensating`.
+/// Releases the order's stock and marks it `failed`. If the stock cannot be given back, the order is
+/// marked `compensating` and left to recovery.
+///
+/// Nothing is saved before the call: an order that is still unfinished (`pending`) is one that
+/// recovery compensates anyway, so a crash here loses nothing, and the saga saves one status less.
 pub async fn compensate(db: &PgPool, inventory: &Downstream, order: &Order) -> Result<(), CompensationError> {
-    orders::advance(
-        db,
-        order.id,
-        &[Status::Pending, Status::Reserved],
-        Status::Compensating,
-    )
-    .await?;
-    let release = json!({"order_id": order.id, "product_id": order.product_id});
+    let release = Release {
+        order_id: order.id,
+        product_id: order.product_id,
+    };
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
         match inventory
@@ -42,11 +42,21 @@ pub async fn compensate(db: &PgPool, inventory: &Downstream, order: &Order) -> R
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            Err(err) => return Err(CompensationError::Inventory(err)),
+            Err(err) => {
+                orders::advance(db, order.id, &Status::UNFINISHED, Status::Compensating).await?;
+                return Err(CompensationError::Inventory(err));
+            }
         }
     }
-    orders::advance(db, order.id, &[Status::Compensating], Status::Failed).await?;
+    orders::advance(db, order.id, &Status::UNFINISHED, Status::Failed).await?;
     Ok(())
+}
+
+/// The inventory's `/compensate_stock` body.
+#[derive(Serialize)]
+struct Release {
+    order_id: i32,
+    product_id: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,15 +65,6 @@ pub enum CompensationError {
     Inventory(DownstreamError),
     #[error("the order's status could not be saved: {0}")]
     Database(#[from] sqlx::Error),
-}
-
-impl From<CompensationError> for ApiError {
-    fn from(err: CompensationError) -> Self {
-        match err {
-            CompensationError::Inventory(err) => err.into(),
-            CompensationError::Database(err) => err.into(),
-        }
-    }
 }
 
 /// How often recovery looks for abandoned orders, and how idle an order must be to count as one.

@@ -10,9 +10,11 @@
 //! 5. marks the order `failed`;
 //! 6. answers `400 {"message": "Order failed due to payment issue", ...}`.
 //!
-//! Each call is awaited before the next. Every step is saved before the next call is made, so a crash
-//! between two steps leaves the order `pending`, `reserved` or `compensating`, and
-//! [`compensation::Recovery`] finishes it when the service is back: no stock is held for good.
+//! Each call is awaited before the next. The order is saved `pending` before any call is made and
+//! keeps that status until its end (`failed` or `completed`) is saved, so a crash anywhere in between
+//! leaves it `pending` (or `compensating`, when its compensation failed), and
+//! [`compensation::Recovery`] finishes it when the service is back: no stock is held for good. The
+//! saga makes two writes of its own, and the inventory one for each of its two calls.
 
 pub mod compensation;
 pub mod orders;
@@ -33,10 +35,10 @@ use common::{
     openapi::{self, BadJson, DatabaseDown, Either, ErrorBody},
     serve::{self, StartupError},
     validate::positive,
-    ApiError, Downstream, Json,
+    ApiError, Downstream, DownstreamError, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -59,33 +61,49 @@ pub struct Payment {
     pub path: String,
 }
 
+/// What the service is started with: `main` reads it from the environment, the tests make their own.
+pub struct Settings {
+    pub db: DbSettings,
+    pub inventory: Downstream,
+    pub payment: Payment,
+    pub recovery: Recovery,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        let timeouts = Timeouts::from_env()?;
+        let client = timeouts.client();
+        let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
+        Ok(Self {
+            db: DbSettings::from_env()?,
+            inventory: Downstream::from_env("inventoryservice", "INVENTORY_SERVICE_URL", &client, timeouts)?,
+            payment: Payment {
+                gateway: Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?,
+                path: config::var("PAYMENT_PATH").unwrap_or_else(|| DECLINING_PAYMENT_PATH.to_owned()),
+            },
+            recovery: Recovery::new(interval, timeouts.total),
+        })
+    }
+}
+
 pub async fn from_env() -> Result<Router, StartupError> {
-    let timeouts = Timeouts::from_env()?;
-    let client = timeouts.client();
-    let inventory = Downstream::from_env("inventoryservice", "INVENTORY_SERVICE_URL", &client, timeouts)?;
-    let payment = Payment {
-        gateway: Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?,
-        path: config::var("PAYMENT_PATH").unwrap_or_else(|| DECLINING_PAYMENT_PATH.to_owned()),
-    };
-    let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
-    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
-    Ok(start(db, inventory, payment, Recovery::new(interval, timeouts.total)).await?)
+    build(Settings::from_env()?).await
 }
 
-/// The app, with recovery running beside it: first over the orders earlier processes left
-/// unfinished, then periodically.
-pub async fn start(
-    db: PgPool,
-    inventory: Downstream,
-    payment: Payment,
-    recovery: Recovery,
-) -> Result<Router, sqlx::Error> {
+/// Connects to the database and returns the app, with recovery running beside it: first over the
+/// orders earlier processes left unfinished, then periodically.
+pub async fn build(settings: Settings) -> Result<Router, StartupError> {
+    let db = db::connect(&settings.db, SCHEMA, &MIGRATOR).await?;
     let started = orders::database_clock(&db).await?;
-    tokio::spawn(recovery.run(db.clone(), inventory.clone(), started));
-    Ok(app(db, inventory, payment))
+    tokio::spawn(
+        settings
+            .recovery
+            .run(db.clone(), settings.inventory.clone(), started),
+    );
+    Ok(app(db, settings.inventory, settings.payment))
 }
 
-pub fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
+fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
     let state = AppState {
         db,
         inventory,
@@ -115,11 +133,8 @@ struct OrderRequest {
     quantity: i32,
 }
 
-// The answers below are built as JSON in the saga; these types give their shapes to the document.
-
 /// The payment went through (only with `PAYMENT_PATH=/process_payment`).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OrderCompleted {
     order_id: i32,
     status: Status,
@@ -128,8 +143,7 @@ struct OrderCompleted {
 }
 
 /// The payment was declined: the order is `failed` and its stock given back.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OrderFailed {
     detail: String,
     message: String,
@@ -141,10 +155,25 @@ struct OrderFailed {
 
 type DeclinedOrMalformed = Either<OrderFailed, ErrorBody>;
 
+/// What a saga that ran to the payment's verdict answers: `201` paid, `400` declined.
+#[derive(Debug)]
+enum Verdict {
+    Completed(OrderCompleted),
+    Declined(OrderFailed),
+}
+
+impl IntoResponse for Verdict {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Completed(order) => (StatusCode::CREATED, Json(order)).into_response(),
+            Self::Declined(order) => (StatusCode::BAD_REQUEST, Json(order)).into_response(),
+        }
+    }
+}
+
 /// A saga step failed: `service` names it; the order is `failed` after compensation, or
 /// `compensating` if compensation failed too (recovery finishes it).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SagaFailed {
     detail: String,
     service: String,
@@ -180,7 +209,7 @@ struct SagaFailed {
 async fn create_order(
     State(app): State<AppState>,
     Json(request): Json<OrderRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Verdict, Failure<SagaFailed>> {
     positive("product_id", request.product_id)?;
     positive("quantity", request.quantity)?;
 
@@ -189,34 +218,36 @@ async fn create_order(
 
     // 2. Reserve its stock.
     match app.inventory.post("/reserve_stock", &order).await {
-        Ok(reply) if reply.status.is_success() => {
-            orders::advance(&app.db, order.id, &[Status::Pending], Status::Reserved).await?;
-        }
+        Ok(reply) if reply.status.is_success() => {}
         Ok(reply) if reply.status == StatusCode::NOT_FOUND => {
             orders::discard(&app.db, order.id).await?;
-            return Err(ApiError::not_found(reply.detail()));
+            return Err(ApiError::not_found(reply.detail()).into());
         }
         Ok(reply) if reply.status == StatusCode::CONFLICT => {
             orders::advance(&app.db, order.id, &[Status::Pending], Status::Failed).await?;
             return Err(ApiError::conflict(reply.detail())
                 .with("order_id", order.id)
-                .with("status", Status::Failed));
+                .with("status", Status::Failed)
+                .into());
         }
         // Whether the stock was reserved is unknown: compensation makes sure it is not.
-        Ok(reply) => return Err(abort(&app, &order, app.inventory.unexpected(reply).into()).await),
-        Err(err) => return Err(abort(&app, &order, err.into()).await),
+        Ok(reply) => return Err(abort(&app, &order, app.inventory.unexpected(reply)).await),
+        Err(err) => return Err(abort(&app, &order, err).await),
     }
 
     // 3. Take the payment.
     let payment = match app.payment.gateway.post(&app.payment.path, &order).await {
         Ok(reply) if reply.status.is_success() => {
-            orders::advance(&app.db, order.id, &[Status::Reserved], Status::Completed).await?;
-            let body = json!({"order_id": order.id, "status": Status::Completed, "payment": reply.body});
-            return Ok((StatusCode::CREATED, Json(body)).into_response());
+            orders::advance(&app.db, order.id, &[Status::Pending], Status::Completed).await?;
+            return Ok(Verdict::Completed(OrderCompleted {
+                order_id: order.id,
+                status: Status::Completed,
+                payment: reply.body,
+            }));
         }
         Ok(reply) if reply.status.is_client_error() => reply,
-        Ok(reply) => return Err(abort(&app, &order, app.payment.gateway.unexpected(reply).into()).await),
-        Err(err) => return Err(abort(&app, &order, err.into()).await),
+        Ok(reply) => return Err(abort(&app, &order, app.payment.gateway.unexpected(reply)).await),
+        Err(err) => return Err(abort(&app, &order, err).await),
     };
 
     // 4. Compensate and 5. mark the order failed.
@@ -225,33 +256,52 @@ async fn create_order(
     }
 
     // 6. Answer that the payment failed.
-    Ok(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!("payment declined: {}", payment.detail()),
-    )
-    .with("message", "Order failed due to payment issue")
-    .with("order_id", order.id)
-    .with("status", Status::Failed)
-    .with("payment", payment.body)
-    .into_response())
+    Ok(Verdict::Declined(OrderFailed {
+        detail: format!("payment declined: {}", payment.detail()),
+        message: "Order failed due to payment issue".to_owned(),
+        order_id: order.id,
+        status: Status::Failed,
+        payment: payment.body,
+    }))
 }
 
 /// Ends a saga that a downstream failure interrupted: its stock is given back and the caller gets
 /// the original failure, `502` or `504`, naming the service.
-async fn abort(app: &AppState, order: &Order, failure: ApiError) -> ApiError {
+async fn abort(app: &AppState, order: &Order, failure: DownstreamError) -> Failure<SagaFailed> {
     match compensate(&app.db, &app.inventory, order).await {
-        Ok(()) => failure.with("order_id", order.id).with("status", Status::Failed),
+        Ok(()) => Failure::PartWay {
+            status: failure.status(),
+            body: SagaFailed {
+                detail: failure.to_string(),
+                service: failure.service().to_owned(),
+                order_id: order.id,
+                status: Status::Failed,
+            },
+        },
         Err(err) => compensation_failed(order, err),
     }
 }
 
-fn compensation_failed(order: &Order, err: CompensationError) -> ApiError {
+/// The order stays `compensating`: recovery will finish it.
+fn compensation_failed(order: &Order, err: CompensationError) -> Failure<SagaFailed> {
     let detail = format!(
         "order {} failed and {err}; it stays compensating and recovery will finish it",
         order.id
     );
-    ApiError::from(err)
-        .with("detail", detail)
-        .with("order_id", order.id)
-        .with("status", Status::Compensating)
+    match err {
+        CompensationError::Inventory(failure) => Failure::PartWay {
+            status: failure.status(),
+            body: SagaFailed {
+                detail,
+                service: failure.service().to_owned(),
+                order_id: order.id,
+                status: Status::Compensating,
+            },
+        },
+        CompensationError::Database(err) => ApiError::from(err)
+            .with("detail", detail)
+            .with("order_id", order.id)
+            .with("status", Status::Compensating)
+            .into(),
+    }
 }

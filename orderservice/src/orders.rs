@@ -13,6 +13,8 @@ use utoipa::ToSchema;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
+    /// Saved by earlier versions of the saga once the stock was held; recovery still finishes
+    /// such orders. The saga now goes from `pending` to its end.
     Reserved,
     Compensating,
     Failed,
@@ -20,6 +22,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses of an order whose saga has not ended; recovery finishes every one of them.
+    pub const UNFINISHED: [Self; 3] = [Self::Pending, Self::Reserved, Self::Compensating];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

@@ -7,22 +7,24 @@
 //! An unknown product is `404` and calls nothing. If a fan-out target fails, the update stays
 //! committed (the answer says so) and the targets after it are not called.
 
+pub mod products;
 pub mod reset;
 
 use axum::{extract::State, Router};
 use common::{
-    catalog::catalog,
     db::{self, DbSettings},
     downstream::Timeouts,
     openapi::{self, BadJson, DatabaseDown, ErrorBody},
     product_event::ProductEvent,
     serve::{self, StartupError},
-    ApiError, Downstream, Json, Path,
+    ApiError, Downstream, Failure, Json, Path,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
+
+use crate::products::Product;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "productservice";
@@ -45,45 +47,49 @@ impl FanOut {
     }
 }
 
+/// What the service is started with: `main` reads it from the environment, the tests make their own.
+pub struct Settings {
+    pub db: DbSettings,
+    pub fan_out: FanOut,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        let timeouts = Timeouts::from_env()?;
+        let client = timeouts.client();
+        Ok(Self {
+            db: DbSettings::from_env()?,
+            fan_out: FanOut {
+                search: Downstream::from_env("searchservice", "SEARCH_SERVICE_URL", &client, timeouts)?,
+                cache: Downstream::from_env("cacheservice", "CACHE_SERVICE_URL", &client, timeouts)?,
+                analytics: Downstream::from_env(
+                    "analyticsservice",
+                    "ANALYTICS_SERVICE_URL",
+                    &client,
+                    timeouts,
+                )?,
+            },
+        })
+    }
+}
+
 pub async fn from_env() -> Result<Router, StartupError> {
-    let timeouts = Timeouts::from_env()?;
-    let client = timeouts.client();
-    let fan_out = FanOut {
-        search: Downstream::from_env("searchservice", "SEARCH_SERVICE_URL", &client, timeouts)?,
-        cache: Downstream::from_env("cacheservice", "CACHE_SERVICE_URL", &client, timeouts)?,
-        analytics: Downstream::from_env("analyticsservice", "ANALYTICS_SERVICE_URL", &client, timeouts)?,
+    build(Settings::from_env()?).await
+}
+
+/// Connects to the database, adds the seed catalogue's missing products and returns the app.
+pub async fn build(settings: Settings) -> Result<Router, StartupError> {
+    let db = db::connect(&settings.db, SCHEMA, &MIGRATOR).await?;
+    products::seed(&db).await?;
+    let state = AppState {
+        db,
+        fan_out: settings.fan_out,
     };
-    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
-    seed(&db).await?;
-    Ok(app(db, fan_out))
-}
-
-/// Inserts the seed catalogue's products that are not there yet.
-pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
-    let (ids, (names, stocks)): (Vec<i32>, (Vec<String>, Vec<i32>)) = catalog()
-        .into_iter()
-        .map(|item| (item.id, (item.name, item.stock)))
-        .unzip();
-    sqlx::query(
-        "INSERT INTO products (id, name, stock)
-         SELECT * FROM UNNEST($1::int[], $2::text[], $3::int[])
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(ids)
-    .bind(names)
-    .bind(stocks)
-    .execute(db)
-    .await
-    .map(drop)
-}
-
-pub fn app(db: PgPool, fan_out: FanOut) -> Router {
-    let state = AppState { db, fan_out };
-    serve::app(
+    Ok(serve::app(
         openapi::router("productservice")
             .routes(routes!(update_product))
             .with_state(state),
-    )
+    ))
 }
 
 #[derive(Clone)]
@@ -104,18 +110,9 @@ struct ProductChanges {
     stock: Option<i32>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
-#[schema(example = json!({"id": 1, "name": "Adaptive Paradigm", "stock": 42}))]
-struct Product {
-    id: i32,
-    name: String,
-    stock: i32,
-}
-
 /// A fan-out that stopped: the update is committed (`product`), the targets after `service` were
 /// not called.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // Only its schema is used: the answer is an `ApiError` with these fields.
+#[derive(Debug, Serialize, ToSchema)]
 struct FanOutStopped {
     detail: String,
     service: String,
@@ -145,27 +142,24 @@ async fn update_product(
     State(app): State<AppState>,
     Path(product_id): Path<i32>,
     Json(changes): Json<ProductChanges>,
-) -> Result<Json<Product>, ApiError> {
+) -> Result<Json<Product>, Failure<FanOutStopped>> {
     changes.validate()?;
-    let product = sqlx::query_as::<_, Product>(
-        "UPDATE products SET name = COALESCE($2, name), stock = COALESCE($3, stock)
-         WHERE id = $1
-         RETURNING id, name, stock",
-    )
-    .bind(product_id)
-    .bind(changes.name.as_deref().map(str::trim))
-    .bind(changes.stock)
-    .fetch_optional(&app.db)
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("product {product_id} does not exist")))?;
+    let name = changes.name.as_deref().map(str::trim);
+    let product = products::update(&app.db, product_id, name, changes.stock)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("product {product_id} does not exist")))?;
 
     let event = ProductEvent { product_id };
     for (target, path) in app.fan_out.calls() {
         if let Err(err) = target.post_expecting_success(path, &event).await {
-            let detail = format!("product {product_id} was updated, but the fan-out stopped: {err}");
-            return Err(ApiError::from(err)
-                .with("detail", detail)
-                .with("product", &product));
+            return Err(Failure::PartWay {
+                status: err.status(),
+                body: FanOutStopped {
+                    detail: format!("product {product_id} was updated, but the fan-out stopped: {err}"),
+                    service: err.service().to_owned(),
+                    product,
+                },
+            });
         }
     }
     Ok(Json(product))

@@ -9,6 +9,7 @@
 //! Only a user who has been welcomed registers again as `409`.
 
 pub mod reset;
+pub mod users;
 
 use std::time::Duration;
 
@@ -18,36 +19,54 @@ use common::{
     downstream::Timeouts,
     openapi::{self, BadJson, DatabaseDown, ErrorBody},
     serve::{self, StartupError},
-    ApiError, Downstream, Json,
+    ApiError, Downstream, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
+use crate::users::User;
+
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const SCHEMA: &str = "userservice";
 
-pub async fn from_env() -> Result<Router, StartupError> {
-    let timeouts = Timeouts::from_env()?;
-    let email = Downstream::from_env("emailservice", "EMAIL_SERVICE_URL", &timeouts.client(), timeouts)?;
-    let db = db::connect(&DbSettings::from_env()?, SCHEMA, &MIGRATOR).await?;
-    Ok(app(db, email, timeouts))
+/// What the service is started with: `main` reads it from the environment, the tests make their own.
+pub struct Settings {
+    pub db: DbSettings,
+    pub email: Downstream,
+    pub timeouts: Timeouts,
 }
 
-pub fn app(db: PgPool, email: Downstream, timeouts: Timeouts) -> Router {
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        let timeouts = Timeouts::from_env()?;
+        Ok(Self {
+            db: DbSettings::from_env()?,
+            email: Downstream::from_env("emailservice", "EMAIL_SERVICE_URL", &timeouts.client(), timeouts)?,
+            timeouts,
+        })
+    }
+}
+
+pub async fn from_env() -> Result<Router, StartupError> {
+    build(Settings::from_env()?).await
+}
+
+/// Connects to the database and returns the app.
+pub async fn build(settings: Settings) -> Result<Router, StartupError> {
+    let db = db::connect(&settings.db, SCHEMA, &MIGRATOR).await?;
     let state = AppState {
         db,
-        email,
+        email: settings.email,
         // A welcome in progress for longer than the email call may take has been abandoned.
-        welcome_lease: timeouts.total + Duration::from_secs(5),
+        welcome_lease: settings.timeouts.total + Duration::from_secs(5),
     };
-    serve::app(
+    Ok(serve::app(
         openapi::router("userservice")
             .routes(routes!(register))
             .with_state(state),
-    )
+    ))
 }
 
 #[derive(Clone)]
@@ -66,17 +85,9 @@ struct Registration {
     email: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
-#[schema(example = json!({"id": 1, "email": "ada@example.org"}))]
-struct User {
-    id: i32,
-    email: String,
-}
-
 /// A welcome that failed: the user is saved, not yet welcomed, and the next registration of the same
 /// email sends the welcome again.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // Only its schema is used: the answer is an `ApiError` with these fields.
+#[derive(Debug, Serialize, ToSchema)]
 struct WelcomeFailed {
     detail: String,
     service: String,
@@ -101,73 +112,38 @@ struct WelcomeFailed {
 async fn register(
     State(app): State<AppState>,
     Json(registration): Json<Registration>,
-) -> Result<(StatusCode, Json<User>), ApiError> {
+) -> Result<(StatusCode, Json<User>), Failure<WelcomeFailed>> {
     let email = normalize_email(&registration.email)?;
-    let user = claim_welcome(&app.db, &email, app.welcome_lease)
+    let user = users::claim_welcome(&app.db, &email, app.welcome_lease)
         .await?
         .ok_or_else(|| ApiError::conflict(format!("{email} is already registered")))?;
 
-    let welcome = json!({"email": user.email});
+    let welcome = Welcome { email: &user.email };
     if let Err(err) = app
         .email
         .post_expecting_success("/send_welcome_email", &welcome)
         .await
     {
-        release_welcome(&app.db, user.id).await;
-        return Err(ApiError::from(err)
-            .with("user_id", user.id)
-            .with("welcomed", false));
+        users::release_welcome(&app.db, user.id).await;
+        return Err(Failure::PartWay {
+            status: err.status(),
+            body: WelcomeFailed {
+                detail: err.to_string(),
+                service: err.service().to_owned(),
+                user_id: user.id,
+                welcomed: false,
+            },
+        });
     }
 
-    mark_welcomed(&app.db, user.id).await?;
+    users::mark_welcomed(&app.db, user.id).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// Saves a new user, or takes over the welcome of a registered user who was never welcomed; `None`
-/// when the email belongs to a user already welcomed (or being welcomed right now).
-async fn claim_welcome(db: &PgPool, email: &str, lease: Duration) -> Result<Option<User>, sqlx::Error> {
-    let created = sqlx::query_as::<_, User>(
-        "INSERT INTO users (email, welcome_claimed_at) VALUES ($1, now())
-         ON CONFLICT (email) DO NOTHING
-         RETURNING id, email",
-    )
-    .bind(email)
-    .fetch_optional(db)
-    .await?;
-    if created.is_some() {
-        return Ok(created);
-    }
-    sqlx::query_as::<_, User>(
-        "UPDATE users SET welcome_claimed_at = now()
-         WHERE email = $1
-           AND welcomed_at IS NULL
-           AND (welcome_claimed_at IS NULL
-                OR welcome_claimed_at < now() - make_interval(secs => $2))
-         RETURNING id, email",
-    )
-    .bind(email)
-    .bind(lease.as_secs_f64())
-    .fetch_optional(db)
-    .await
-}
-
-/// Gives the welcome back to the next registration. Should this fail too, the claim's lease runs out.
-async fn release_welcome(db: &PgPool, user_id: i32) {
-    let released = sqlx::query("UPDATE users SET welcome_claimed_at = NULL WHERE id = $1")
-        .bind(user_id)
-        .execute(db)
-        .await;
-    if let Err(err) = released {
-        tracing::warn!(user_id, error = %err, "could not release the welcome claim");
-    }
-}
-
-async fn mark_welcomed(db: &PgPool, user_id: i32) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET welcomed_at = now(), welcome_claimed_at = NULL WHERE id = $1")
-        .bind(user_id)
-        .execute(db)
-        .await
-        .map(drop)
+/// The email service's `/send_welcome_email` body.
+#[derive(Serialize)]
+struct Welcome<'a> {
+    email: &'a str,
 }
 
 /// The address, trimmed and lower-cased so that one mailbox is one user, if it is plausible:

@@ -175,10 +175,13 @@ async fn an_email_service_answering_an_unexpected_status_gives_502_with_that_sta
     let system = spawn_system().await;
     let timeouts = system.options().timeouts;
     let misdirected = Downstream::new("emailservice", system.search.url(), timeouts.client(), timeouts);
-    let db = system
-        .service_pool(userservice::SCHEMA, &userservice::MIGRATOR)
-        .await;
-    let user = RunningService::start("userservice", userservice::app(db, misdirected, timeouts)).await;
+    let settings = userservice::Settings {
+        db: system.db_settings(),
+        email: misdirected,
+        timeouts,
+    };
+    let app = userservice::build(settings).await.expect("userservice started");
+    let user = RunningService::start("userservice", app).await;
 
     // When a user registers
     let reply = system

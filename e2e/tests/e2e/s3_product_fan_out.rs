@@ -156,7 +156,9 @@ async fn the_seed_catalogue_is_there_on_a_fresh_database_and_matches_the_invento
     assert_eq!(seeded.len(), common::catalog::CATALOG_SIZE as usize);
     assert_eq!(seeded, stocked);
     // Seeding again (a restart, or a second replica) changes nothing.
-    productservice::seed(&products).await.expect("seeded again");
+    productservice::products::seed(&products)
+        .await
+        .expect("seeded again");
     assert_eq!(
         crate::helpers::count_rows(&system, "productservice", "products").await,
         seeded.len() as i64

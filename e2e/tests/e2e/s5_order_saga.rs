@@ -213,13 +213,13 @@ async fn an_order_whose_compensation_failed_stays_compensating_until_recovery_fi
     assert_eq!(late.status, 409, "{:?}", late.body);
 }
 
-/// Puts the system in the state a crash after step 2 leaves: an order `reserved` with its stock held,
-/// the saga gone. Returns the order's id.
+/// Puts the system in the state a crash after step 2 leaves: an order still `pending` with its stock
+/// held, the saga gone. Returns the order's id.
 async fn reserve_behind_the_order_service(system: &System, product_id: i32, quantity: i32) -> i32 {
     let orders = system.tables_of("orderservice").await;
     let order_id: i32 = sqlx::query_scalar(
         "INSERT INTO orders (product_id, quantity, status, updated_at)
-         VALUES ($1, $2, 'reserved', now() - interval '1 hour') RETURNING id",
+         VALUES ($1, $2, 'pending', now() - interval '1 hour') RETURNING id",
     )
     .bind(product_id)
     .bind(quantity)
