@@ -138,7 +138,7 @@ impl Cluster {
     /// `spec.user`, then `spec.name` created in single-user mode (the package has no `createdb`).
     fn make(&self, spec: &DatabaseSpec) -> Result<()> {
         if let Some(pid) = self.postmaster_pid() {
-            stop_process(pid)?;
+            stop_postmaster(pid, &self.data())?;
         }
         if self.data().exists() {
             std::fs::remove_dir_all(self.data())?;
@@ -451,11 +451,12 @@ impl FileLock {
     }
 }
 
-/// Stops a server by its postmaster's id (fast shutdown), whichever version made it; an id that is
-/// no longer a PostgreSQL process (a stale `postmaster.pid`) is left alone.
-fn stop_process(pid: u32) -> Result<()> {
-    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if !matches!(name.trim(), "postgres" | "postmaster") {
+/// Stops a server by its postmaster's id (fast shutdown), whichever version made it. Only a
+/// postmaster working in `data` is signalled: a stale or copied `postmaster.pid` may name another
+/// process, even another cluster's server.
+fn stop_postmaster(pid: u32, data: &Path) -> Result<()> {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    if cwd.as_deref() != Some(data) {
         return Ok(());
     }
     let pid = libc::pid_t::try_from(pid)?;
