@@ -1,7 +1,8 @@
-//! A fresh database for each test, on the PostgreSQL server of `TEST_DATABASE_URL` (by default the
-//! local one, `postgres://postgres@127.0.0.1:5432/postgres`), dropped when the test ends.
+//! A fresh database for each test, dropped when the test ends, on the PostgreSQL server of
+//! `TEST_DATABASE_URL`, or by default on the private PostgreSQL 14 cluster that all test processes
+//! share ([`stack::postgres::test_server_url`]): no server of the machine's is needed.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::OnceLock, time::Duration};
 
 use common::db::DbSettings;
 use sqlx::{
@@ -9,7 +10,15 @@ use sqlx::{
     ConnectOptions, PgPool,
 };
 
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The server's URL, found (and the shared cluster started) once per test process.
+fn server_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| match stack::postgres::test_server_url() {
+        Ok(url) => url,
+        Err(err) => panic!("no PostgreSQL for the tests: {err:#} (or set TEST_DATABASE_URL)"),
+    })
+    .clone()
+}
 
 pub struct TestDatabase {
     name: String,
@@ -19,7 +28,7 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
-        let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+        let url = server_url();
         let server = match PgConnectOptions::from_str(&url) {
             Ok(options) => options,
             Err(err) => panic!("TEST_DATABASE_URL={url:?} is not a PostgreSQL URL: {err}"),

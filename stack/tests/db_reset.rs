@@ -7,13 +7,10 @@ use common::{catalog::catalog, db::DbSettings};
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
 use stack::system::target::Resetter;
 
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// A fresh database on the test server, with the four database services' schemas as each service
 /// creates them at start-up (migrations, then seed).
 async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPool; 4])> {
-    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-    let server = PgConnectOptions::from_str(&url)?;
+    let server = PgConnectOptions::from_str(&stack::postgres::test_server_url()?)?;
     let mut admin = server.connect().await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&mut admin)
@@ -35,7 +32,7 @@ async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPoo
 }
 
 async fn drop_database(name: &str) {
-    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+    let url = stack::postgres::test_server_url().unwrap_or_default();
     if let Ok(server) = PgConnectOptions::from_str(&url) {
         if let Ok(mut admin) = server.connect().await {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
