@@ -14,7 +14,15 @@
 // REPORTSERVICE_URL, ORDERSERVICE_URL, ANALYTICSSERVICE_URL to point one entrypoint elsewhere.
 // `stack bench` also sets: WARMUP_S (run each scenario's warm-up instead: its own shape for that
 // many seconds, no thresholds), S4_REPORTS (fixed-work S4: exactly n reports), CAPACITY_STEP_S
-// (seconds per step of the capacity profile, whose steps are in capacity.json).
+// (seconds per step of the capacity profile, whose steps are in capacity.json); `stack calibrate`
+// sets CALIBRATE_RATE and CALIBRATE_S (profile calibrate).
+//
+// Open loop, measured as wrk2 measures it: every arrival-rate iteration records its schedule lag
+// (`schedule_lag`: when it started minus when the executor meant it to start) and its corrected
+// latency (`corrected_duration`: from when it was meant to start to its response in hand), beside
+// k6's own `http_req_duration`, which counts from when the request was actually sent. Each arrival-
+// rate scenario has all its VUs allocated before it starts (preAllocatedVUs = maxVUs), enough for
+// its rate at VU_MARGIN times its SLO, so k6 never stalls its schedule to initialise a VU.
 
 import http from 'k6/http';
 import { check, group } from 'k6';
@@ -45,8 +53,33 @@ const URLS = {
 //           k6 could not start.
 // capacity: each scenario's arrival rate in steps (capacity.json); stack reports the highest step
 //           sustained within the scenario's p99 SLO.
+// calibrate: one scenario at CALIBRATE_RATE arrivals/s for CALIBRATE_S seconds, against the responder
+//           of `stack calibrate` (which answers at once): what rate k6 itself can offer on time.
 // Outside smoke, the scenarios run one after another, so one scenario's load (S4's CPU above all)
 // never bends another's numbers.
+
+const CAPACITY = JSON.parse(open('./capacity.json'));
+
+// Each arrival-rate scenario's VUs: rate x VU_MARGIN x its p99 SLO (capacity.json), at least MIN_VUS,
+// all allocated before it starts. Requests in flight average rate x latency (Little's law), so a
+// system answering within its SLO keeps about a third of them busy; k6 drops an arrival only when
+// every VU is busy, that is once requests take about three times the SLO (the step has failed by
+// then, and the drops are counted).
+const VU_MARGIN = 3;
+const MIN_VUS = 10;
+
+// `250ms`, `20s`, `1m`, `1h` in milliseconds.
+function ms(text) {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(String(text));
+  if (!match) throw new Error(`${text}: expected a duration such as 500ms, 20s or 1m`);
+  return Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2]];
+}
+
+function vusFor(name, arrivals, timeUnit) {
+  const perSecond = arrivals / (ms(timeUnit) / 1000);
+  const sloSeconds = CAPACITY.scenarios[name].slo_p99_ms / 1000;
+  return Math.max(MIN_VUS, Math.ceil(perSecond * sloSeconds * VU_MARGIN));
+}
 
 const iterations = (vus, count) => ({ executor: 'shared-iterations', vus, iterations: count, maxDuration: '60s' });
 const users = (vus, duration) => ({ executor: 'constant-vus', vus, duration });
@@ -55,68 +88,59 @@ const ramp = (target, duration) => ({
   startVUs: 1,
   stages: [{ duration, target }, { duration: '30s', target }],
 });
-const clicks = (rate, duration, maxVUs) => ({
-  executor: 'constant-arrival-rate',
-  rate,
-  timeUnit: '1s',
-  duration,
-  preAllocatedVUs: Math.min(maxVUs, 50),
-  maxVUs,
-});
-const arrivals = (rate, duration, preAllocatedVUs, maxVUs, timeUnit = '1s') => ({
-  executor: 'constant-arrival-rate',
-  rate,
-  timeUnit,
-  duration,
-  preAllocatedVUs,
-  maxVUs,
-});
-const rampingClicks = (target, duration, maxVUs) => ({
-  executor: 'ramping-arrival-rate',
-  startRate: 100,
-  timeUnit: '1s',
-  stages: [{ duration, target }, { duration: '30s', target }],
-  preAllocatedVUs: 100,
-  maxVUs,
-});
+// `rate` arrivals per `timeUnit` of scenario `name`, for `duration`.
+const arrivals = (name, rate, duration, timeUnit = '1s') => {
+  const vus = vusFor(name, rate, timeUnit);
+  return { executor: 'constant-arrival-rate', rate, timeUnit, duration, preAllocatedVUs: vus, maxVUs: vus };
+};
+// S6 ramping from 100/s to `target`/s over `duration`, then held for 30 s.
+const rampingClicks = (target, duration) => {
+  const vus = vusFor('s6', target, '1s');
+  return {
+    executor: 'ramping-arrival-rate',
+    startRate: 100,
+    timeUnit: '1s',
+    stages: [{ duration, target }, { duration: '30s', target }],
+    preAllocatedVUs: vus,
+    maxVUs: vus,
+  };
+};
 
 const PROFILES = {
   smoke: {
     sequential: false,
     tolerance: 0,
     s1: iterations(2, 4), s2: iterations(2, 2), s3: iterations(2, 6),
-    s4: iterations(1, 1), s5: iterations(2, 6), s6: clicks(50, '5s', 20),
+    s4: iterations(1, 1), s5: iterations(2, 6), s6: arrivals('s6', 50, '5s'),
   },
   baseline: {
     sequential: true,
     tolerance: 0,
     s1: users(5, '30s'), s2: users(5, '30s'), s3: users(5, '30s'),
-    s4: users(1, '30s'), s5: users(5, '30s'), s6: clicks(500, '30s', 200),
+    s4: users(1, '30s'), s5: users(5, '30s'), s6: arrivals('s6', 500, '30s'),
   },
   load: {
     sequential: true,
     tolerance: 0.01,
     s1: users(25, '60s'), s2: users(25, '60s'), s3: users(25, '60s'),
-    s4: users(2, '60s'), s5: users(25, '60s'), s6: clicks(2000, '60s', 500),
+    s4: users(2, '60s'), s5: users(25, '60s'), s6: arrivals('s6', 2000, '60s'),
   },
   stress: {
     sequential: true,
     tolerance: 0.05,
     s1: ramp(200, '90s'), s2: ramp(200, '90s'), s3: ramp(200, '90s'),
-    s4: ramp(8, '90s'), s5: ramp(200, '90s'), s6: rampingClicks(6000, '90s', 2000),
+    s4: ramp(8, '90s'), s5: ramp(200, '90s'), s6: rampingClicks(6000, '90s'),
   },
-  // Rates well inside what two shared cores sustain; VUs for several times the expected concurrency
-  // (rate x latency), so the generator is not the limit.
+  // Rates well inside what two shared cores sustain.
   open: {
     sequential: true,
     tolerance: 0,
-    s1: arrivals(10, '30s', 20, 100), s2: arrivals(10, '30s', 50, 200), s3: arrivals(500, '30s', 50, 500),
-    s4: arrivals(6, '60s', 4, 10, '1m'), s5: arrivals(200, '30s', 50, 500), s6: arrivals(1000, '30s', 50, 500),
+    s1: arrivals('s1', 10, '30s'), s2: arrivals('s2', 10, '30s'), s3: arrivals('s3', 500, '30s'),
+    s4: arrivals('s4', 6, '60s', '1m'), s5: arrivals('s5', 200, '30s'), s6: arrivals('s6', 1000, '30s'),
   },
   capacity: { sequential: true, tolerance: 1 },
+  calibrate: { sequential: true, tolerance: 1 },
 };
-const CAPACITY = JSON.parse(open('./capacity.json'));
-
 const ALL = ['s1', 's2', 's3', 's4', 's5', 's6'];
 const profile = PROFILES[PROFILE];
 if (!profile) {
@@ -125,6 +149,12 @@ if (!profile) {
 const WARMUP_S = Number(__ENV.WARMUP_S || 0);
 const S4_REPORTS = Number(__ENV.S4_REPORTS || 0);
 const STEP_S = Number(__ENV.CAPACITY_STEP_S || CAPACITY.default_step_s);
+if (PROFILE === 'calibrate') {
+  const rate = Number(__ENV.CALIBRATE_RATE);
+  const duration = `${Number(__ENV.CALIBRATE_S || 10)}s`;
+  if (!(rate > 0)) throw new Error(`CALIBRATE_RATE=${__ENV.CALIBRATE_RATE}: arrivals per second, above 0`);
+  for (const name of ALL) profile[name] = arrivals(name, rate, duration);
+}
 const selected = (__ENV.SCENARIOS || ALL.join(','))
   .split(',')
   .map((name) => name.trim().toLowerCase())
@@ -137,22 +167,22 @@ if (unknown.length > 0 || selected.length === 0) {
 // Long enough for S4's ten-second report and for any request in flight when a scenario ends.
 const GRACEFUL_STOP_S = 20;
 
-// How long a scenario's executor runs, to start the next one after it.
+// How long a scenario's executor runs, in seconds, to start the next one after it.
 function seconds(config) {
-  const parse = (text) => Number(text.replace('s', ''));
-  if (config.duration) return parse(config.duration);
-  if (config.stages) return config.stages.reduce((sum, stage) => sum + parse(stage.duration), 0);
-  return parse(config.maxDuration);
+  if (config.duration) return ms(config.duration) / 1000;
+  if (config.stages) return config.stages.reduce((sum, stage) => sum + ms(stage.duration), 0) / 1000;
+  return ms(config.maxDuration) / 1000;
 }
 
-// The capacity steps of one scenario: `<name>_step<i>` (i from 1), one after another.
+// The capacity steps of one scenario: `<name>_step<i>` (i from 1), one after another. Each step's
+// VUs come from its rate and the SLO (vusFor), not from the VU columns of capacity.json.
 function capacitySteps(name) {
   const plan = CAPACITY.scenarios[name];
   const duration = Math.max(STEP_S, plan.min_step_s);
-  return plan.steps.map(([rate, preAllocatedVUs, maxVUs], index) => [
+  return plan.steps.map(([rate], index) => [
     `${name}_step${index + 1}`,
     {
-      ...arrivals(rate, `${duration}s`, preAllocatedVUs, maxVUs, plan.time_unit),
+      ...arrivals(name, rate, `${duration}s`, plan.time_unit),
       gracefulStop: `${plan.grace_s}s`,
       startTime: `${index * (duration + plan.grace_s)}s`,
     },
@@ -176,7 +206,7 @@ function warmup(name) {
     case 'constant-arrival-rate':
       return { ...config, duration: hold, startTime: '0s' };
     case 'ramping-arrival-rate':
-      return arrivals(config.startRate, hold, config.preAllocatedVUs, config.maxVUs, config.timeUnit);
+      return arrivals(name, config.startRate, hold, config.timeUnit);
     case 'ramping-vus':
       return users(config.startVUs, hold);
     default:
@@ -193,7 +223,7 @@ function buildScenarios() {
       startAt += WARMUP_S + GRACEFUL_STOP_S;
     } else if (PROFILE === 'capacity') {
       for (const [step, config] of capacitySteps(name)) {
-        scenarios[step] = { ...config, exec: name, startTime: `${startAt + Number(config.startTime.replace('s', ''))}s` };
+        scenarios[step] = { ...config, exec: name, startTime: `${startAt + ms(config.startTime) / 1000}s` };
       }
       const plan = CAPACITY.scenarios[name];
       startAt += plan.steps.length * (Math.max(STEP_S, plan.min_step_s) + plan.grace_s);
@@ -210,11 +240,12 @@ function buildScenarios() {
   return scenarios;
 }
 
-// Per scenario, so a failing run names the scenario. None for warm-ups, and none for capacity, whose
-// later steps are meant to fail (stack judges each step against its SLO).
+// Per scenario, so a failing run names the scenario. None for warm-ups, none for capacity, whose
+// later steps are meant to fail (stack judges each step against its SLO), and none for calibrate,
+// whose responder answers every scenario with a fixed body (its checks do not hold).
 function buildThresholds() {
   const thresholds = {};
-  if (WARMUP_S > 0 || PROFILE === 'capacity') return thresholds;
+  if (WARMUP_S > 0 || PROFILE === 'capacity' || PROFILE === 'calibrate') return thresholds;
   for (const name of selected) {
     thresholds[`checks{scenario:${name}}`] = [profile.tolerance === 0 ? 'rate==1' : `rate>=${1 - profile.tolerance}`];
     thresholds[`http_req_failed{scenario:${name}}`] = [profile.tolerance === 0 ? 'rate==0' : `rate<=${profile.tolerance}`];
@@ -222,8 +253,10 @@ function buildThresholds() {
   return thresholds;
 }
 
+const SCENARIOS = buildScenarios();
+
 export const options = {
-  scenarios: buildScenarios(),
+  scenarios: SCENARIOS,
   thresholds: buildThresholds(),
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'p(99.9)', 'max'],
 };
@@ -234,8 +267,93 @@ const JSON_HEADERS = { 'Content-Type': 'application/json' };
 const OK = http.expectedStatuses(200, 201);
 http.setResponseCallback(OK);
 
-// Unique per run, VU and iteration: every S1 iteration registers a new email.
-const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+// Drawn once per VU of each k6 process (every VU runs this init code): with the scenario's name and
+// the iteration's number in it, unique across the whole test, capacity steps, warm-ups and repeats.
+const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
+
+// --- Schedule lag and corrected latency (wrk2's measure, in every arrival-rate scenario) -----------
+//
+// k6 starts an arrival-rate scenario's iteration n (from 0, `exec.scenario.iterationInTest`) at a
+// time fixed by the plan alone: constant-arrival-rate at n x timeUnit / rate after the executor
+// started; ramping-arrival-rate when the area under the rate curve reaches n + 1. The time since the
+// executor started is `exec.scenario.progress` x the executor's duration, which k6 computes from
+// nanoseconds (its `startTime` and `Date.now()` are whole milliseconds). The lag is the iteration's
+// actual start minus its intended one; the corrected latency runs from the intended start to the
+// response in hand, so a late generator's wait counts as the user's.
+//
+// Every scenario makes one request per iteration, so the corrected latency is the lag plus the
+// request's full time (k6's http_req_duration plus any wait for a connection, and the microseconds
+// of script before it); an iteration of several requests would count its whole span from its
+// intended start, what a user of it waits. Limits, stated where the figures are reported:
+// - `iterationInTest` counts started iterations only. After k6 drops an arrival (no idle VU) the
+//   index runs behind the plan, and every later lag of that scenario is overstated by one arrival
+//   interval per drop: lag and corrected latency are exact only for a scenario with no drop.
+// - ramping-arrival-rate begins its plan after allocating its VUs, a little after `progress` starts
+//   counting, so its lags are overstated by that allocation time (constant-arrival-rate's plan and
+//   `progress` share their start).
+// - Two VUs taking consecutive iterations can read their indexes in the other order; the earlier
+//   start then reads a few microseconds below zero, and counts as zero.
+const SCHEDULE_LAG = new Trend('schedule_lag', true);
+const CORRECTED_DURATION = new Trend('corrected_duration', true);
+
+// When iteration n is meant to start, in ms after the executor's start; null for a scenario that is
+// not arrival-rate.
+function planOf(config) {
+  const unit = ms(config.timeUnit || '1s');
+  if (config.executor === 'constant-arrival-rate') {
+    // As k6: the interval truncated to whole nanoseconds.
+    const intervalNs = Math.trunc((unit * 1e6) / config.rate);
+    return { durationMs: ms(config.duration), due: (n) => (n * intervalNs) / 1e6 };
+  }
+  if (config.executor === 'ramping-arrival-rate') {
+    const stages = config.stages.map((stage) => ({ ms: ms(stage.duration), to: stage.target / unit }));
+    return { durationMs: stages.reduce((sum, stage) => sum + stage.ms, 0), due: (n) => rampDue(config.startRate / unit, stages, n + 1) };
+  }
+  return null;
+}
+
+// When the area under a rate that ramps linearly stage by stage (arrivals per ms) reaches `area`:
+// k6's own calculation (ramping_arrival_rate.go, `cal`).
+function rampDue(startRate, stages, area) {
+  let from = startRate;
+  let done = 0;
+  let stageStart = 0;
+  for (const stage of stages) {
+    const to = stage.to;
+    const end = done + stage.ms * (from === to ? to : (to - from) / 2 + from);
+    if (area <= end) {
+      if (from === to) return stageStart + (area - done) / to;
+      const root = Math.sqrt(Math.max(0, stage.ms * (from * from * stage.ms + 2 * (area - done) * (to - from))));
+      return stageStart + (from * stage.ms - root) / (from - to);
+    }
+    done = end;
+    from = to;
+    stageStart += stage.ms;
+  }
+  return stageStart;
+}
+
+const PLANS = Object.fromEntries(Object.entries(SCENARIOS).map(([name, config]) => [name, planOf(config)]));
+
+// The start of an iteration: its lag behind the plan (null outside arrival-rate scenarios) and the
+// test clock then.
+function arrival() {
+  const plan = PLANS[exec.scenario.name];
+  const begun = exec.instance.currentTestRunDuration;
+  if (!plan) return { lag: null, begun };
+  const progress = exec.scenario.progress;
+  const elapsed = progress < 1 ? progress * plan.durationMs : Date.now() - exec.scenario.startTime;
+  const lag = Math.max(0, elapsed - plan.due(exec.scenario.iterationInTest));
+  SCHEDULE_LAG.add(lag);
+  return { lag, begun };
+}
+
+// The iteration's response is in hand: its corrected latency.
+function answered(start) {
+  if (start.lag !== null) {
+    CORRECTED_DURATION.add(start.lag + exec.instance.currentTestRunDuration - start.begun);
+  }
+}
 
 // Each scenario's own response times, so the summary reports them apart (k6's http_req_duration
 // mixes all six).
@@ -254,9 +372,11 @@ function field(res, path) {
 }
 
 export function s1() {
+  const start = arrival();
   group('S1 register, waiting for the welcome email', () => {
-    const email = `k6-${RUN}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}@example.org`;
+    const email = `k6-${RUN}-${exec.scenario.name}-${exec.scenario.iterationInTest}@example.org`;
     const res = post(`${URLS.user}/register`, { email });
+    answered(start);
     LATENCY.s1.add(res.timings.duration);
     check(res, {
       'S1 status is 201': (r) => r.status === 201,
@@ -267,8 +387,10 @@ export function s1() {
 }
 
 export function s2() {
+  const start = arrival();
   group('S2 slow payment', () => {
     const res = post(`${URLS.payment}/process_payment`, { amount: 10 });
+    answered(start);
     LATENCY.s2.add(res.timings.duration);
     check(res, {
       'S2 status is 200': (r) => r.status === 200,
@@ -279,10 +401,12 @@ export function s2() {
 }
 
 export function s3() {
+  const start = arrival();
   group('S3 product update with sequential fan-out', () => {
     const id = 1 + Math.floor(Math.random() * 100);
     const stock = Math.floor(Math.random() * 1000);
     const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), { headers: JSON_HEADERS });
+    answered(start);
     LATENCY.s3.add(res.timings.duration);
     check(res, {
       'S3 status is 200': (r) => r.status === 200,
@@ -292,8 +416,10 @@ export function s3() {
 }
 
 export function s4() {
+  const start = arrival();
   group('S4 CPU-bound report', () => {
     const res = post(`${URLS.report}/generate_report`, {}, { timeout: `${REPORT_MS / 1000 + 120}s` });
+    answered(start);
     LATENCY.s4.add(res.timings.duration);
     check(res, {
       'S4 status is 200': (r) => r.status === 200,
@@ -304,12 +430,14 @@ export function s4() {
 }
 
 export function s5() {
+  const start = arrival();
   group('S5 order saga with compensation', () => {
     const res = post(
       `${URLS.order}/create_order`,
       { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 },
       { responseCallback: http.expectedStatuses(400) },
     );
+    answered(start);
     LATENCY.s5.add(res.timings.duration);
     check(res, {
       'S5 status is 400': (r) => r.status === 400,
@@ -320,8 +448,10 @@ export function s5() {
 }
 
 export function s6() {
+  const start = arrival();
   group('S6 click ingestion', () => {
     const res = post(`${URLS.analytics}/track_click`, { user_id: exec.vu.idInTest, page: 'homepage' });
+    answered(start);
     LATENCY.s6.add(res.timings.duration);
     check(res, {
       'S6 status is 200': (r) => r.status === 200,

@@ -1,5 +1,5 @@
-//! The 1 Hz resource sampler: CPU (% of one core) and resident memory of every service, of
-//! PostgreSQL (all its processes) and of k6, while a run is under way.
+//! The 1 Hz resource sampler: CPU (% of one core) and memory of every service, of PostgreSQL (all
+//! its processes) and of k6, while a run is under way.
 //!
 //! It runs on a thread of its own. Local processes are read from `/proc`: one pass over
 //! `/proc/<pid>/stat` per tick gives every process's CPU ticks, resident pages and parent, and each
@@ -8,15 +8,29 @@
 //! did not start). Containers are read from one `docker stats --no-stream` per tick. The sampler
 //! measures its own cost: its thread's CPU time plus that of the `docker` commands it ran, over the
 //! time it ran.
+//!
+//! What a row says, exactly:
+//! - **CPU** of a process tree is the growth, over the row's interval, of its members' own CPU time
+//!   plus the CPU time of their children that have exited and been reaped (`cutime`/`cstime`): a
+//!   worker that lives and dies between two ticks (a PostgreSQL backend, autovacuum) is still counted,
+//!   through the parent that reaped it. A member new since the last tick counts all its CPU time (it
+//!   began within the interval).
+//! - **Memory** is read at the end of the interval, as resident set size (RSS, summed: what a single
+//!   process's figure is compared by) and as proportional set size (PSS, from `smaps_rollup`, which
+//!   splits each shared page between the processes mapping it, so a multi-process server's shared
+//!   buffers count once).
+//! - **Time**: a row's `t_s` is the *start* of its interval, in seconds since its repeat began (the
+//!   convention of the latency timeline, whose buckets are stamped with their start too), and
+//!   `interval_s` is the interval's measured length. A new repeat starts a fresh interval. A tick
+//!   that comes late (a stalled machine, a slow `docker stats`) is taken once and the ones it missed
+//!   are skipped, never fired back to back; the measured intervals are reported
+//!   ([`Cadence`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     io::Read,
     process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Condvar, Mutex},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -28,7 +42,7 @@ use crate::study::record::ResourceRow;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where a watched name's figures come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// This process and all its descendants.
     Tree(u32),
@@ -38,18 +52,75 @@ pub enum Source {
     Container(String),
 }
 
+/// One watched name over one interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub repeat: u32,
+    /// The start of the interval, in seconds since the repeat began.
+    pub t_s: f64,
+    /// The measured length of the interval.
+    pub interval_s: f64,
+    pub process: String,
+    /// Mean % of one core over the interval (up to 100 x cores).
+    pub cpu_percent: f64,
+    /// Summed resident set size at the end of the interval.
+    pub rss_bytes: u64,
+    /// Summed proportional set size at the end of the interval; `None` for a container (docker
+    /// reports its own memory figure, in `rss_bytes`) or when `smaps_rollup` could not be read.
+    pub pss_bytes: Option<u64>,
+}
+
+impl From<Reading> for ResourceRow {
+    fn from(reading: Reading) -> Self {
+        Self {
+            repeat: reading.repeat,
+            t_s: reading.t_s,
+            process: reading.process,
+            cpu_percent: reading.cpu_percent,
+            rss_bytes: reading.rss_bytes,
+        }
+    }
+}
+
+/// How regularly the sampler ticked: the measured intervals of the rows it recorded, and how many
+/// ticks it skipped because it was late.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cadence {
+    pub intervals: u64,
+    pub mean_interval_s: f64,
+    pub max_interval_s: f64,
+    pub skipped_ticks: u64,
+}
+
+/// Everything a finished sampler measured.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub readings: Vec<Reading>,
+    pub cadence: Cadence,
+    /// The sampler's own CPU cost over its life, in % of one core.
+    pub cost_percent: f64,
+}
+
 #[derive(Default)]
 struct State {
     watched: BTreeMap<String, Option<Source>>,
     /// The repeat under way (0: none, nothing is recorded) and when it began.
     repeat: u32,
     repeat_start: Option<Instant>,
-    rows: Vec<ResourceRow>,
+    /// A repeat has begun: start a fresh interval now.
+    realign: bool,
+    stop: bool,
+    readings: Vec<Reading>,
+    skipped_ticks: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
 }
 
 pub struct Sampler {
-    state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<f64>>,
 }
 
@@ -57,33 +128,37 @@ impl Sampler {
     /// Starts sampling `watched` (a name with no source yet, such as `k6` between runs, reads 0).
     /// `docker` is the container CLI for [`Source::Container`]s.
     pub fn start(watched: Vec<(String, Option<Source>)>, docker: Option<String>) -> Self {
-        let state = Arc::new(Mutex::new(State {
-            watched: watched.into_iter().collect(),
-            ..State::default()
-        }));
-        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                watched: watched.into_iter().collect(),
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+        });
         let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
-            std::thread::spawn(move || sample_until(&state, &stop, docker.as_deref()))
+            let shared = shared.clone();
+            std::thread::spawn(move || sample_until_stopped(&shared, docker.as_deref()))
         };
         Self {
-            state,
-            stop,
+            shared,
             thread: Some(thread),
         }
     }
 
-    /// Starts recording `repeat`: its `t_s` counts from now.
+    /// Starts recording `repeat`: its `t_s` counts from now, and its first interval starts now.
     pub fn begin_repeat(&self, repeat: u32) {
-        if let Ok(mut state) = self.state.lock() {
+        if let Ok(mut state) = self.shared.state.lock() {
             state.repeat = repeat;
             state.repeat_start = Some(Instant::now());
+            state.realign = true;
         }
+        self.shared.wake.notify_all();
     }
 
     /// Seconds since the start of the repeat under way (the `t_s` of `resources.csv`).
     pub fn t_s(&self) -> f64 {
-        self.state
+        self.shared
+            .state
             .lock()
             .ok()
             .and_then(|state| state.repeat_start)
@@ -92,56 +167,124 @@ impl Sampler {
 
     /// Points `name` at a new source (k6's process of the current run), or none.
     pub fn watch(&self, name: &str, source: Option<Source>) {
-        if let Ok(mut state) = self.state.lock() {
+        if let Ok(mut state) = self.shared.state.lock() {
             state.watched.insert(name.to_owned(), source);
         }
     }
 
     /// Stops sampling; every row recorded, and the sampler's own cost in % of one core.
-    pub fn finish(mut self) -> (Vec<ResourceRow>, f64) {
-        self.stop.store(true, Ordering::SeqCst);
-        let cost = self
+    pub fn finish(self) -> (Vec<ResourceRow>, f64) {
+        let finished = self.finish_all();
+        (
+            finished.readings.into_iter().map(ResourceRow::from).collect(),
+            finished.cost_percent,
+        )
+    }
+
+    /// Stops sampling; every reading with its interval and PSS, the cadence, and the cost.
+    pub fn finish_all(mut self) -> Finished {
+        self.stop();
+        let cost_percent = self
             .thread
             .take()
             .and_then(|thread| thread.join().ok())
             .unwrap_or(0.0);
-        let rows = self
+        let (readings, skipped_ticks) = self
+            .shared
             .state
             .lock()
-            .map(|mut state| std::mem::take(&mut state.rows))
+            .map(|mut state| (std::mem::take(&mut state.readings), state.skipped_ticks))
             .unwrap_or_default();
-        (rows, cost)
+        Finished {
+            cadence: cadence(&readings, skipped_ticks),
+            readings,
+            cost_percent,
+        }
+    }
+
+    fn stop(&self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.stop = true;
+        }
+        self.shared.wake.notify_all();
     }
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop();
     }
 }
 
+/// The cadence of `readings`: one interval per tick (all names of a tick share it).
+fn cadence(readings: &[Reading], skipped_ticks: u64) -> Cadence {
+    let mut ticks: Vec<(u32, u64, f64)> = readings
+        .iter()
+        .map(|r| (r.repeat, (r.t_s * 1e6).round() as u64, r.interval_s))
+        .collect();
+    ticks.sort_by_key(|t| (t.0, t.1));
+    ticks.dedup_by(|a, b| (a.0, a.1) == (b.0, b.1));
+    let intervals: Vec<f64> = ticks.iter().map(|t| t.2).collect();
+    Cadence {
+        intervals: intervals.len() as u64,
+        mean_interval_s: if intervals.is_empty() {
+            0.0
+        } else {
+            intervals.iter().sum::<f64>() / intervals.len() as f64
+        },
+        max_interval_s: intervals.iter().copied().fold(0.0, f64::max),
+        skipped_ticks,
+    }
+}
+
+/// The next tick after one taken at `now` that was due at `due`: one interval later, or, if that
+/// too has passed, the first one still ahead; and how many were skipped to get there.
+fn next_tick(due: Instant, now: Instant, interval: Duration) -> (Instant, u64) {
+    let mut next = due + interval;
+    let mut skipped = 0;
+    while next <= now {
+        next += interval;
+        skipped += 1;
+    }
+    (next, skipped)
+}
+
+/// The members a watched name had at the last tick, and from which source.
+struct Previous {
+    source: Source,
+    members: Vec<u32>,
+}
+
 /// The sampling loop; returns its own cost in % of one core.
-fn sample_until(state: &Mutex<State>, stop: &AtomicBool, docker: Option<&str>) -> f64 {
+fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
     let started = Instant::now();
     let cpu_at_start = thread_cpu_seconds();
     let mut docker_cpu = 0.0;
-    let mut previous: HashMap<u32, u64> = HashMap::new();
-    let mut last = Instant::now();
-    let mut next = Instant::now() + INTERVAL;
-    while !stop.load(Ordering::SeqCst) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(100)));
-            continue;
+    let mut previous: HashMap<String, Previous> = HashMap::new();
+    let mut scanned = read_proc();
+    let mut interval_start = Instant::now();
+    let mut due = interval_start + INTERVAL;
+    let Ok(mut state) = shared.state.lock() else {
+        return 0.0;
+    };
+    loop {
+        while !state.stop && !state.realign && Instant::now() < due {
+            let wait = due.saturating_duration_since(Instant::now());
+            state = match shared.wake.wait_timeout(state, wait) {
+                Ok((state, _)) => state,
+                Err(_) => return 0.0,
+            };
         }
-        next += INTERVAL;
-        let (watched, repeat, start) = match state.lock() {
-            Ok(state) => (state.watched.clone(), state.repeat, state.repeat_start),
-            Err(_) => break,
-        };
+        if state.stop {
+            break;
+        }
+        let watched = state.watched.clone();
+        let (repeat, repeat_start, realign) = (state.repeat, state.repeat_start, state.realign);
+        state.realign = false;
+        drop(state);
+
+        let now = Instant::now();
         let processes = read_proc();
-        let elapsed = last.elapsed().as_secs_f64().max(1e-3);
-        last = Instant::now();
         let containers = match docker {
             Some(docker) if watched.values().any(|s| matches!(s, Some(Source::Container(_)))) => {
                 let (stats, cost) = docker_stats(docker);
@@ -150,44 +293,80 @@ fn sample_until(state: &Mutex<State>, stop: &AtomicBool, docker: Option<&str>) -
             }
             _ => HashMap::new(),
         };
-        let mut rows = Vec::new();
-        if let Some(start) = start.filter(|_| repeat > 0) {
-            let t_s = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-            for (name, source) in &watched {
-                let (cpu_percent, rss_bytes) = match source {
-                    Some(Source::Container(container)) => {
-                        containers.get(container).copied().unwrap_or((0.0, 0))
-                    }
-                    Some(Source::Tree(_)) | Some(Source::CommandName(_)) => {
-                        figures(&processes, &members(&processes, source), &previous, elapsed)
-                    }
-                    None => (0.0, 0),
-                };
-                rows.push(ResourceRow {
+        let interval_s = (now - interval_start).as_secs_f64().max(1e-3);
+        let mut readings = Vec::new();
+        for (name, source) in &watched {
+            let earlier = previous
+                .remove(name)
+                .filter(|p| Some(&p.source) == source.as_ref());
+            let (cpu_seconds, rss_bytes, pss_bytes, members) = match source {
+                Some(Source::Container(container)) => {
+                    let (cpu, rss) = containers.get(container).copied().unwrap_or((0.0, 0));
+                    (cpu / 100.0 * interval_s, rss, None, None)
+                }
+                Some(tree_or_name) => {
+                    let members = members(&processes, tree_or_name);
+                    let before = earlier.as_ref().map_or(&[][..], |p| &p.members[..]);
+                    let cpu = cpu_ticks_grown(&processes, &scanned, &members, before) as f64
+                        / clock_ticks_per_second();
+                    let (rss, pss) = memory(&processes, &members);
+                    (cpu, rss, pss, Some(members))
+                }
+                None => (0.0, 0, None, None),
+            };
+            if let (Some(source), Some(members)) = (source, members) {
+                previous.insert(
+                    name.clone(),
+                    Previous {
+                        source: source.clone(),
+                        members,
+                    },
+                );
+            }
+            if let Some(start) = repeat_start.filter(|_| repeat > 0 && !realign) {
+                readings.push(Reading {
                     repeat,
-                    t_s,
+                    t_s: round(interval_start.saturating_duration_since(start).as_secs_f64(), 1e3),
+                    interval_s: round(interval_s, 1e3),
                     process: name.clone(),
-                    cpu_percent: (cpu_percent * 10.0).round() / 10.0,
+                    cpu_percent: round(100.0 * cpu_seconds / interval_s, 10.0),
                     rss_bytes,
+                    pss_bytes,
                 });
             }
         }
-        previous = processes
-            .iter()
-            .map(|(pid, stat)| (*pid, stat.cpu_ticks))
-            .collect();
-        if let Ok(mut state) = state.lock() {
-            state.rows.extend(rows);
-        }
+        interval_start = now;
+        scanned = processes;
+        let skipped;
+        (due, skipped) = if realign {
+            (now + INTERVAL, 0)
+        } else {
+            next_tick(due, Instant::now(), INTERVAL)
+        };
+        state = match shared.state.lock() {
+            Ok(state) => state,
+            Err(_) => break,
+        };
+        state.readings.extend(readings);
+        state.skipped_ticks += skipped;
     }
     let own = thread_cpu_seconds() - cpu_at_start + docker_cpu;
     100.0 * own / started.elapsed().as_secs_f64().max(1e-3)
 }
 
+fn round(value: f64, per_unit: f64) -> f64 {
+    (value * per_unit).round() / per_unit
+}
+
+/// A process's own CPU ticks plus those of its children that have exited and been reaped.
+fn total_ticks(stat: &ProcStat) -> u64 {
+    stat.cpu_ticks + stat.exited_children_cpu_ticks
+}
+
 /// The processes a source covers.
-fn members(processes: &HashMap<u32, ProcStat>, source: &Option<Source>) -> Vec<u32> {
+fn members(processes: &HashMap<u32, ProcStat>, source: &Source) -> Vec<u32> {
     match source {
-        Some(Source::Tree(root)) => {
+        Source::Tree(root) => {
             let mut tree = vec![*root];
             let mut index = 0;
             while index < tree.len() {
@@ -203,37 +382,66 @@ fn members(processes: &HashMap<u32, ProcStat>, source: &Option<Source>) -> Vec<u
             tree.retain(|pid| processes.contains_key(pid));
             tree
         }
-        Some(Source::CommandName(name)) => processes
+        Source::CommandName(name) => processes
             .keys()
             .copied()
             .filter(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name)
             })
             .collect(),
-        _ => Vec::new(),
+        Source::Container(_) => Vec::new(),
     }
 }
 
-/// CPU % of one core since the last tick and resident bytes, summed over `pids`. A process new
-/// since the last tick counts all its CPU time (it began within the interval).
-fn figures(
-    processes: &HashMap<u32, ProcStat>,
-    pids: &[u32],
-    previous: &HashMap<u32, u64>,
-    elapsed_s: f64,
-) -> (f64, u64) {
-    let (ticks_per_s, page) = (clock_ticks_per_second(), page_size());
-    let mut cpu_ticks = 0;
-    let mut rss = 0;
-    for pid in pids {
-        if let Some(stat) = processes.get(pid) {
-            cpu_ticks += stat
-                .cpu_ticks
-                .saturating_sub(previous.get(pid).copied().unwrap_or(0));
-            rss += stat.rss_pages * page;
+/// The CPU ticks a source's processes used since the last scan (`before`): the growth of their own
+/// plus reaped children's CPU time.
+///
+/// A member counts its growth since the last scan, or all it has if it is new to the machine (it
+/// began within the interval). A member that has exited since took its last reading with it into the
+/// reaped-children time of its parent: when that parent (or the nearest ancestor still alive) is a
+/// member, the last reading is taken back, so that only what the interval added is counted. A member
+/// reaped outside the source (an orphan adopted by init) loses what it used after the last scan.
+fn cpu_ticks_grown(
+    now: &HashMap<u32, ProcStat>,
+    before: &HashMap<u32, ProcStat>,
+    members: &[u32],
+    members_before: &[u32],
+) -> u64 {
+    let mut grown: i128 = 0;
+    for pid in members {
+        if let Some(stat) = now.get(pid) {
+            grown += i128::from(total_ticks(stat)) - i128::from(before.get(pid).map_or(0, total_ticks));
         }
     }
-    (100.0 * cpu_ticks as f64 / ticks_per_s / elapsed_s, rss)
+    let current: HashSet<u32> = members.iter().copied().collect();
+    for pid in members_before.iter().filter(|pid| !now.contains_key(pid)) {
+        let Some(last) = before.get(pid) else { continue };
+        let mut ancestor = last.ppid;
+        while !now.contains_key(&ancestor) {
+            match before.get(&ancestor) {
+                Some(stat) if stat.ppid != ancestor => ancestor = stat.ppid,
+                _ => break,
+            }
+        }
+        if current.contains(&ancestor) {
+            grown -= i128::from(total_ticks(last));
+        }
+    }
+    u64::try_from(grown.max(0)).unwrap_or(0)
+}
+
+/// Summed RSS and summed PSS of `members` (PSS `None` if any could not be read).
+fn memory(processes: &HashMap<u32, ProcStat>, members: &[u32]) -> (u64, Option<u64>) {
+    let page = page_size();
+    let mut rss = 0;
+    let mut pss = Some(0);
+    for pid in members {
+        if let Some(stat) = processes.get(pid) {
+            rss += stat.rss_pages * page;
+            pss = pss.zip(proc_stat::pss_bytes(*pid)).map(|(sum, one)| sum + one);
+        }
+    }
+    (rss, pss)
 }
 
 /// Every process of the machine, from `/proc/<pid>/stat`.
@@ -350,11 +558,46 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn stat(ppid: u32, cpu_ticks: u64, exited_children_cpu_ticks: u64) -> ProcStat {
+        ProcStat {
+            ppid,
+            cpu_ticks,
+            exited_children_cpu_ticks,
+            rss_pages: 0,
+        }
+    }
+
     #[test]
-    fn a_stat_line_with_spaces_and_parentheses_in_the_name_parses() {
-        let line = "42 (tokio (worker) 1) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 1000000 300 18446744073709551615";
-        let stat = proc_stat::parse(line).expect("parses");
-        assert_eq!((stat.ppid, stat.cpu_ticks, stat.rss_pages), (7, 300, 300));
+    fn a_child_reaped_within_the_tree_counts_what_it_used_since_the_last_tick_once() {
+        // Given a parent (10 ticks) and its child (30 ticks) at the last tick; since then the child
+        // used 20 more ticks, exited and was reaped (the parent now carries its 50), and the parent
+        // used 5 itself
+        let before = HashMap::from([(1, stat(0, 10, 0)), (2, stat(1, 30, 0))]);
+        let now = HashMap::from([(1, stat(0, 15, 50))]);
+        // When the tree's growth is taken
+        let grown = cpu_ticks_grown(&now, &before, &[1], &[1, 2]);
+        // Then it is the parent's 5 and the child's last 20
+        assert_eq!(grown, 25);
+    }
+
+    #[test]
+    fn a_process_new_to_the_machine_counts_all_its_time_and_an_old_one_its_growth() {
+        let before = HashMap::from([(1, stat(0, 100, 0))]);
+        let now = HashMap::from([(1, stat(0, 104, 0)), (7, stat(1, 12, 0))]);
+        assert_eq!(cpu_ticks_grown(&now, &before, &[1, 7], &[]), 16);
+    }
+
+    #[test]
+    fn a_late_tick_skips_the_ticks_it_missed_instead_of_firing_them_back_to_back() {
+        // Given a tick due at 0 that was taken 3.4 intervals late
+        let due = Instant::now();
+        let taken = due + INTERVAL * 3 + INTERVAL / 2 - INTERVAL / 10;
+        // When the next tick is planned
+        let (next, skipped) = next_tick(due, taken, INTERVAL);
+        // Then it is the first one still ahead, the three missed ones skipped
+        assert_eq!((next - due, skipped), (INTERVAL * 4, 3));
+        // and an on-time tick plans the next one an interval on
+        assert_eq!(next_tick(due, due, INTERVAL), (due + INTERVAL, 0));
     }
 
     #[test]
