@@ -10,7 +10,7 @@ use stack::system::target::Resetter;
 /// A fresh database on the test server, with the four database services' schemas as each service
 /// creates them at start-up (migrations, then seed).
 async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPool; 4])> {
-    let server = PgConnectOptions::from_str(&stack::postgres::test_server_url()?)?;
+    let server = PgConnectOptions::from_str(&stack::system::postgres::test_server_url()?)?;
     let mut admin = server.connect().await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&mut admin)
@@ -32,7 +32,7 @@ async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPoo
 }
 
 async fn drop_database(name: &str) {
-    let url = stack::postgres::test_server_url().unwrap_or_default();
+    let url = stack::system::postgres::test_server_url().unwrap_or_default();
     if let Ok(server) = PgConnectOptions::from_str(&url) {
         if let Ok(mut admin) = server.connect().await {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
