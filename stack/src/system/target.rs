@@ -16,10 +16,13 @@ use sqlx::{
     PgPool,
 };
 
-use super::{compose::Compose, plan::CONTAINER_PORT};
+use super::{compose::Compose, plan::CONTAINER_PORT, System};
 use crate::{
     scenario::Scenario,
-    study::record::{DbReset, TargetKind},
+    study::{
+        bench::sampler::Source,
+        record::{DbReset, TargetKind},
+    },
 };
 
 /// The services k6 drives: each scenario's entry service.
@@ -115,6 +118,74 @@ impl Target {
         let missing: Vec<&str> = entrypoints().filter(|name| !urls.contains_key(*name)).collect();
         ensure!(missing.is_empty(), "--target urls needs --url for {missing:?}");
         Ok(Self::Urls(urls))
+    }
+
+    /// How this target's database goes back to its seed: over SQL on the local system's database,
+    /// through the container CLI on compose's, not at all behind URLs.
+    pub fn resetter(&self, system: Option<&System>) -> Result<Resetter> {
+        Ok(match (self, system) {
+            (Self::Local { .. }, Some(system)) => match &system.cluster {
+                Some(cluster) => Resetter::sql(
+                    PgConnectOptions::new_without_pgpass()
+                        .host("127.0.0.1")
+                        .port(cluster.port())
+                        .username(&system.plan.database.user)
+                        .password(&system.plan.database.password)
+                        .database(&system.plan.database.name),
+                ),
+                None => Resetter::sql_url(&std::env::var("DATABASE_URL").unwrap_or_default())?,
+            },
+            (Self::Compose { docker, .. }, _) => Resetter::ComposeExec {
+                docker: docker.clone(),
+            },
+            _ => Resetter::None,
+        })
+    }
+
+    /// What the sampler watches for this target: the ten services, `postgres` and `k6` (k6 only for
+    /// `urls`: the services may be anywhere).
+    pub fn watched(&self, system: Option<&System>) -> Vec<(String, Option<Source>)> {
+        let mut watched: Vec<(String, Option<Source>)> = match (self, system) {
+            (Self::Local { .. }, Some(system)) => {
+                let pids = system.services.pids();
+                let mut watched: Vec<(String, Option<Source>)> = SERVICES
+                    .iter()
+                    .map(|name| {
+                        let pid = pids
+                            .iter()
+                            .find(|(service, _)| service == name)
+                            .map(|(_, pid)| *pid);
+                        (name.to_string(), pid.map(Source::Tree))
+                    })
+                    .collect();
+                let postgres = match system
+                    .cluster
+                    .as_ref()
+                    .and_then(|cluster| cluster.postmaster_pid())
+                {
+                    Some(pid) => Source::Tree(pid),
+                    None => Source::CommandName("postgres".into()),
+                };
+                watched.push(("postgres".into(), Some(postgres)));
+                watched
+            }
+            (Self::Compose { .. }, _) => SERVICES
+                .iter()
+                .chain(std::iter::once(&POSTGRES_CONTAINER))
+                .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        watched.push(("k6".into(), None));
+        watched
+    }
+
+    /// The container CLI the sampler reads containers with (compose only).
+    pub fn docker(&self) -> Option<String> {
+        match self {
+            Self::Compose { docker, .. } => Some(docker.clone()),
+            _ => None,
+        }
     }
 
     /// The container CLI for `compose`: `STACK_DOCKER`, else `docker` or `podman`, whichever is on
