@@ -59,7 +59,7 @@ pub struct Meta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbReset {
-    /// Over SQL, by the services' own `reset` modules.
+    /// Over SQL, by `stack`'s one definition of the seeded state, in one transaction.
     Sql,
     /// The same SQL through `docker exec postgres psql`.
     ComposeExec,

@@ -16,7 +16,7 @@ use sqlx::{
     PgPool,
 };
 
-use super::{compose::Compose, plan::CONTAINER_PORT, System};
+use super::{compose::Compose, plan::CONTAINER_PORT, seed, System};
 use crate::{
     scenario::Scenario,
     study::{
@@ -223,23 +223,11 @@ fn published(compose: &Compose) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// The SQL that returns every database service's tables to their seeded state: each service's own
-/// `reset` module, in one script.
-pub fn reset_sql() -> String {
-    [
-        userservice::reset::sql(),
-        productservice::reset::sql(),
-        orderservice::reset::sql(),
-        inventoryservice::reset::sql(),
-    ]
-    .concat()
-}
-
 /// How the database goes back to its seeded state between repeats.
 pub enum Resetter {
-    /// Over SQL, with each service's `reset` module, on this database.
+    /// Over SQL, with [`seed::reset_sql`] in one transaction, on this database.
     Sql(PgPool),
-    /// `docker exec -i postgres psql` with the same SQL.
+    /// `docker exec -i postgres psql --single-transaction` with the same SQL.
     ComposeExec {
         docker: String,
     },
@@ -269,13 +257,7 @@ impl Resetter {
 
     pub async fn reset(&self) -> Result<()> {
         match self {
-            Self::Sql(pool) => {
-                userservice::reset::reset(pool).await?;
-                productservice::reset::reset(pool).await?;
-                orderservice::reset::reset(pool).await?;
-                inventoryservice::reset::reset(pool).await?;
-                Ok(())
-            }
+            Self::Sql(pool) => Ok(seed::reset(pool).await?),
             Self::ComposeExec { docker } => compose_exec_reset(docker),
             Self::None => Ok(()),
         }
@@ -329,7 +311,7 @@ fn compose_exec_reset(docker: &str) -> Result<()> {
         .spawn()
         .with_context(|| format!("running {docker} exec {POSTGRES_CONTAINER} psql"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(reset_sql().as_bytes())?;
+        stdin.write_all(seed::reset_sql().as_bytes())?;
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
