@@ -19,7 +19,8 @@ use crate::{
     scenario::Scenario,
     study::{
         page::{
-            escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+            distribution_points, escape, number, percentile_plot, stat_cell, Axis, Band, Bar, BarSeries,
+            Chart, Mark, Page, Scale, Series, Xy, MIB,
         },
         record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
         warning,
@@ -286,29 +287,6 @@ fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repe
         }
         html.push_str("</table>");
         page.html(&html);
-    }
-}
-
-/// `[percentile, ms]` of a scenario's pooled distribution.
-pub fn distribution_points(scenario: &ScenarioResult) -> Vec<[f64; 2]> {
-    scenario
-        .distribution
-        .iter()
-        .map(|p| [p.percentile, p.ms])
-        .collect()
-}
-
-/// Latency against percentile, the tail stretched on a log axis of 1/(1-p).
-pub fn percentile_plot(title: &str, series: Vec<Series>) -> Xy {
-    Xy {
-        title: title.into(),
-        x: Axis::new("percentile", Scale::Percentile),
-        y: Axis::new("latency, ms", Scale::Linear),
-        y2: None,
-        series,
-        bands: vec![],
-        marks: vec![],
-        legend: true,
     }
 }
 
