@@ -34,7 +34,11 @@ async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPoo
     Ok((options, [users, products, orders, inventory]))
 }
 
-async fn drop_database(name: &str) {
+/// Closes the test's pools, then drops its database.
+async fn drop_database(name: &str, pools: [PgPool; 4]) {
+    for pool in pools {
+        pool.close().await;
+    }
     let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
     if let Ok(server) = PgConnectOptions::from_str(&url) {
         if let Ok(mut admin) = server.connect().await {
@@ -119,10 +123,7 @@ async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
         .expect("a new user");
     assert_eq!(first, 1);
 
-    for pool in [users, products, orders, inventory] {
-        pool.close().await;
-    }
-    drop_database(&name).await;
+    drop_database(&name, [users, products, orders, inventory]).await;
 }
 
 #[tokio::test]
@@ -148,8 +149,5 @@ async fn a_reset_that_fails_part_way_changes_nothing() {
     assert!(reset.is_err(), "the reset succeeded without its table");
     assert_eq!(count(&users, "users").await, 1);
 
-    for pool in [users, products, orders, inventory] {
-        pool.close().await;
-    }
-    drop_database(&name).await;
+    drop_database(&name, [users, products, orders, inventory]).await;
 }
