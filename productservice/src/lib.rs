@@ -8,7 +8,6 @@
 //! committed (the answer says so) and the targets after it are not called.
 
 pub mod products;
-pub mod reset;
 
 use axum::{extract::State, Router};
 use common::{

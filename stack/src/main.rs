@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use stack::{
     scenario::Scenario,
     study::{
-        bench::{self, BenchOptions, Profile},
+        bench::{Bench, Profile},
         record::TargetKind,
     },
     system::{self, compose::Compose, plan::Plan, target::Target, System},
@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();
-            let options = BenchOptions {
+            let bench = Bench {
                 profile: args.profile,
                 scenarios,
                 repeat: args.repeat,
@@ -182,7 +182,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 implementation: args.implementation,
                 command: std::env::args().collect(),
             };
-            bench::run(&root, &compose, &options).await
+            bench.run(&root, &compose).await
         }
     }
 }

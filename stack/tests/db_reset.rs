@@ -23,15 +23,19 @@ async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPoo
     let settings = DbSettings::new(options.clone());
     let users = common::db::connect(&settings, userservice::SCHEMA, &userservice::MIGRATOR).await?;
     let products = common::db::connect(&settings, productservice::SCHEMA, &productservice::MIGRATOR).await?;
-    productservice::seed(&products).await?;
+    productservice::products::seed(&products).await?;
     let orders = common::db::connect(&settings, orderservice::SCHEMA, &orderservice::MIGRATOR).await?;
     let inventory =
         common::db::connect(&settings, inventoryservice::SCHEMA, &inventoryservice::MIGRATOR).await?;
-    inventoryservice::seed(&inventory).await?;
+    inventoryservice::stock::seed(&inventory).await?;
     Ok((options, [users, products, orders, inventory]))
 }
 
-async fn drop_database(name: &str) {
+/// Closes the test's pools, then drops its database.
+async fn drop_database(name: &str, pools: [PgPool; 4]) {
+    for pool in pools {
+        pool.close().await;
+    }
     let url = stack::system::postgres::test_server_url().unwrap_or_default();
     if let Ok(server) = PgConnectOptions::from_str(&url) {
         if let Ok(mut admin) = server.connect().await {
@@ -116,8 +120,31 @@ async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
         .expect("a new user");
     assert_eq!(first, 1);
 
-    for pool in [users, products, orders, inventory] {
-        pool.close().await;
-    }
-    drop_database(&name).await;
+    drop_database(&name, [users, products, orders, inventory]).await;
+}
+
+#[tokio::test]
+async fn a_reset_that_fails_part_way_changes_nothing() {
+    let name = format!("stack_reset_atomic_{}", std::process::id());
+    let (options, [users, products, orders, inventory]) =
+        seeded_database(&name).await.expect("a seeded database");
+
+    // Given a registered user, and a database whose last reset step cannot run
+    sqlx::query("INSERT INTO users (email) VALUES ('a@example.org')")
+        .execute(&users)
+        .await
+        .expect("a user");
+    sqlx::query("DROP TABLE reservations")
+        .execute(&inventory)
+        .await
+        .expect("the table dropped");
+
+    // When the database is reset
+    let reset = Resetter::sql(options).reset().await;
+
+    // Then the reset fails as a whole: the user, emptied first, is still there
+    assert!(reset.is_err(), "the reset succeeded without its table");
+    assert_eq!(count(&users, "users").await, 1);
+
+    drop_database(&name, [users, products, orders, inventory]).await;
 }

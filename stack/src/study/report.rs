@@ -8,6 +8,7 @@
 //! offline ([`crate::study::page`] inlines everything); `stack bench` writes it at the end of every run.
 
 use std::{
+    collections::BTreeSet,
     fmt::Write as _,
     path::{Path, PathBuf},
 };
@@ -18,7 +19,8 @@ use crate::{
     scenario::Scenario,
     study::{
         page::{
-            escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+            distribution_points, escape, number, percentile_plot, stat_cell, Axis, Band, Bar, BarSeries,
+            Chart, Mark, Page, Scale, Series, Xy, MIB,
         },
         record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
         warning,
@@ -288,33 +290,9 @@ fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repe
     }
 }
 
-/// `[percentile, ms]` of a scenario's pooled distribution.
-pub fn distribution_points(scenario: &ScenarioResult) -> Vec<[f64; 2]> {
-    scenario
-        .distribution
-        .iter()
-        .map(|p| [p.percentile, p.ms])
-        .collect()
-}
-
-/// Latency against percentile, the tail stretched on a log axis of 1/(1-p).
-pub fn percentile_plot(title: &str, series: Vec<Series>) -> Xy {
-    Xy {
-        title: title.into(),
-        x: Axis::new("percentile", Scale::Percentile),
-        y: Axis::new("latency, ms", Scale::Linear),
-        y2: None,
-        series,
-        bands: vec![],
-        marks: vec![],
-        legend: true,
-    }
-}
-
 fn timeline_plot(name: &str, scenario: &ScenarioResult) -> Xy {
     let mut series = Vec::new();
-    let mut repeats: Vec<u32> = scenario.timeline.iter().map(|p| p.repeat).collect();
-    repeats.dedup();
+    let repeats = repeats_of(scenario.timeline.iter().map(|p| p.repeat));
     for (i, repeat) in repeats.iter().enumerate() {
         // Seconds since the measured run started, so the repeats line up.
         let start = scenario
@@ -374,9 +352,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             .map_or("none: the first step already failed".into(), |rate| format!("{} requests/s", number(rate))),
         number(capacity.slo_p99_ms),
     ));
-    let mut repeats: Vec<u32> = capacity.steps.iter().map(|s| s.repeat).collect();
-    repeats.sort_unstable();
-    repeats.dedup();
+    let repeats = repeats_of(capacity.steps.iter().map(|s| s.repeat));
     let mut series = Vec::new();
     let top = capacity.steps.iter().map(|s| s.rate).fold(0.0, f64::max);
     series.push(Series::line("offered = achieved", vec![[0.0, 0.0], [top, top]], 7).dashed());
@@ -485,11 +461,9 @@ fn resources_section(page: &mut Page, run: &Run) {
         })
         .collect();
     page.grid(true);
+    let repeats = repeats_of(run.resources.iter().map(|r| r.repeat));
     for process in processes_in_order(&run.resources) {
         let mut series = Vec::new();
-        let mut repeats: Vec<u32> = run.resources.iter().map(|r| r.repeat).collect();
-        repeats.sort_unstable();
-        repeats.dedup();
         for (i, repeat) in repeats.iter().enumerate() {
             let rows = run
                 .resources
@@ -521,6 +495,15 @@ fn resources_section(page: &mut Page, run: &Run) {
         );
     }
     page.end_grid();
+}
+
+/// Each repeat that occurs in `repeats`, once, in order.
+fn repeats_of(repeats: impl IntoIterator<Item = u32>) -> Vec<u32> {
+    repeats
+        .into_iter()
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect()
 }
 
 /// The services in the order they first appear, then PostgreSQL, then k6.

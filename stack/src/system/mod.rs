@@ -3,7 +3,7 @@
 //!
 //! The parts it is made of: [`compose`] (the compose file), [`plan`] (from compose to local
 //! processes), [`postgres`] (the private cluster), [`process`] (the services as child processes),
-//! [`observe`] (a local Prometheus), and [`target`] (what `stack bench` drives: this system, a
+//! [`observe`] (a local Prometheus), [`seed`] (the database's seeded state), and [`target`] (what `stack bench` drives: this system, a
 //! compose project, or URLs).
 
 pub mod compose;
@@ -11,6 +11,7 @@ pub mod observe;
 pub mod plan;
 pub mod postgres;
 pub mod process;
+pub mod seed;
 pub mod target;
 
 use std::{

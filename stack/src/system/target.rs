@@ -16,10 +16,13 @@ use sqlx::{
     PgPool,
 };
 
-use super::{compose::Compose, plan::CONTAINER_PORT};
+use super::{compose::Compose, plan::CONTAINER_PORT, seed, System};
 use crate::{
     scenario::Scenario,
-    study::record::{DbReset, TargetKind},
+    study::{
+        bench::sampler::Source,
+        record::{DbReset, TargetKind},
+    },
 };
 
 /// The services k6 drives: each scenario's entry service.
@@ -117,6 +120,74 @@ impl Target {
         Ok(Self::Urls(urls))
     }
 
+    /// How this target's database goes back to its seed: over SQL on the local system's database,
+    /// through the container CLI on compose's, not at all behind URLs.
+    pub fn resetter(&self, system: Option<&System>) -> Result<Resetter> {
+        Ok(match (self, system) {
+            (Self::Local { .. }, Some(system)) => match &system.cluster {
+                Some(cluster) => Resetter::sql(
+                    PgConnectOptions::new_without_pgpass()
+                        .host("127.0.0.1")
+                        .port(cluster.port())
+                        .username(&system.plan.database.user)
+                        .password(&system.plan.database.password)
+                        .database(&system.plan.database.name),
+                ),
+                None => Resetter::sql_url(&std::env::var("DATABASE_URL").unwrap_or_default())?,
+            },
+            (Self::Compose { docker, .. }, _) => Resetter::ComposeExec {
+                docker: docker.clone(),
+            },
+            _ => Resetter::None,
+        })
+    }
+
+    /// What the sampler watches for this target: the ten services, `postgres` and `k6` (k6 only for
+    /// `urls`: the services may be anywhere).
+    pub fn watched(&self, system: Option<&System>) -> Vec<(String, Option<Source>)> {
+        let mut watched: Vec<(String, Option<Source>)> = match (self, system) {
+            (Self::Local { .. }, Some(system)) => {
+                let pids = system.services.pids();
+                let mut watched: Vec<(String, Option<Source>)> = SERVICES
+                    .iter()
+                    .map(|name| {
+                        let pid = pids
+                            .iter()
+                            .find(|(service, _)| service == name)
+                            .map(|(_, pid)| *pid);
+                        (name.to_string(), pid.map(Source::Tree))
+                    })
+                    .collect();
+                let postgres = match system
+                    .cluster
+                    .as_ref()
+                    .and_then(|cluster| cluster.postmaster_pid())
+                {
+                    Some(pid) => Source::Tree(pid),
+                    None => Source::CommandName("postgres".into()),
+                };
+                watched.push(("postgres".into(), Some(postgres)));
+                watched
+            }
+            (Self::Compose { .. }, _) => SERVICES
+                .iter()
+                .chain(std::iter::once(&POSTGRES_CONTAINER))
+                .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        watched.push(("k6".into(), None));
+        watched
+    }
+
+    /// The container CLI the sampler reads containers with (compose only).
+    pub fn docker(&self) -> Option<String> {
+        match self {
+            Self::Compose { docker, .. } => Some(docker.clone()),
+            _ => None,
+        }
+    }
+
     /// The container CLI for `compose`: `STACK_DOCKER`, else `docker` or `podman`, whichever is on
     /// the `PATH`.
     pub fn container_cli() -> String {
@@ -152,23 +223,11 @@ fn published(compose: &Compose) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// The SQL that returns every database service's tables to their seeded state: each service's own
-/// `reset` module, in one script.
-pub fn reset_sql() -> String {
-    [
-        userservice::reset::sql(),
-        productservice::reset::sql(),
-        orderservice::reset::sql(),
-        inventoryservice::reset::sql(),
-    ]
-    .concat()
-}
-
 /// How the database goes back to its seeded state between repeats.
 pub enum Resetter {
-    /// Over SQL, with each service's `reset` module, on this database.
+    /// Over SQL, with [`seed::reset_sql`] in one transaction, on this database.
     Sql(PgPool),
-    /// `docker exec -i postgres psql` with the same SQL.
+    /// `docker exec -i postgres psql --single-transaction` with the same SQL.
     ComposeExec {
         docker: String,
     },
@@ -198,13 +257,7 @@ impl Resetter {
 
     pub async fn reset(&self) -> Result<()> {
         match self {
-            Self::Sql(pool) => {
-                userservice::reset::reset(pool).await?;
-                productservice::reset::reset(pool).await?;
-                orderservice::reset::reset(pool).await?;
-                inventoryservice::reset::reset(pool).await?;
-                Ok(())
-            }
+            Self::Sql(pool) => Ok(seed::reset(pool).await?),
             Self::ComposeExec { docker } => compose_exec_reset(docker),
             Self::None => Ok(()),
         }
@@ -258,7 +311,7 @@ fn compose_exec_reset(docker: &str) -> Result<()> {
         .spawn()
         .with_context(|| format!("running {docker} exec {POSTGRES_CONTAINER} psql"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(reset_sql().as_bytes())?;
+        stdin.write_all(seed::reset_sql().as_bytes())?;
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {

@@ -12,28 +12,30 @@ pub mod provenance;
 pub mod sampler;
 pub mod stats;
 
-use std::{collections::BTreeMap, path::Path, process::ExitCode, time::SystemTime};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::SystemTime,
+};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use sqlx::postgres::PgConnectOptions;
 
 use self::{
     analysis::{Inputs, Measured},
-    sampler::{Sampler, Source},
+    sampler::Sampler,
 };
 use crate::{
     scenario::{CapacityPlan, Scenario},
     study::{
         hops::{self, Snapshot},
-        record::{self, Meta, Options, Results, Sampler as SamplerMeta, Versions, Window, FORMAT_VERSION},
+        record::{
+            self, DrivenTarget, Meta, Results, Sampling, ScriptOptions, Versions, Window, FORMAT_VERSION,
+        },
         warning::{self, Warning},
     },
-    system::{
-        compose::Compose,
-        target::{Resetter, Target, SERVICES},
-        System,
-    },
+    system::{compose::Compose, target::Target, System},
 };
 
 /// The load shapes of `k6-tests/script-sync.js`.
@@ -74,9 +76,9 @@ impl Profile {
     }
 }
 
-/// Everything `stack bench` was asked to do.
+/// Everything `stack bench` was asked to do; [`Bench::run`] does it.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub struct Bench {
     pub profile: Profile,
     pub scenarios: Vec<Scenario>,
     pub repeat: u32,
@@ -102,199 +104,211 @@ fn capacity_step_s(plan: &CapacityPlan) -> Result<f64> {
     }
 }
 
-pub async fn run(root: &Path, compose: &Compose, options: &BenchOptions) -> Result<ExitCode> {
-    let k6 = k6::binary()?;
-    let capacity_plan = CapacityPlan::read(root)?;
-    let step_s = (options.profile == Profile::Capacity)
-        .then(|| capacity_step_s(&capacity_plan))
-        .transpose()?;
-    let started_at = provenance::now_rfc3339();
-    let run_id = format!("{}-{}", provenance::compact(&started_at), options.profile.name());
-    let dir = root.join("results").join(&run_id);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-
-    let system = match options.target {
-        Target::Local { .. } => {
-            let system = System::up(root, compose, options.no_build).await?;
-            system.print_table();
-            Some(system)
+impl Bench {
+    /// Starts the system if the target is local, measures, stops it, and writes the record and its
+    /// report under `root/results/`.
+    pub async fn run(&self, root: &Path, compose: &Compose) -> Result<ExitCode> {
+        let session = Session::begin(self, root)?;
+        let system = match self.target {
+            Target::Local { .. } => {
+                let system = System::up(root, compose, self.no_build).await?;
+                system.print_table();
+                Some(system)
+            }
+            _ => None,
+        };
+        let outcome = session.measure(system.as_ref()).await;
+        let stopped = match system {
+            Some(system) => system.down().await,
+            None => Ok(ExitCode::SUCCESS),
+        };
+        let results = outcome?;
+        println!("\nresults: {}", session.dir.display());
+        print_summary(&results);
+        match crate::study::report::write_report(&session.dir) {
+            Ok(report) => println!("report: {}", report.display()),
+            Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
         }
-        _ => None,
-    };
-    let outcome = measure(
-        root,
-        &dir,
-        &run_id,
-        started_at,
-        &k6,
-        &capacity_plan,
-        step_s,
-        options,
-        system.as_ref(),
-    )
-    .await;
-    let stopped = match system {
-        Some(system) => system.down().await,
-        None => Ok(ExitCode::SUCCESS),
-    };
-    let results = outcome?;
-    println!("\nresults: {}", dir.display());
-    print_summary(&results);
-    match crate::study::report::write_report(&dir) {
-        Ok(report) => println!("report: {}", report.display()),
-        Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
+        if !results.thresholds.passed {
+            eprintln!(
+                "stack: k6 reported crossed thresholds: {:?}",
+                results.thresholds.failed
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        stopped
     }
-    if !results.thresholds.passed {
-        eprintln!(
-            "stack: k6 reported crossed thresholds: {:?}",
-            results.thresholds.failed
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    stopped
 }
 
-/// Every repeat of every scenario, then the record; the results written.
-#[allow(clippy::too_many_arguments)]
-async fn measure(
-    root: &Path,
-    dir: &Path,
-    run_id: &str,
+/// One bench run under way: what it was asked, where its record goes, and what it runs with.
+struct Session<'a> {
+    bench: &'a Bench,
+    root: &'a Path,
+    dir: PathBuf,
+    run_id: String,
     started_at: String,
-    k6: &str,
-    capacity_plan: &CapacityPlan,
+    k6: String,
+    capacity: CapacityPlan,
+    /// `capacity` only: seconds per step.
     step_s: Option<f64>,
-    options: &BenchOptions,
-    system: Option<&System>,
-) -> Result<Results> {
-    let resetter = resetter(&options.target, system)?;
-    let mut meta = Meta {
-        format_version: FORMAT_VERSION,
-        run_id: run_id.to_owned(),
-        implementation: options.implementation.clone(),
-        started_at,
-        ended_at: None,
-        command: options.command.clone(),
-        profile: options.profile.name().to_owned(),
-        scenarios: options.scenarios.iter().map(|s| s.name().to_owned()).collect(),
-        repeats: options.repeat,
-        warmup_s: options.warmup_s,
-        db_reset: resetter.kind(),
-        target: record::Target {
-            kind: options.target.kind(),
-            urls: options.target.urls().clone(),
-        },
-        git: provenance::git(root),
-        versions: Versions {
-            rustc: provenance::rustc(root),
-            k6: provenance::k6(k6, root),
-            postgres: resetter.server_version().await,
-        },
-        machine: provenance::machine(),
-        sampler: SamplerMeta {
-            interval_s: sampler::INTERVAL.as_secs_f64(),
-            cpu_percent_of_one_core: None,
-        },
-        options: Options {
-            s4_reports: options.s4_reports,
-            capacity_step_s: step_s,
-        },
-    };
-    record::write_meta(dir, &meta)?;
+}
 
-    let sampler = Sampler::start(watched(&options.target, system), docker_of(&options.target));
-    let urls = options.target.urls();
-    let mut env = Vec::new();
-    if let Some(reports) = options.s4_reports {
-        env.push(("S4_REPORTS".to_owned(), reports.to_string()));
+impl<'a> Session<'a> {
+    /// Finds k6 and the capacity plan, and makes the run directory.
+    fn begin(bench: &'a Bench, root: &'a Path) -> Result<Self> {
+        let k6 = k6::binary()?;
+        let capacity = CapacityPlan::read(root)?;
+        let step_s = (bench.profile == Profile::Capacity)
+            .then(|| capacity_step_s(&capacity))
+            .transpose()?;
+        let started_at = provenance::now_rfc3339();
+        let run_id = format!("{}-{}", provenance::compact(&started_at), bench.profile.name());
+        let dir = root.join("results").join(&run_id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self {
+            bench,
+            root,
+            dir,
+            run_id,
+            started_at,
+            k6,
+            capacity,
+            step_s,
+        })
     }
-    if let Some(step_s) = step_s {
-        env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
-    }
-    let invocation = k6::Invocation {
-        k6,
-        script: root.join("k6-tests/script-sync.js"),
-        profile: options.profile.name(),
-        urls,
-        env,
-    };
-    let metrics_urls = hops::metrics_urls(urls);
-    let mut measured = Vec::new();
-    // Per scenario, the services' metrics just before and just after each measured run: their
-    // difference is that run's traffic, hop by hop.
-    let mut scrapes: BTreeMap<Scenario, Vec<(Snapshot, Snapshot)>> = BTreeMap::new();
-    for repeat in 1..=options.repeat {
-        resetter
-            .reset()
-            .await
-            .with_context(|| format!("returning the database to its seed before repeat {repeat}"))?;
-        sampler.begin_repeat(repeat);
-        let repeat_start_ms = unix_ms();
-        for scenario in &options.scenarios {
-            let name = scenario.name();
-            if options.warmup_s > 0.0 {
-                eprintln!(
-                    "stack: repeat {repeat}/{}: {name} warm-up ({} s)",
-                    options.repeat, options.warmup_s
-                );
-                invocation.warm_up(name, options.warmup_s, &sampler).await?;
-            }
-            eprintln!("stack: repeat {repeat}/{}: {name} measured", options.repeat);
-            let before = scrape_for_hops(*scenario, &metrics_urls).await;
-            let start_s = sampler.t_s();
-            let status = invocation
-                .measure(
-                    name,
-                    &record::scenario_dir(dir, repeat, name),
-                    options.dashboard,
-                    &sampler,
-                )
-                .await?;
-            let end_s = sampler.t_s();
-            if let Some(before) = before {
-                let after = Snapshot::scrape(&metrics_urls).await;
-                scrapes.entry(*scenario).or_default().push((before, after));
-            }
-            if !status.success() && status.code() != Some(k6::THRESHOLDS_CROSSED) {
-                anyhow::bail!("k6 failed on {name} in repeat {repeat} ({status}); its output is above");
-            }
-            measured.push(Measured {
-                scenario: *scenario,
-                window: Window {
-                    repeat,
-                    start_s: (start_s * 10.0).round() / 10.0,
-                    end_s: (end_s * 10.0).round() / 10.0,
-                },
-                repeat_start_ms,
-                thresholds_crossed: !status.success(),
-            });
+
+    /// Every repeat of every scenario, then the record; the results written.
+    async fn measure(&self, system: Option<&System>) -> Result<Results> {
+        let (bench, root, dir, step_s) = (self.bench, self.root, self.dir.as_path(), self.step_s);
+        let resetter = bench.target.resetter(system)?;
+        let mut meta = Meta {
+            format_version: FORMAT_VERSION,
+            run_id: self.run_id.clone(),
+            implementation: bench.implementation.clone(),
+            started_at: self.started_at.clone(),
+            ended_at: None,
+            command: bench.command.clone(),
+            profile: bench.profile.name().to_owned(),
+            scenarios: bench.scenarios.iter().map(|s| s.name().to_owned()).collect(),
+            repeats: bench.repeat,
+            warmup_s: bench.warmup_s,
+            db_reset: resetter.kind(),
+            target: DrivenTarget {
+                kind: bench.target.kind(),
+                urls: bench.target.urls().clone(),
+            },
+            git: provenance::git(root),
+            versions: Versions {
+                rustc: provenance::rustc(root),
+                k6: provenance::k6(&self.k6, root),
+                postgres: resetter.server_version().await,
+            },
+            machine: provenance::machine(),
+            sampler: Sampling {
+                interval_s: sampler::INTERVAL.as_secs_f64(),
+                cpu_percent_of_one_core: None,
+            },
+            options: ScriptOptions {
+                s4_reports: bench.s4_reports,
+                capacity_step_s: step_s,
+            },
+        };
+        record::write_meta(dir, &meta)?;
+
+        let sampler = Sampler::start(bench.target.watched(system), bench.target.docker());
+        let urls = bench.target.urls();
+        let mut env = Vec::new();
+        if let Some(reports) = bench.s4_reports {
+            env.push(("S4_REPORTS".to_owned(), reports.to_string()));
         }
-    }
-    let (rows, sampler_cost) = sampler.finish();
-    record::write_resources(dir, &rows)?;
-    let mut results = analysis::results(&Inputs {
-        dir,
-        repeats: options.repeat,
-        measured: &measured,
-        resources: &rows,
-        s4_reports: options.s4_reports,
-        capacity: step_s.map(|step_s| (&capacity_plan.scenarios, step_s)),
-    })?;
-    for (scenario, runs) in &scrapes {
-        let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
-        if let Some(figures) = results.scenarios.get_mut(scenario.name()) {
-            figures.hops = hops::breakdown_pooled(*scenario, &pairs);
+        if let Some(step_s) = step_s {
+            env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
         }
+        let invocation = k6::Invocation {
+            k6: &self.k6,
+            script: root.join("k6-tests/script-sync.js"),
+            profile: bench.profile.name(),
+            urls,
+            env,
+        };
+        let metrics_urls = hops::metrics_urls(urls);
+        let mut measured = Vec::new();
+        // Per scenario, the services' metrics just before and just after each measured run: their
+        // difference is that run's traffic, hop by hop.
+        let mut scrapes: BTreeMap<Scenario, Vec<(Snapshot, Snapshot)>> = BTreeMap::new();
+        for repeat in 1..=bench.repeat {
+            resetter
+                .reset()
+                .await
+                .with_context(|| format!("returning the database to its seed before repeat {repeat}"))?;
+            sampler.begin_repeat(repeat);
+            let repeat_start_ms = unix_ms();
+            for scenario in &bench.scenarios {
+                let name = scenario.name();
+                if bench.warmup_s > 0.0 {
+                    eprintln!(
+                        "stack: repeat {repeat}/{}: {name} warm-up ({} s)",
+                        bench.repeat, bench.warmup_s
+                    );
+                    invocation.warm_up(name, bench.warmup_s, &sampler).await?;
+                }
+                eprintln!("stack: repeat {repeat}/{}: {name} measured", bench.repeat);
+                let before = scrape_for_hops(*scenario, &metrics_urls).await;
+                let start_s = sampler.t_s();
+                let status = invocation
+                    .measure(
+                        name,
+                        &record::scenario_dir(dir, repeat, name),
+                        bench.dashboard,
+                        &sampler,
+                    )
+                    .await?;
+                let end_s = sampler.t_s();
+                if let Some(before) = before {
+                    let after = Snapshot::scrape(&metrics_urls).await;
+                    scrapes.entry(*scenario).or_default().push((before, after));
+                }
+                if !status.success() && status.code() != Some(k6::THRESHOLDS_CROSSED) {
+                    anyhow::bail!("k6 failed on {name} in repeat {repeat} ({status}); its output is above");
+                }
+                measured.push(Measured {
+                    scenario: *scenario,
+                    window: Window {
+                        repeat,
+                        start_s: (start_s * 10.0).round() / 10.0,
+                        end_s: (end_s * 10.0).round() / 10.0,
+                    },
+                    repeat_start_ms,
+                    thresholds_crossed: !status.success(),
+                });
+            }
+        }
+        let (rows, sampler_cost) = sampler.finish();
+        record::write_resources(dir, &rows)?;
+        let mut results = analysis::results(&Inputs {
+            dir,
+            repeats: bench.repeat,
+            measured: &measured,
+            resources: &rows,
+            s4_reports: bench.s4_reports,
+            capacity: step_s.map(|step_s| (&self.capacity.scenarios, step_s)),
+        })?;
+        for (scenario, runs) in &scrapes {
+            let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
+            if let Some(figures) = results.scenarios.get_mut(scenario.name()) {
+                figures.hops = hops::breakdown_pooled(*scenario, &pairs);
+            }
+        }
+        meta.ended_at = Some(provenance::now_rfc3339());
+        meta.sampler.cpu_percent_of_one_core = Some((sampler_cost * 1000.0).round() / 1000.0);
+        results.warnings = warning::of_record(&meta, Some(&results), &rows)
+            .iter()
+            .map(Warning::to_string)
+            .collect();
+        record::write_results(dir, &results)?;
+        record::write_meta(dir, &meta)?;
+        Ok(results)
     }
-    meta.ended_at = Some(provenance::now_rfc3339());
-    meta.sampler.cpu_percent_of_one_core = Some((sampler_cost * 1000.0).round() / 1000.0);
-    results.warnings = warning::of_record(&meta, Some(&results), &rows)
-        .iter()
-        .map(Warning::to_string)
-        .collect();
-    record::write_results(dir, &results)?;
-    record::write_meta(dir, &meta)?;
-    Ok(results)
 }
 
 /// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;
@@ -311,72 +325,6 @@ fn unix_ms() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-/// How this target's database goes back to its seed.
-fn resetter(target: &Target, system: Option<&System>) -> Result<Resetter> {
-    Ok(match (target, system) {
-        (Target::Local { .. }, Some(system)) => match &system.cluster {
-            Some(cluster) => Resetter::sql(
-                PgConnectOptions::new_without_pgpass()
-                    .host("127.0.0.1")
-                    .port(cluster.port())
-                    .username(&system.plan.database.user)
-                    .password(&system.plan.database.password)
-                    .database(&system.plan.database.name),
-            ),
-            None => Resetter::sql_url(&std::env::var("DATABASE_URL").unwrap_or_default())?,
-        },
-        (Target::Compose { docker, .. }, _) => Resetter::ComposeExec {
-            docker: docker.clone(),
-        },
-        _ => Resetter::None,
-    })
-}
-
-/// What the sampler watches for this target: the ten services, `postgres` and `k6` (k6 only for
-/// `urls`: the services may be anywhere).
-fn watched(target: &Target, system: Option<&System>) -> Vec<(String, Option<Source>)> {
-    let mut watched: Vec<(String, Option<Source>)> = match (target, system) {
-        (Target::Local { .. }, Some(system)) => {
-            let pids = system.services.pids();
-            let mut watched: Vec<(String, Option<Source>)> = SERVICES
-                .iter()
-                .map(|name| {
-                    let pid = pids
-                        .iter()
-                        .find(|(service, _)| service == name)
-                        .map(|(_, pid)| *pid);
-                    (name.to_string(), pid.map(Source::Tree))
-                })
-                .collect();
-            let postgres = match system
-                .cluster
-                .as_ref()
-                .and_then(|cluster| cluster.postmaster_pid())
-            {
-                Some(pid) => Source::Tree(pid),
-                None => Source::CommandName("postgres".into()),
-            };
-            watched.push(("postgres".into(), Some(postgres)));
-            watched
-        }
-        (Target::Compose { .. }, _) => SERVICES
-            .iter()
-            .chain(std::iter::once(&"postgres"))
-            .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
-            .collect(),
-        _ => Vec::new(),
-    };
-    watched.push(("k6".into(), None));
-    watched
-}
-
-fn docker_of(target: &Target) -> Option<String> {
-    match target {
-        Target::Compose { docker, .. } => Some(docker.clone()),
-        _ => None,
-    }
 }
 
 /// The headline figures, one line per scenario: mean ± half the 95 % interval.

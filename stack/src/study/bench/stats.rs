@@ -1,6 +1,7 @@
 //! The figures of a run, from k6's raw samples: exact percentiles of each measured run
 //! (HdrHistogram, 3 significant digits, in microseconds), the mean with a 95 % confidence interval
-//! over the repeats (Student's t), resources within a window, and the capacity analysis of steps.
+//! over the repeats (Student's t), Welch's test between two runs' repeats, resources within a
+//! window, and the capacity analysis of steps.
 
 use std::{collections::BTreeMap, io::BufReader, path::Path};
 
@@ -21,7 +22,7 @@ pub fn stat(runs: &[f64]) -> Stat {
     };
     let ci95 = (runs.len() >= 2)
         .then(|| {
-            let variance = runs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            let (_, variance) = mean_and_variance(runs);
             let t = StudentsT::new(0.0, 1.0, n - 1.0).ok()?.inverse_cdf(0.975);
             let half = t * variance.sqrt() / n.sqrt();
             Some([tidy(mean - half), tidy(mean + half)])
@@ -32,6 +33,31 @@ pub fn stat(runs: &[f64]) -> Stat {
         ci95,
         runs: runs.to_vec(),
     }
+}
+
+/// Two-sided p-value of Welch's unequal-variances t-test.
+pub fn welch_p(a: &[f64], b: &[f64]) -> f64 {
+    let (mean_a, var_a) = mean_and_variance(a);
+    let (mean_b, var_b) = mean_and_variance(b);
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (sa, sb) = (var_a / na, var_b / nb);
+    if sa + sb == 0.0 {
+        // No spread at all: the means are equal or they certainly differ.
+        return if mean_a == mean_b { 1.0 } else { 0.0 };
+    }
+    let t = (mean_a - mean_b) / (sa + sb).sqrt();
+    let df = (sa + sb).powi(2) / (sa * sa / (na - 1.0) + sb * sb / (nb - 1.0));
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(dist) => 2.0 * (1.0 - dist.cdf(t.abs())),
+        Err(_) => 1.0,
+    }
+}
+
+fn mean_and_variance(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, variance)
 }
 
 /// To 4 decimal places: below the precision of any figure here, and free of float noise in the JSON.
@@ -307,5 +333,13 @@ mod tests {
             end_s: 2.0,
         };
         assert_eq!(resources_in(&rows, &window)["k6"], (20.0, 30.0, 7.0));
+    }
+
+    #[test]
+    fn welch_matches_a_textbook_value() {
+        // t = -4.958 on 5.83 degrees of freedom (Welch-Satterthwaite): p = 0.00277, the value of
+        // R's t.test(a, b) (integrated numerically to check).
+        let p = welch_p(&[19.1, 20.3, 21.0, 19.8], &[22.4, 21.9, 23.5, 22.8]);
+        assert!((p - 0.00277).abs() < 0.0001, "p = {p}");
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::study::record::Stat;
+use crate::study::record::{ScenarioResult, Stat};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -287,6 +287,29 @@ pub fn stat_cell(stat: &Stat, scale: f64) -> String {
             number(high * scale)
         ),
         None => number(stat.mean * scale),
+    }
+}
+
+/// `[percentile, ms]` of a scenario's pooled distribution.
+pub fn distribution_points(scenario: &ScenarioResult) -> Vec<[f64; 2]> {
+    scenario
+        .distribution
+        .iter()
+        .map(|p| [p.percentile, p.ms])
+        .collect()
+}
+
+/// Latency against percentile, the tail stretched on a log axis of 1/(1-p).
+pub fn percentile_plot(title: &str, series: Vec<Series>) -> Xy {
+    Xy {
+        title: title.into(),
+        x: Axis::new("percentile", Scale::Percentile),
+        y: Axis::new("latency, ms", Scale::Linear),
+        y2: None,
+        series,
+        bands: vec![],
+        marks: vec![],
+        legend: true,
     }
 }
 
