@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("analyticsservice", analyticsservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("analyticsservice", analyticsservice::from_env)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("cacheservice", cacheservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("cacheservice", cacheservice::from_env)
 }

@@ -16,7 +16,7 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{
     migrate::{MigrateError, Migrator},
     postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool,
+    Connection, PgPool,
 };
 use tokio::time::{sleep, Instant};
 
@@ -24,6 +24,9 @@ use crate::{
     config::{self, ConfigError},
     telemetry,
 };
+
+/// A pooled connection idle for this long is checked with a round trip before a request gets it.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How a service reaches PostgreSQL and how patient it is.
 #[derive(Debug, Clone)]
@@ -98,6 +101,19 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // sqlx checks every connection with a round trip when it goes back to the pool, and by
+        // default again when it is taken out. The second check only pays for a connection that sat
+        // idle (the database may have gone meanwhile), so a busy connection skips it: one round trip
+        // less per statement, and a dead idle connection is still replaced before a request gets it.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         // Every acquire reports its wait as a TRACE event, which only the pool-wait probe listens to.
         .acquire_time_level(log::LevelFilter::Trace)
         .connect_lazy_with(settings.connect.clone().options([("search_path", schema)]));

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("emailservice", emailservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("emailservice", emailservice::from_env)
 }

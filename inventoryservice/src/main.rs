@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("inventoryservice", inventoryservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("inventoryservice", inventoryservice::from_env)
 }

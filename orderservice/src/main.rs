@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("orderservice", orderservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("orderservice", orderservice::from_env)
 }

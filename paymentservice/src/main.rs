@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("paymentservice", paymentservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("paymentservice", paymentservice::from_env)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("productservice", productservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("productservice", productservice::from_env)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("reportservice", reportservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("reportservice", reportservice::from_env)
 }

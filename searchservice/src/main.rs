@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("searchservice", searchservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("searchservice", searchservice::from_env)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    common::serve::run("userservice", userservice::from_env).await
+fn main() -> std::process::ExitCode {
+    common::serve::main("userservice", userservice::from_env)
 }
