@@ -8,8 +8,10 @@
 
 pub mod analysis;
 pub mod capacity;
+pub mod generator;
 pub mod k6;
 pub mod provenance;
+pub mod responder;
 pub mod sampler;
 pub mod stats;
 
