@@ -7,8 +7,10 @@
 //! memory. At the end the figures are computed from k6's raw samples ([`analysis`]).
 
 pub mod analysis;
+pub mod generator;
 pub mod k6;
 pub mod provenance;
+pub mod responder;
 pub mod sampler;
 pub mod stats;
 
