@@ -15,7 +15,7 @@
 //! - When neither side varies at all (memory figures often do not), there is no noise to test
 //!   against: the outcome is [`Outcome::Exact`], the exact ratio with no p-value, never a p of 0.
 //!
-//! [`judge`] turns the outcomes of a declared family of headline rows into [`Verdict`]s: Holm's
+//! [`judge_family`] turns the outcomes of a declared family of headline rows into [`Finding`]s: Holm's
 //! correction over the family's p-values, and a minimum effect (default 5 %) below which a
 //! difference reads "within tolerance" even when it is significant.
 //!
@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
-/// Two-sided level of every test here, family-wise for [`judge`].
+/// Two-sided level of every test here, family-wise for [`judge_family`].
 pub const ALPHA: f64 = 0.05;
 /// The smallest difference worth reporting: |B/A − 1| below it is within tolerance.
 pub const MIN_EFFECT: f64 = 0.05;
@@ -101,7 +101,7 @@ pub enum Untestable {
 /// A row's finding, once its family has been corrected.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
-pub enum Verdict {
+pub enum Finding {
     /// Beyond the noise after Holm's correction, by at least the minimum effect.
     Differs {
         direction: Direction,
@@ -122,14 +122,14 @@ pub enum Verdict {
     Untestable(Untestable),
 }
 
-impl Verdict {
+impl Finding {
     /// Whether the row is a finding: a difference beyond the noise and the tolerance.
     pub fn differs(&self) -> bool {
-        matches!(self, Verdict::Differs { .. })
+        matches!(self, Finding::Differs { .. })
     }
 }
 
-/// What [`judge`] holds a difference to.
+/// What [`judge_family`] holds a difference to.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Criteria {
@@ -349,7 +349,7 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
 /// The verdicts of a family of rows, in the order given: Holm over the rows that were tested (an
 /// exact or untestable row is no hypothesis), then the minimum effect. A row judged on its own is a
 /// family of one: no correction.
-pub fn judge(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Verdict> {
+pub fn judge_family(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Finding> {
     let tested: Vec<f64> = outcomes
         .iter()
         .filter_map(|outcome| match outcome {
@@ -371,15 +371,15 @@ pub fn judge(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Verdict> {
             Outcome::Tested(estimate) => {
                 let p_holm = adjusted.next().unwrap_or(1.0);
                 match (p_holm <= criteria.alpha, direction(estimate.ratio)) {
-                    (true, Some(direction)) => Verdict::Differs { direction, p_holm },
-                    (true, None) => Verdict::WithinTolerance { p_holm },
-                    (false, _) => Verdict::Noise { p_holm },
+                    (true, Some(direction)) => Finding::Differs { direction, p_holm },
+                    (true, None) => Finding::WithinTolerance { p_holm },
+                    (false, _) => Finding::Noise { p_holm },
                 }
             }
-            Outcome::Exact { ratio, .. } => Verdict::Exact {
+            Outcome::Exact { ratio, .. } => Finding::Exact {
                 direction: ratio.and_then(direction),
             },
-            Outcome::Untestable(why) => Verdict::Untestable(why),
+            Outcome::Untestable(why) => Finding::Untestable(why),
         })
         .collect()
 }
@@ -621,8 +621,8 @@ mod tests {
             .unzip()
     }
 
-    fn beyond_noise(verdict: &Verdict) -> bool {
-        matches!(verdict, Verdict::Differs { .. } | Verdict::WithinTolerance { .. })
+    fn beyond_noise(verdict: &Finding) -> bool {
+        matches!(verdict, Finding::Differs { .. } | Finding::WithinTolerance { .. })
     }
 
     #[test]
@@ -644,7 +644,7 @@ mod tests {
                 })
                 .collect();
             // When each family is judged
-            let verdicts = judge(&outcomes, &criteria);
+            let verdicts = judge_family(&outcomes, &criteria);
             flagged += verdicts.iter().filter(|v| beyond_noise(v)).count();
             rows += verdicts.len();
         }
@@ -669,7 +669,7 @@ mod tests {
                     separate(&a, &b)
                 })
                 .collect();
-            let verdicts = judge(&outcomes, &criteria);
+            let verdicts = judge_family(&outcomes, &criteria);
             flagged += verdicts.iter().filter(|v| beyond_noise(v)).count();
             rows += verdicts.len();
         }
@@ -688,13 +688,13 @@ mod tests {
                 interleaved(&a, &b, &bootstrap)
             })
             .collect();
-        let verdicts = judge(&outcomes, &Criteria::default());
+        let verdicts = judge_family(&outcomes, &Criteria::default());
         let Outcome::Tested(estimate) = outcomes[0] else {
             panic!("the slower row was not tested: {:?}", outcomes[0]);
         };
         let found = matches!(
             verdicts[0],
-            Verdict::Differs {
+            Finding::Differs {
                 direction: Direction::Higher,
                 ..
             }
@@ -768,17 +768,17 @@ mod tests {
             );
         }
         assert_eq!(
-            judge(&outcomes, &Criteria::default()),
+            judge_family(&outcomes, &Criteria::default()),
             vec![
-                Verdict::Exact {
+                Finding::Exact {
                     direction: Some(Direction::Higher)
                 };
                 2
             ]
         );
         assert_eq!(
-            judge(&[separate(&a, &same)], &Criteria::default()),
-            vec![Verdict::Exact { direction: None }]
+            judge_family(&[separate(&a, &same)], &Criteria::default()),
+            vec![Finding::Exact { direction: None }]
         );
     }
 
@@ -822,15 +822,15 @@ mod tests {
             Outcome::Untestable(Untestable::MissingSide),
         ];
         // Then the tested row is a family of one, uncorrected
-        let verdicts = judge(&outcomes, &Criteria::default());
+        let verdicts = judge_family(&outcomes, &Criteria::default());
         assert_eq!(
             verdicts[0],
-            Verdict::Differs {
+            Finding::Differs {
                 direction: Direction::Higher,
                 p_holm: 0.03
             }
         );
-        assert_eq!(verdicts[2], Verdict::Untestable(Untestable::MissingSide));
+        assert_eq!(verdicts[2], Finding::Untestable(Untestable::MissingSide));
     }
 
     #[test]
@@ -845,12 +845,12 @@ mod tests {
                 n_b: 6,
             })
         };
-        let verdicts = judge(&[tested(1.03), tested(0.96), tested(0.90)], &Criteria::default());
-        assert!(matches!(verdicts[0], Verdict::WithinTolerance { .. }));
-        assert!(matches!(verdicts[1], Verdict::WithinTolerance { .. }));
+        let verdicts = judge_family(&[tested(1.03), tested(0.96), tested(0.90)], &Criteria::default());
+        assert!(matches!(verdicts[0], Finding::WithinTolerance { .. }));
+        assert!(matches!(verdicts[1], Finding::WithinTolerance { .. }));
         assert!(matches!(
             verdicts[2],
-            Verdict::Differs {
+            Finding::Differs {
                 direction: Direction::Lower,
                 ..
             }
