@@ -898,6 +898,25 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_findings_and_trends_read_back_as_written() {
+        // Given what a comparison would record
+        let outcome = interleaved(&[10.0, 11.0, 9.5], &[12.0, 13.5, 11.0], &Bootstrap::new(3));
+        let untestable = Outcome::Untestable(Untestable::TooFew {
+            a: 1,
+            b: 2,
+            needed: 2,
+        });
+        let findings = judge_family(&[outcome, untestable], &Criteria::default());
+        let drift = trend(&[5.0, 4.0, 3.0, 2.0, 1.0], ALPHA);
+        // When it is written as JSON and read back, Then nothing changed
+        let json = serde_json::to_string(&(&outcome, &untestable, &findings, &drift)).expect("JSON");
+        let back: (Outcome, Outcome, Vec<Finding>, Trend) = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back, (outcome, untestable, findings, drift), "{json}");
+        let criteria: Criteria = serde_json::from_str("{}").expect("defaults");
+        assert_eq!(criteria, Criteria::default());
+    }
+
+    #[test]
     fn holm_caps_adjusted_p_at_one() {
         assert_eq!(holm(&[0.6, 0.9]), vec![1.0, 1.0]);
     }
