@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod compare;
 pub mod hops;
+pub mod inference;
 pub mod page;
 pub mod record;
 pub mod report;

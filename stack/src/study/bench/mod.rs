@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod generator;
 pub mod k6;
 pub mod provenance;
+pub mod quiesce;
 pub mod responder;
 pub mod sampler;
 pub mod stats;
