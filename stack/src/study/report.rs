@@ -9,7 +9,6 @@
 
 use std::{
     collections::BTreeSet,
-    fmt::Write as _,
     path::{Path, PathBuf},
 };
 
@@ -19,8 +18,8 @@ use crate::{
     scenario::Scenario,
     study::{
         page::{
-            distribution_points, escape, number, percentile_plot, stat_cell, Axis, Band, Bar, BarSeries,
-            Chart, Mark, Page, Scale, Series, Xy, MIB,
+            distribution_points, html, number, percentile_plot, stat_cell, Axis, Band, Bar, BarSeries, Chart,
+            Mark, Page, Scale, Series, Xy, MIB,
         },
         record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
         warning,
@@ -40,14 +39,14 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
 fn render(run: &Run) -> String {
     let meta = &run.meta;
     let mut page = Page::new(format!("stack run {}", meta.run_id));
-    page.html(&format!(
+    page.html(html!(
         r#"<h1>Run {}</h1><p class="subtitle">{} · profile <b>{}</b> · {} repeat{} · scenarios {}</p>"#,
-        escape(&meta.run_id),
-        escape(&meta.implementation),
-        escape(&meta.profile),
+        meta.run_id,
+        meta.implementation,
+        meta.profile,
         meta.repeats,
         if meta.repeats == 1 { "" } else { "s" },
-        escape(&meta.scenarios.join(", ")),
+        meta.scenarios.join(", "),
     ));
     warnings_section(&mut page, run);
     metadata_section(&mut page, meta);
@@ -63,9 +62,7 @@ fn render(run: &Run) -> String {
                 }
             }
         }
-        None => page.html(
-            r#"<h2>Results</h2><p>No <code>results.json</code>: the run is under way, or it stopped before its end.</p>"#,
-        ),
+        None => page.html(html!(r#"<h2>Results</h2><p>No <code>results.json</code>: the run is under way, or it stopped before its end.</p>"#)),
     }
     resources_section(&mut page, run);
     page.finish()
@@ -74,15 +71,15 @@ fn render(run: &Run) -> String {
 fn warnings_section(page: &mut Page, run: &Run) {
     let warnings = warning::warnings(run);
     if warnings.is_empty() {
-        page.html(r#"<div class="warnings none">No warnings: every threshold passed, nothing was dropped, the load generator had headroom.</div>"#);
+        page.html(html!(r#"<div class="warnings none">No warnings: every threshold passed, nothing was dropped, the load generator had headroom.</div>"#));
         return;
     }
-    let mut html = String::from(r#"<div class="warnings"><b>Warnings</b><ul>"#);
+    let mut markup = html!(r#"<div class="warnings"><b>Warnings</b><ul>"#);
     for warning in &warnings {
-        let _ = write!(html, "<li>{}</li>", escape(&warning.to_string()));
+        markup.push(html!("<li>{}</li>", warning));
     }
-    html.push_str("</ul></div>");
-    page.html(&html);
+    markup.push(html!("</ul></div>"));
+    page.html(markup);
 }
 
 fn metadata_section(page: &mut Page, meta: &Meta) {
@@ -163,19 +160,17 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
     if let Some(reports) = meta.options.s4_reports {
         rows.push(("S4", format!("fixed work: {reports} reports")));
     }
-    let mut html = String::from(r#"<h2>The run</h2><table class="meta">"#);
+    let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
     for (key, value) in rows {
-        let _ = write!(html, "<tr><td>{key}</td><td>{}</td></tr>", escape(&value));
+        markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
     }
-    html.push_str("</table>");
-    page.html(&html);
+    markup.push(html!("</table>"));
+    page.html(markup);
 }
 
 fn headline_section(page: &mut Page, results: &Results) {
-    let mut html = String::from("<h2>Headline figures</h2>");
-    let _ = write!(
-        html,
-        r#"<p class="note">Mean over {} repeat{}{}. Latency in ms, as k6 measured it (http_req_duration).</p>"#,
+    let mut markup = html!("<h2>Headline figures</h2>");
+    markup.push(html!(r#"<p class="note">Mean over {} repeat{}{}. Latency in ms, as k6 measured it (http_req_duration).</p>"#,
         results.repeats,
         if results.repeats == 1 { "" } else { "s" },
         if results.repeats > 1 {
@@ -183,18 +178,13 @@ fn headline_section(page: &mut Page, results: &Results) {
         } else {
             ""
         }
-    );
-    html.push_str(
+    ));
+    markup.push(html!(
         "<table><tr><th>scenario</th><th>requests</th><th>per s</th><th>p50</th><th>p90</th><th>p99</th>\
          <th>p99.9</th><th>max</th><th>unexpected failures</th><th>dropped iterations</th><th>failed checks</th></tr>",
-    );
+    ));
     for (name, s) in &results.scenarios {
-        let _ = write!(
-            html,
-            "<tr><td><b>{}</b> {}</td>",
-            escape(name),
-            Scenario::title_of(name)
-        );
+        markup.push(html!("<tr><td><b>{}</b> {}</td>", name, Scenario::title_of(name)));
         for stat in [
             &s.requests,
             &s.rate_per_s,
@@ -207,18 +197,18 @@ fn headline_section(page: &mut Page, results: &Results) {
             &s.dropped_iterations,
             &s.checks_failed,
         ] {
-            let _ = write!(html, "<td>{}</td>", stat_cell(stat, 1.0));
+            markup.push(html!("<td>{}</td>", stat_cell(stat, 1.0)));
         }
-        html.push_str("</tr>");
+        markup.push(html!("</tr>"));
     }
-    html.push_str("</table>");
-    page.html(&html);
+    markup.push(html!("</table>"));
+    page.html(markup);
 }
 
 fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repeats: u32) {
-    page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
+    page.html(html!("<h2>{} {}</h2>", name, Scenario::title_of(name)));
     if let Some(fixed) = &scenario.fixed_work {
-        page.html(&format!(
+        page.html(html!(
             "<p>Fixed work: {} reports in {} s.</p>",
             fixed.reports,
             stat_cell(&fixed.seconds, 1.0)
@@ -253,40 +243,37 @@ fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repe
     );
     page.end_grid();
     if let Some(hops) = &scenario.hops {
-        let mut html = format!(
+        let mut markup = html!(
             "<h3>Where the time went (server side, {})</h3><table><tr><th>hop</th><th>calls</th><th>mean ms</th><th>p99 ms</th></tr>",
-            escape(&hops.service)
+            hops.service
         );
-        let _ = write!(
-            html,
+        markup.push(html!(
             "<tr><td>{} end to end</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&hops.service),
+            hops.service,
             hops.end_to_end.count,
             number(hops.end_to_end.mean_ms),
             number(hops.end_to_end.p99_ms)
-        );
+        ));
         for hop in &hops.downstream {
-            let _ = write!(
-                html,
+            markup.push(html!(
                 "<tr><td>→ {} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&hop.server),
-                escape(&hop.route),
+                hop.server,
+                hop.route,
                 hop.count,
                 number(hop.mean_ms),
                 number(hop.p99_ms)
-            );
+            ));
         }
         if let Some(wait) = &hops.pool_wait {
-            let _ = write!(
-                html,
+            markup.push(html!(
                 "<tr><td>waiting for a database connection</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 wait.count,
                 number(wait.mean_ms),
                 number(wait.p99_ms)
-            );
+            ));
         }
-        html.push_str("</table>");
-        page.html(&html);
+        markup.push(html!("</table>"));
+        page.html(markup);
     }
 }
 
@@ -343,10 +330,10 @@ fn cpu_bars(name: &str, scenario: &ScenarioResult) -> Bar {
 }
 
 fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
-    page.html(&format!(
+    page.html(html!(
         "<h2>{} capacity</h2><p>Sustained rate: <b>{}</b> (the highest step with p99 within {} ms, no unexpected \
          failure and no dropped iteration, every lower step as well; the lowest over the repeats).</p>",
-        escape(name),
+        name,
         capacity
             .sustained_rate
             .map_or("none: the first step already failed".into(), |rate| format!("{} requests/s", number(rate))),
@@ -409,14 +396,12 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective.",
     );
     page.end_grid();
-    let mut html = String::from(
+    let mut markup = html!(
         "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>unexpected failures</th>\
          <th>dropped</th><th>max VUs</th><th>k6 CPU %</th><th>generator-limited</th><th>ok</th></tr>",
     );
     for s in &capacity.steps {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        markup.push(html!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.repeat,
             number(s.rate),
             number(s.achieved_per_s),
@@ -427,21 +412,21 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             number(s.k6_cpu_percent),
             if s.generator_limited { "yes" } else { "no" },
             if s.ok { "✓" } else { "✗" },
-        );
+        ));
     }
-    html.push_str("</table>");
-    page.html(&html);
+    markup.push(html!("</table>"));
+    page.html(markup);
 }
 
 /// Small multiples, one per process: CPU (solid, left) and resident memory (dashed, right) over
 /// each repeat, the scenarios' measured windows shaded.
 fn resources_section(page: &mut Page, run: &Run) {
-    page.html("<h2>CPU and memory of every process</h2>");
+    page.html(html!("<h2>CPU and memory of every process</h2>"));
     if run.resources.is_empty() {
-        page.html("<p>No <code>resources.csv</code> in this run.</p>");
+        page.html(html!("<p>No <code>resources.csv</code> in this run.</p>"));
         return;
     }
-    page.html(&format!(
+    page.html(html!(
         r#"<p class="note">Sampled every {} s; time in seconds since the start of each repeat. Solid: CPU in % of one core ({} cores: up to {} %), left axis; dashed: resident memory in MiB, right axis. Blue: repeat 1, red: repeat 2, green: repeat 3. Shaded: each scenario's measured window in repeat 1.</p>"#,
         number(run.meta.sampler.interval_s),
         run.meta.machine.cores,

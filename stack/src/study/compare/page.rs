@@ -1,14 +1,13 @@
 //! The comparison as an HTML page: per scenario, both runs' latency distributions overlaid, their
 //! CPU by process side by side, and the comparison's tables.
 
-use std::fmt::Write as _;
-
 use super::{Comparison, Figure, Row, ScenarioComparison, RULE};
 use crate::{
     scenario::Scenario,
     study::{
         page::{
-            distribution_points, escape, percentile_plot, stat_cell, Bar, BarSeries, Chart, Page, Series,
+            distribution_points, html, percentile_plot, stat_cell, Bar, BarSeries, Chart, Markup, Page,
+            Series,
         },
         record::{Results, Stat},
     },
@@ -16,28 +15,28 @@ use crate::{
 
 pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
     let mut page = Page::new("stack comparison");
-    page.html(&format!(
+    page.html(html!(
         r#"<h1>Comparison</h1><p class="subtitle"><b>A</b> = {}<br><b>B</b> = {}</p><p class="note">Each cell: the mean over the repeats, its 95 % interval in brackets. B/A is B's mean over A's, marked <span class="beyond">*</span> when {}.</p>"#,
-        escape(&comparison.a),
-        escape(&comparison.b),
-        escape(RULE.trim_start_matches("beyond the noise (*): ")),
+        comparison.a,
+        comparison.b,
+        RULE.trim_start_matches("beyond the noise (*): "),
     ));
     if !comparison.only_in_a.is_empty() || !comparison.only_in_b.is_empty() {
-        let mut html = String::from(r#"<div class="warnings"><b>Not compared</b><ul>"#);
+        let mut markup = html!(r#"<div class="warnings"><b>Not compared</b><ul>"#);
         for (side, names) in [("A", &comparison.only_in_a), ("B", &comparison.only_in_b)] {
             if !names.is_empty() {
-                html.push_str(&format!("<li>only in {side}: {}</li>", escape(&names.join(", "))));
+                markup.push(html!("<li>only in {}: {}</li>", side, names.join(", ")));
             }
         }
-        html.push_str("</ul></div>");
-        page.html(&html);
+        markup.push(html!("</ul></div>"));
+        page.html(markup);
     }
     for scenario in &comparison.scenarios {
         let name = &scenario.scenario;
         let (Some(sa), Some(sb)) = (a.scenarios.get(name), b.scenarios.get(name)) else {
             continue;
         };
-        page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
+        page.html(html!("<h2>{} {}</h2>", name, Scenario::title_of(name)));
         page.grid(false);
         page.chart(
             &format!("{name}-percentiles"),
@@ -81,58 +80,51 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
             "Within each scenario's measured windows, averaged over the repeats.",
         );
         page.end_grid();
-        page.html(&tables(scenario));
+        page.html(tables(scenario));
     }
     page.finish()
 }
 
 /// A scenario's figures as two HTML tables: the headline figures, and CPU and memory by process.
-fn tables(scenario: &ScenarioComparison) -> String {
+fn tables(scenario: &ScenarioComparison) -> Markup {
     let cell = |row: &Row, stat: &Option<Stat>| {
         stat.as_ref()
-            .map_or("–".into(), |s| stat_cell(s, row.figure.scale()))
+            .map_or(html!("–"), |s| stat_cell(s, row.figure.scale()))
     };
     let ratio = |row: &Row| {
-        format!(
-            "<td{}>{}</td>",
-            if row.verdict.beyond_noise() {
-                r#" class="beyond""#
-            } else {
-                ""
-            },
-            row.ratio_text()
-        )
+        if row.verdict.beyond_noise() {
+            html!(r#"<td class="beyond">{}</td>"#, row.ratio_text())
+        } else {
+            html!("<td>{}</td>", row.ratio_text())
+        }
     };
-    let mut html = String::from(
-        r#"<div class="tables"><table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>"#,
-    );
+    let mut markup =
+        html!(r#"<div class="tables"><table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>"#,);
     for row in scenario.headline() {
-        let _ = write!(
-            html,
+        markup.push(html!(
             "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
-            escape(&row.figure.label()),
+            row.figure.label(),
             cell(row, &row.a),
             cell(row, &row.b),
             ratio(row)
-        );
+        ));
     }
-    html.push_str(
+    markup.push(html!(
         "</table><table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
          <th>RSS MiB A</th><th>RSS MiB B</th><th>B/A</th></tr>",
-    );
+    ));
     for (cpu, rss) in scenario.by_process() {
-        let _ = write!(
-            html,
+        markup.push(html!(
             "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td>{}</tr>",
-            escape(cpu.figure.process().unwrap_or_default()),
+            cpu.figure.process().unwrap_or_default(),
             cell(cpu, &cpu.a),
             cell(cpu, &cpu.b),
             ratio(cpu),
             cell(rss, &rss.a),
             cell(rss, &rss.b),
             ratio(rss)
-        );
+        ));
     }
-    html.push_str("</table></div>");
-    html
+    markup.push(html!("</table></div>"));
+    markup
 }

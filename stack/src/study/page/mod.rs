@@ -5,7 +5,7 @@
 //! script `report.js`, and the data of every chart as one JSON block. The Rust side decides what
 //! to plot ([`Chart`] specs); `report.js` only turns each spec into a Chart.js chart.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
@@ -140,6 +140,66 @@ pub struct BarSeries {
     pub color: usize,
 }
 
+/// HTML written by [`html!`]: its literal is markup, and each of its arguments is text, escaped on
+/// the way in, unless the argument is itself [`Markup`]. Values reach a page only this way, so none
+/// goes in unescaped by being forgotten. (An argument named inside the literal, `{name}`, would go in
+/// as it is: the page code passes every value as an argument.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markup(String);
+
+impl Markup {
+    /// What [`html!`] expands to.
+    #[doc(hidden)]
+    pub fn from_format(args: fmt::Arguments<'_>) -> Self {
+        Self(args.to_string())
+    }
+
+    /// Appends `more` after what is here.
+    pub fn push(&mut self, more: Markup) {
+        self.0.push_str(&more.0);
+    }
+}
+
+/// How an argument of [`html!`] goes into markup: text escaped, markup as it is.
+pub trait Fragment {
+    fn write_html(&self, out: &mut String);
+}
+
+impl<T: fmt::Display + ?Sized> Fragment for T {
+    fn write_html(&self, out: &mut String) {
+        out.push_str(&escape(&self.to_string()));
+    }
+}
+
+impl Fragment for Markup {
+    fn write_html(&self, out: &mut String) {
+        out.push_str(&self.0);
+    }
+}
+
+/// An argument of [`html!`], written as HTML.
+#[doc(hidden)]
+pub struct Escaped<'a, T: Fragment + ?Sized>(pub &'a T);
+
+impl<T: Fragment + ?Sized> fmt::Display for Escaped<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.0.write_html(&mut out);
+        f.write_str(&out)
+    }
+}
+
+/// [`Markup`] from a format string of HTML and arguments that are escaped unless they are markup:
+/// `html!("<td>{}</td>", name)`.
+macro_rules! html {
+    ($format:literal $(, $arg:expr)* $(,)?) => {
+        $crate::study::page::Markup::from_format(format_args!(
+            $format $(, $crate::study::page::Escaped(&$arg))*
+        ))
+    };
+}
+pub(crate) use html;
+
 /// A page under construction: HTML in order, and the data of its charts.
 pub struct Page {
     title: String,
@@ -156,44 +216,50 @@ impl Page {
         }
     }
 
-    /// Appends HTML as it is: the caller escapes what came from a file with [`escape`].
-    pub fn html(&mut self, html: &str) {
-        self.body.push_str(html);
+    /// Appends markup (made with [`html!`], which escapes every value).
+    pub fn html(&mut self, markup: Markup) {
+        self.body.push_str(&markup.0);
         self.body.push('\n');
     }
 
     /// Opens a grid of charts (`small` for small multiples); close it with [`Page::end_grid`].
     pub fn grid(&mut self, small: bool) {
         self.html(if small {
-            r#"<div class="grid small">"#
+            html!(r#"<div class="grid small">"#)
         } else {
-            r#"<div class="grid">"#
+            html!(r#"<div class="grid">"#)
         });
     }
 
     pub fn end_grid(&mut self) {
-        self.html("</div>");
+        self.html(html!("</div>"));
     }
 
     /// Places a chart here, with a caption under it.
-    pub fn chart(&mut self, id: &str, chart: Chart, caption: &str) {
+    pub fn chart(&mut self, id: &str, chart: Chart, caption: &'static str) {
         self.figure("", id, chart, caption);
     }
 
     /// A chart two grid columns wide, for one that has many points to tell apart.
-    pub fn wide_chart(&mut self, id: &str, chart: Chart, caption: &str) {
+    pub fn wide_chart(&mut self, id: &str, chart: Chart, caption: &'static str) {
         self.figure(r#" class="wide""#, id, chart, caption);
     }
 
-    fn figure(&mut self, class: &str, id: &str, chart: Chart, caption: &str) {
+    fn figure(&mut self, class: &'static str, id: &str, chart: Chart, caption: &'static str) {
         let id = format!("{}-{}", slug(id), self.charts.len() + 1);
-        self.html(&format!(
-            r#"<figure{class}><div class="plot"><canvas data-chart="{id}" role="img" aria-label="{label}"></canvas></div><figcaption>{caption}</figcaption></figure>"#,
-            label = escape(match &chart {
-                Chart::Xy(xy) => &xy.title,
-                Chart::Bar(bar) => &bar.title,
-            }),
-        ));
+        let label = match &chart {
+            Chart::Xy(xy) => &xy.title,
+            Chart::Bar(bar) => &bar.title,
+        };
+        let markup = html!(
+            r#"<figure{}><div class="plot"><canvas data-chart="{}" role="img" aria-label="{}"></canvas></div><figcaption>{}</figcaption></figure>"#,
+            Markup(class.to_owned()),
+            id,
+            label,
+            // A caption is a literal of the page code: markup as it is.
+            Markup(caption.to_owned()),
+        );
+        self.html(markup);
         self.charts.insert(id, chart);
     }
 
@@ -224,7 +290,7 @@ impl Page {
 }
 
 /// Text for HTML element content or a quoted attribute.
-pub fn escape(text: &str) -> String {
+fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -278,15 +344,15 @@ pub fn number(value: f64) -> String {
 }
 
 /// A [`Stat`] as a table cell: the mean, and its 95 % interval in small type when there is one.
-pub fn stat_cell(stat: &Stat, scale: f64) -> String {
+pub fn stat_cell(stat: &Stat, scale: f64) -> Markup {
     match stat.ci95 {
-        Some([low, high]) => format!(
+        Some([low, high]) => html!(
             r#"{} <span class="ci">({}–{})</span>"#,
             number(stat.mean * scale),
             number(low * scale),
             number(high * scale)
         ),
-        None => number(stat.mean * scale),
+        None => html!("{}", number(stat.mean * scale)),
     }
 }
 
@@ -327,6 +393,18 @@ mod tests {
         assert_eq!(number(1674.4), "1,674");
         assert_eq!(number(-12345.0), "-12,345");
         assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn a_value_goes_into_markup_escaped_and_markup_as_it_is() {
+        let cell = html!("<b>{}</b>", "1 < 2");
+        let row = html!("<td>{}</td><td>{}</td>", r#"<script>"x" & 'y'</script>"#, cell);
+        assert_eq!(
+            row,
+            Markup(
+                "<td>&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;</td><td><b>1 &lt; 2</b></td>".into()
+            )
+        );
     }
 
     #[test]
