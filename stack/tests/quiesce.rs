@@ -1,4 +1,4 @@
-//! Independent runs, against a real PostgreSQL (`TEST_DATABASE_URL`, by default the local server):
+//! Independent runs, against a real PostgreSQL (`TEST_DATABASE_URL`, by default the tests' private cluster):
 //! the counters' deltas show what a run's updates did, and quiescing clears it.
 
 use std::{str::FromStr, time::Duration};
@@ -6,7 +6,6 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{migrate::Migrator, postgres::PgConnectOptions, ConnectOptions, Connection, PgConnection};
 use stack::study::bench::quiesce::{quiesce, wait_quiet, PostgresCounters, PostgresSettings, QuietRule};
 
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The four database services, each in the schema of its name, with its own migrations.
 const SCHEMAS: [&str; 4] = [
     "userservice",
@@ -16,8 +15,9 @@ const SCHEMAS: [&str; 4] = [
 ];
 
 fn server() -> PgConnectOptions {
-    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-    PgConnectOptions::from_str(&url).unwrap_or_else(|err| panic!("TEST_DATABASE_URL={url:?}: {err}"))
+    let url = stack::system::postgres::test_server_url()
+        .unwrap_or_else(|err| panic!("no PostgreSQL for the tests: {err:#} (or set TEST_DATABASE_URL)"));
+    PgConnectOptions::from_str(&url).unwrap_or_else(|err| panic!("{url:?}: {err}"))
 }
 
 /// A fresh database with the services' migrations applied, each in its schema; dropped on drop.
