@@ -7,8 +7,6 @@
 //! reserved leaves a "released" mark, so that a reservation still on its way (one whose caller gave
 //! up waiting) can never land after it and hold stock for good.
 
-pub mod reset;
-
 use axum::{extract::State, Router};
 use common::{
     catalog::catalog,

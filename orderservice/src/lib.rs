@@ -16,7 +16,6 @@
 
 pub mod compensation;
 pub mod orders;
-pub mod reset;
 
 use std::time::Duration;
 

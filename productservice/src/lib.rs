@@ -7,8 +7,6 @@
 //! An unknown product is `404` and calls nothing. If a fan-out target fails, the update stays
 //! committed (the answer says so) and the targets after it are not called.
 
-pub mod reset;
-
 use axum::{extract::State, Router};
 use common::{
     catalog::catalog,

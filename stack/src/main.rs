@@ -8,13 +8,14 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use stack::{
-    bench::{self, BenchOptions, Profile, Scenario},
-    compose::Compose,
-    plan::Plan,
-    system::{self, System},
-    target::Target,
+    scenario::Scenario,
+    study::{
+        bench::{Bench, Profile},
+        record::TargetKind,
+    },
+    system::{self, compose::Compose, plan::Plan, target::Target, System},
 };
 
 /// The ten services of docker-compose-sync.yml as local processes, and the k6 study run against them.
@@ -62,16 +63,6 @@ struct UpArgs {
     /// Also run a local Prometheus on 127.0.0.1:9090 scraping the ten services (Debian's `prometheus`).
     #[arg(long)]
     observe: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TargetKind {
-    /// Start the services as local processes (and a private PostgreSQL unless DATABASE_URL is set).
-    Local,
-    /// A system already running under docker-compose or podman, entrypoints on 127.0.0.1:8001-8006.
-    Compose,
-    /// Six entrypoints given with --url.
-    Urls,
 }
 
 #[derive(Debug, Args)]
@@ -142,11 +133,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run_dir } => {
-            println!("{}", stack::report::write_report(&run_dir)?.display());
+            println!("{}", stack::study::report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { run_a, run_b, out } => {
-            let comparison = stack::compare::compare(&run_a, &run_b, &out)?;
+            let comparison = stack::study::compare::compare(&run_a, &run_b, &out)?;
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -175,20 +166,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stopped
         }
         Command::Bench(args) => {
-            let target = match args.target {
-                TargetKind::Local => Target::Local,
-                TargetKind::Compose => Target::Compose {
-                    docker: Target::container_cli(),
-                },
-                TargetKind::Urls => Target::from_url_list(&args.urls)?,
-            };
-            if !args.urls.is_empty() && !matches!(target, Target::Urls(_)) {
-                anyhow::bail!("--url is for --target urls");
-            }
+            let target = Target::new(args.target, &compose, &args.urls)?;
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();
-            let options = BenchOptions {
+            let bench = Bench {
                 profile: args.profile,
                 scenarios,
                 repeat: args.repeat,
@@ -200,7 +182,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 implementation: args.implementation,
                 command: std::env::args().collect(),
             };
-            bench::run(&root, &compose, &options).await
+            bench.run(&root, &compose).await
         }
     }
 }

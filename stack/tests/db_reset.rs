@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use common::{catalog::catalog, db::DbSettings};
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
-use stack::target::Resetter;
+use stack::system::target::Resetter;
 
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -118,6 +118,35 @@ async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
         .await
         .expect("a new user");
     assert_eq!(first, 1);
+
+    for pool in [users, products, orders, inventory] {
+        pool.close().await;
+    }
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_reset_that_fails_part_way_changes_nothing() {
+    let name = format!("stack_reset_atomic_{}", std::process::id());
+    let (options, [users, products, orders, inventory]) =
+        seeded_database(&name).await.expect("a seeded database");
+
+    // Given a registered user, and a database whose last reset step cannot run
+    sqlx::query("INSERT INTO users (email) VALUES ('a@example.org')")
+        .execute(&users)
+        .await
+        .expect("a user");
+    sqlx::query("DROP TABLE reservations")
+        .execute(&inventory)
+        .await
+        .expect("the table dropped");
+
+    // When the database is reset
+    let reset = Resetter::sql(options).reset().await;
+
+    // Then the reset fails as a whole: the user, emptied first, is still there
+    assert!(reset.is_err(), "the reset succeeded without its table");
+    assert_eq!(count(&users, "users").await, 1);
 
     for pool in [users, products, orders, inventory] {
         pool.close().await;

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use stack::{
+use stack::study::{
     bench::sampler::{Reading, Sampler, Source, INTERVAL},
     record::ResourceRow,
 };

@@ -8,8 +8,6 @@
 //! as not yet welcomed; registering the same email again completes the welcome and answers `201`.
 //! Only a user who has been welcomed registers again as `409`.
 
-pub mod reset;
-
 use std::time::Duration;
 
 use axum::{extract::State, http::StatusCode, Router};

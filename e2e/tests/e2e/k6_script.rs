@@ -4,6 +4,7 @@
 use std::process::Output;
 
 use e2e::{spawn_system, System};
+use stack::scenario::Scenario;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../k6-tests/script-sync.js");
 
@@ -19,14 +20,8 @@ async fn run_k6(system: &System, scenarios: &str) -> Output {
             "REPORT_SECONDS={}",
             system.options().report_duration.as_secs_f64()
         ));
-    for service in [
-        "userservice",
-        "paymentservice",
-        "productservice",
-        "reportservice",
-        "orderservice",
-        "analyticsservice",
-    ] {
+    for scenario in Scenario::ALL {
+        let service = scenario.entry().service;
         let url = system.service(service).url();
         command.arg("-e").arg(format!(
             "{}_URL={}",

@@ -3,7 +3,7 @@
 
 use e2e::{spawn_system, RunningService, System};
 use serde_json::json;
-use stack::hops::Metrics;
+use stack::study::hops::Metrics;
 
 const UPDATE: [(&str, &str); 3] = [
     ("method", "PUT"),

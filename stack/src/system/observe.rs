@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tokio::{process::Child, process::Command, time::Instant};
 
-use crate::process::terminate;
+use crate::system::process::terminate;
 
 /// Where the local Prometheus listens.
 pub const LISTEN: &str = "127.0.0.1:9090";

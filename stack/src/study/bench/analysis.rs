@@ -2,26 +2,29 @@
 //! the windows of the measured runs. Every figure is computed per repeat and then summarised over
 //! the repeats as a [`Stat`]; percentiles are exact from the raw samples.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
 
 use anyhow::Result;
 
-use super::{
-    capacity::ScenarioSteps,
-    stats::{self, histogram, percentile_ms, run_figures, stat, Request, RunFigures, Samples},
-};
-use crate::record::{
-    self, Capacity, FixedWork, ProcessResources, ResourceRow, Results, ScenarioResult, Stat, Step,
-    Thresholds, TimelinePoint, Window, FORMAT_VERSION,
+use super::stats::{self, histogram, percentile_ms, run_figures, stat, Request, RunFigures, Samples};
+use crate::{
+    scenario::{CapacitySteps, Scenario},
+    study::record::{
+        self, Capacity, FixedWork, ProcessResources, ResourceRow, Results, ScenarioResult, Stat, Step,
+        Thresholds, TimelinePoint, Window, FORMAT_VERSION,
+    },
 };
 
 /// k6 above this share of one core in a step: the generator may be the limit.
-const GENERATOR_CPU_LIMIT: f64 = 90.0;
+pub const GENERATOR_CPU_LIMIT: f64 = 90.0;
 
 /// One measured run: which scenario, which repeat, its window and when its repeat began.
 #[derive(Debug, Clone)]
 pub struct Measured {
-    pub scenario: String,
+    pub scenario: Scenario,
     pub window: Window,
     /// The repeat's start, in Unix milliseconds (`t_s` = 0).
     pub repeat_start_ms: f64,
@@ -36,18 +39,20 @@ pub struct Inputs<'a> {
     pub resources: &'a [ResourceRow],
     pub s4_reports: Option<u32>,
     /// `capacity` only: each scenario's steps, and seconds per step.
-    pub capacity: Option<(&'a BTreeMap<String, ScenarioSteps>, f64)>,
+    pub capacity: Option<(&'a BTreeMap<Scenario, CapacitySteps>, f64)>,
 }
 
 pub fn results(inputs: &Inputs) -> Result<Results> {
     let mut scenarios = BTreeMap::new();
     let mut capacity = BTreeMap::new();
-    let mut warnings = Vec::new();
-    let mut scenario_names: Vec<&str> = inputs.measured.iter().map(|m| m.scenario.as_str()).collect();
-    scenario_names.sort_unstable();
-    scenario_names.dedup();
-    for name in scenario_names {
-        let runs: Vec<&Measured> = inputs.measured.iter().filter(|m| m.scenario == name).collect();
+    let measured: BTreeSet<Scenario> = inputs.measured.iter().map(|m| m.scenario).collect();
+    for scenario in measured {
+        let name = scenario.name();
+        let runs: Vec<&Measured> = inputs
+            .measured
+            .iter()
+            .filter(|m| m.scenario == scenario)
+            .collect();
         let mut per_run: Vec<(RunFigures, u64, u64)> = Vec::new();
         let mut pooled: Vec<f64> = Vec::new();
         let mut timeline = Vec::new();
@@ -59,22 +64,16 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             let requests: Vec<&Request> = samples
                 .requests
                 .iter()
-                .filter(|r| r.scenario == name || r.scenario.starts_with(&format!("{name}_step")))
+                .filter(|r| scenario.runs_as(&r.scenario))
                 .collect();
             let figures = run_figures(&requests);
-            let dropped = count_of(&samples.dropped_iterations, name);
-            let checks_failed = count_of(&samples.checks_failed, name);
-            if dropped > 0 {
-                warnings.push(format!(
-                    "{name} repeat {}: {dropped} dropped iterations",
-                    run.window.repeat
-                ));
-            }
+            let dropped = count_of(&samples.dropped_iterations, scenario);
+            let checks_failed = count_of(&samples.checks_failed, scenario);
             pooled.extend(requests.iter().map(|r| r.duration_ms));
             timeline.extend(timeline_of(&requests, run));
             if let Some((plans, step_s)) = inputs.capacity {
-                if let Some(plan) = plans.get(name) {
-                    let run_steps = steps_of(&samples, name, plan, step_s, run, inputs.resources);
+                if let Some(plan) = plans.get(&scenario) {
+                    let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
                     sustained_per_repeat.push(stats::sustained_rate(
                         &run_steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>(),
                     ));
@@ -86,19 +85,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let of = |get: fn(&(RunFigures, u64, u64)) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
         let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
         let resources = resources_of(inputs.resources, &windows);
-        if let Some(k6) = resources.get("k6") {
-            if k6
-                .cpu_max_percent
-                .runs
-                .iter()
-                .any(|&max| max > GENERATOR_CPU_LIMIT)
-            {
-                warnings.push(format!(
-                    "{name}: k6 used over {GENERATOR_CPU_LIMIT:.0} % of a core at times: the generator may be the limit"
-                ));
-            }
-        }
-        let fixed_work = (name == "s4")
+        let fixed_work = (scenario == Scenario::S4)
             .then_some(inputs.s4_reports)
             .flatten()
             .map(|reports| FixedWork {
@@ -106,13 +93,8 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
                 seconds: of(|r| r.0.duration_s),
             });
         if let Some((plans, _)) = inputs.capacity {
-            if let Some(plan) = plans.get(name) {
+            if let Some(plan) = plans.get(&scenario) {
                 let generator_limited = steps.iter().any(|s: &Step| s.generator_limited);
-                if generator_limited {
-                    warnings.push(format!(
-                        "{name}: some capacity steps were limited by the load generator"
-                    ));
-                }
                 capacity.insert(
                     name.to_owned(),
                     Capacity {
@@ -171,15 +153,16 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             passed: failed.is_empty(),
             failed,
         },
-        warnings,
+        // The warnings are made from the finished record (`crate::study::warning`).
+        warnings: Vec::new(),
     })
 }
 
 /// A count of a scenario's, capacity steps included.
-fn count_of(counts: &BTreeMap<String, u64>, name: &str) -> u64 {
+fn count_of(counts: &BTreeMap<String, u64>, scenario: Scenario) -> u64 {
     counts
         .iter()
-        .filter(|(scenario, _)| *scenario == name || scenario.starts_with(&format!("{name}_step")))
+        .filter(|(k6_name, _)| scenario.runs_as(k6_name))
         .map(|(_, count)| count)
         .sum()
 }
@@ -233,11 +216,11 @@ fn resources_of(rows: &[ResourceRow], windows: &[Window]) -> BTreeMap<String, Pr
         .collect()
 }
 
-/// The capacity steps of one run of `name`.
+/// The capacity steps of one run of `scenario`.
 fn steps_of(
     samples: &Samples,
-    name: &str,
-    plan: &ScenarioSteps,
+    scenario: Scenario,
+    plan: &CapacitySteps,
     step_s: f64,
     run: &Measured,
     resources: &[ResourceRow],
@@ -247,7 +230,7 @@ fn steps_of(
         .iter()
         .enumerate()
         .map(|(index, &(rate, _, max_vus_allowed))| {
-            let step_name = format!("{name}_step{}", index + 1);
+            let step_name = scenario.step_name(index);
             let requests: Vec<&Request> = samples
                 .requests
                 .iter()
@@ -310,7 +293,7 @@ mod tests {
     fn capacity_steps_are_judged_against_the_slo_drops_and_the_generator() {
         // Given three 10 s steps of 100, 200 and 400/s (maxVUs 10 each) with a 25 ms SLO: the first
         // fast, the second over the SLO, the third dropping iterations with all its VUs in use
-        let plan = ScenarioSteps {
+        let plan = CapacitySteps {
             slo_p99_ms: 25.0,
             time_unit: "1s".into(),
             grace_s: 2.0,
@@ -326,7 +309,7 @@ mod tests {
         samples.dropped_iterations.insert("s6_step3".into(), 1000);
         samples.vus.push((30_000.0, 10));
         let run = Measured {
-            scenario: "s6".into(),
+            scenario: Scenario::S6,
             window: Window {
                 repeat: 1,
                 start_s: 0.0,
@@ -336,7 +319,7 @@ mod tests {
             thresholds_crossed: false,
         };
         // When the steps are judged
-        let steps = steps_of(&samples, "s6", &plan, 10.0, &run, &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
         // Then only the first is ok, the third is the generator's limit, and 100/s is sustained
         let verdicts: Vec<(f64, bool, bool)> = steps
             .iter()

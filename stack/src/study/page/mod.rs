@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::record::Stat;
+use crate::study::record::Stat;
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");

@@ -16,17 +16,19 @@ use sqlx::{
     PgPool,
 };
 
-use crate::record::{DbReset, TargetKind};
+use super::{compose::Compose, plan::CONTAINER_PORT, seed, System};
+use crate::{
+    scenario::Scenario,
+    study::{
+        bench::sampler::Source,
+        record::{DbReset, TargetKind},
+    },
+};
 
-/// The six services k6 drives, and their published ports (compose and local alike).
-pub const ENTRYPOINTS: [(&str, u16); 6] = [
-    ("userservice", 8001),
-    ("paymentservice", 8002),
-    ("productservice", 8003),
-    ("reportservice", 8004),
-    ("orderservice", 8005),
-    ("analyticsservice", 8006),
-];
+/// The services k6 drives: each scenario's entry service.
+pub fn entrypoints() -> impl Iterator<Item = &'static str> {
+    Scenario::ALL.into_iter().map(|scenario| scenario.entry().service)
+}
 
 /// Every service of the system, as the sampler names them.
 pub const SERVICES: [&str; 10] = [
@@ -45,33 +47,52 @@ pub const SERVICES: [&str; 10] = [
 /// The compose container of the database.
 pub const POSTGRES_CONTAINER: &str = "postgres";
 
+/// A target with the URLs of its entrypoints, by service name.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Local,
+    /// The services `stack` starts as local processes, on the ports compose publishes.
+    Local {
+        urls: BTreeMap<String, String>,
+    },
     /// Running under compose; `docker` is the container CLI (`docker` or `podman`).
     Compose {
+        urls: BTreeMap<String, String>,
         docker: String,
     },
     Urls(BTreeMap<String, String>),
 }
 
 impl Target {
+    /// The target of `kind`; `url_list` (`--url service=url`) is for [`TargetKind::Urls`] only.
+    pub fn new(kind: TargetKind, compose: &Compose, url_list: &[String]) -> Result<Self> {
+        ensure!(
+            url_list.is_empty() || kind == TargetKind::Urls,
+            "--url is for --target urls"
+        );
+        Ok(match kind {
+            TargetKind::Local => Self::Local {
+                urls: published(compose)?,
+            },
+            TargetKind::Compose => Self::Compose {
+                urls: published(compose)?,
+                docker: Self::container_cli(),
+            },
+            TargetKind::Urls => Self::from_url_list(url_list)?,
+        })
+    }
+
     pub fn kind(&self) -> TargetKind {
         match self {
-            Self::Local => TargetKind::Local,
+            Self::Local { .. } => TargetKind::Local,
             Self::Compose { .. } => TargetKind::Compose,
             Self::Urls(_) => TargetKind::Urls,
         }
     }
 
-    /// The six entrypoints, by service name.
-    pub fn urls(&self) -> BTreeMap<String, String> {
+    /// The entrypoints, by service name.
+    pub fn urls(&self) -> &BTreeMap<String, String> {
         match self {
-            Self::Urls(urls) => urls.clone(),
-            Self::Local | Self::Compose { .. } => ENTRYPOINTS
-                .iter()
-                .map(|(name, port)| (name.to_string(), format!("http://127.0.0.1:{port}")))
-                .collect(),
+            Self::Local { urls } | Self::Compose { urls, .. } | Self::Urls(urls) => urls,
         }
     }
 
@@ -83,9 +104,9 @@ impl Target {
                 .split_once('=')
                 .with_context(|| format!("--url {item:?}: expected service=http://host:port"))?;
             ensure!(
-                ENTRYPOINTS.iter().any(|(entry, _)| *entry == name),
+                entrypoints().any(|entry| entry == name),
                 "--url {item:?}: {name} is not one of the entrypoints {:?}",
-                ENTRYPOINTS.map(|(entry, _)| entry)
+                entrypoints().collect::<Vec<_>>()
             );
             reqwest::Url::parse(url).with_context(|| format!("--url {item:?}: not a URL"))?;
             ensure!(
@@ -94,13 +115,77 @@ impl Target {
                 "--url {name} given twice"
             );
         }
-        let missing: Vec<&str> = ENTRYPOINTS
-            .iter()
-            .map(|(name, _)| *name)
-            .filter(|name| !urls.contains_key(*name))
-            .collect();
+        let missing: Vec<&str> = entrypoints().filter(|name| !urls.contains_key(*name)).collect();
         ensure!(missing.is_empty(), "--target urls needs --url for {missing:?}");
         Ok(Self::Urls(urls))
+    }
+
+    /// How this target's database goes back to its seed: over SQL on the local system's database,
+    /// through the container CLI on compose's, not at all behind URLs.
+    pub fn resetter(&self, system: Option<&System>) -> Result<Resetter> {
+        Ok(match (self, system) {
+            (Self::Local { .. }, Some(system)) => match &system.cluster {
+                Some(cluster) => Resetter::sql(
+                    PgConnectOptions::new_without_pgpass()
+                        .host("127.0.0.1")
+                        .port(cluster.port())
+                        .username(&system.plan.database.user)
+                        .password(&system.plan.database.password)
+                        .database(&system.plan.database.name),
+                ),
+                None => Resetter::sql_url(&std::env::var("DATABASE_URL").unwrap_or_default())?,
+            },
+            (Self::Compose { docker, .. }, _) => Resetter::ComposeExec {
+                docker: docker.clone(),
+            },
+            _ => Resetter::None,
+        })
+    }
+
+    /// What the sampler watches for this target: the ten services, `postgres` and `k6` (k6 only for
+    /// `urls`: the services may be anywhere).
+    pub fn watched(&self, system: Option<&System>) -> Vec<(String, Option<Source>)> {
+        let mut watched: Vec<(String, Option<Source>)> = match (self, system) {
+            (Self::Local { .. }, Some(system)) => {
+                let pids = system.services.pids();
+                let mut watched: Vec<(String, Option<Source>)> = SERVICES
+                    .iter()
+                    .map(|name| {
+                        let pid = pids
+                            .iter()
+                            .find(|(service, _)| service == name)
+                            .map(|(_, pid)| *pid);
+                        (name.to_string(), pid.map(Source::Tree))
+                    })
+                    .collect();
+                let postgres = match system
+                    .cluster
+                    .as_ref()
+                    .and_then(|cluster| cluster.postmaster_pid())
+                {
+                    Some(pid) => Source::Tree(pid),
+                    None => Source::CommandName("postgres".into()),
+                };
+                watched.push(("postgres".into(), Some(postgres)));
+                watched
+            }
+            (Self::Compose { .. }, _) => SERVICES
+                .iter()
+                .chain(std::iter::once(&POSTGRES_CONTAINER))
+                .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        watched.push(("k6".into(), None));
+        watched
+    }
+
+    /// The container CLI the sampler reads containers with (compose only).
+    pub fn docker(&self) -> Option<String> {
+        match self {
+            Self::Compose { docker, .. } => Some(docker.clone()),
+            _ => None,
+        }
     }
 
     /// The container CLI for `compose`: `STACK_DOCKER`, else `docker` or `podman`, whichever is on
@@ -121,23 +206,28 @@ impl Target {
     }
 }
 
-/// The SQL that returns every database service's tables to their seeded state: each service's own
-/// `reset` module, in one script.
-pub fn reset_sql() -> String {
-    [
-        userservice::reset::sql(),
-        productservice::reset::sql(),
-        orderservice::reset::sql(),
-        inventoryservice::reset::sql(),
-    ]
-    .concat()
+/// Each entrypoint at the host port compose publishes it on.
+fn published(compose: &Compose) -> Result<BTreeMap<String, String>> {
+    entrypoints()
+        .map(|name| {
+            let service = compose
+                .services
+                .get(name)
+                .with_context(|| format!("the compose file has no {name}"))?;
+            let port = match service.published_ports()?.as_slice() {
+                [(host, CONTAINER_PORT)] => *host,
+                other => bail!("{name}: expected one published port to {CONTAINER_PORT}, found {other:?}"),
+            };
+            Ok((name.to_owned(), format!("http://127.0.0.1:{port}")))
+        })
+        .collect()
 }
 
 /// How the database goes back to its seeded state between repeats.
 pub enum Resetter {
-    /// Over SQL, with each service's `reset` module, on this database.
+    /// Over SQL, with [`seed::reset_sql`] in one transaction, on this database.
     Sql(PgPool),
-    /// `docker exec -i postgres psql` with the same SQL.
+    /// `docker exec -i postgres psql --single-transaction` with the same SQL.
     ComposeExec {
         docker: String,
     },
@@ -167,13 +257,7 @@ impl Resetter {
 
     pub async fn reset(&self) -> Result<()> {
         match self {
-            Self::Sql(pool) => {
-                userservice::reset::reset(pool).await?;
-                productservice::reset::reset(pool).await?;
-                orderservice::reset::reset(pool).await?;
-                inventoryservice::reset::reset(pool).await?;
-                Ok(())
-            }
+            Self::Sql(pool) => Ok(seed::reset(pool).await?),
             Self::ComposeExec { docker } => compose_exec_reset(docker),
             Self::None => Ok(()),
         }
@@ -227,7 +311,7 @@ fn compose_exec_reset(docker: &str) -> Result<()> {
         .spawn()
         .with_context(|| format!("running {docker} exec {POSTGRES_CONTAINER} psql"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(reset_sql().as_bytes())?;
+        stdin.write_all(seed::reset_sql().as_bytes())?;
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {

@@ -37,7 +37,7 @@ use std::{
 
 use common::proc_stat::{self, ProcStat};
 
-use crate::record::ResourceRow;
+use crate::study::record::ResourceRow;
 
 pub const INTERVAL: Duration = Duration::from_secs(1);
 

@@ -1,6 +1,6 @@
 //! `stack compare <run-A> <run-B>`: the point of the study, two runs of the same k6 script side by side.
 //!
-//! [`compare`] reads both runs through [`crate::record`] (so a run of another implementation that
+//! [`compare`] reads both runs through [`crate::study::record`] (so a run of another implementation that
 //! follows the documented format compares as well), and for every scenario they share sets p50,
 //! p99, throughput, and each process's mean CPU and peak memory of A beside B, with B/A. It marks a
 //! difference as beyond the noise when the runs' repeats say so ([`Verdict`]), lists the scenarios
@@ -16,11 +16,11 @@ use anyhow::{Context, Result};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::{
-    record::{Results, Run, ScenarioResult, Stat},
-    report::{
-        distribution_points,
+    scenario::Scenario,
+    study::{
         page::{escape, number, stat_cell, Bar, BarSeries, Chart, Page, Series, MIB},
-        percentile_plot, scenario_title,
+        record::{Results, Run, ScenarioResult, Stat},
+        report::{distribution_points, percentile_plot},
     },
 };
 
@@ -336,7 +336,7 @@ impl fmt::Display for Comparison {
                 f,
                 "\n{} {}",
                 scenario.scenario,
-                scenario_title(&scenario.scenario)
+                Scenario::title_of(&scenario.scenario)
             )?;
             let headline = scenario.headline().into_iter().map(|row| {
                 vec![
@@ -402,7 +402,7 @@ fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
         let (Some(sa), Some(sb)) = (a.scenarios.get(name), b.scenarios.get(name)) else {
             continue;
         };
-        page.html(&format!("<h2>{} {}</h2>", escape(name), scenario_title(name)));
+        page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
         page.grid(false);
         page.chart(
             &format!("{name}-percentiles"),

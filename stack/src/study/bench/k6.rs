@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::sampler::{Sampler, Source};
-use crate::record::{K6_TEXT_FILE, SAMPLES_FILE, SUMMARY_FILE};
+use crate::study::record::{K6_TEXT_FILE, SAMPLES_FILE, SUMMARY_FILE};
 
 /// k6's exit status when a threshold was crossed.
 pub const THRESHOLDS_CROSSED: i32 = 99;

@@ -12,7 +12,7 @@ use tokio::{
     time::{sleep, Instant},
 };
 
-use crate::plan::{LocalService, Plan};
+use crate::system::plan::{LocalService, Plan};
 
 /// How long a service may take to answer `/health` after it starts (it may be waiting for the database).
 const HEALTHY_WITHIN: Duration = Duration::from_secs(90);

@@ -46,20 +46,20 @@ pub struct Meta {
     /// Seconds of warm-up per scenario before each measured run, excluded from every figure.
     pub warmup_s: f64,
     pub db_reset: DbReset,
-    pub target: Target,
+    pub target: DrivenTarget,
     pub git: Git,
     pub versions: Versions,
     pub machine: Machine,
-    pub sampler: Sampler,
+    pub sampler: Sampling,
     #[serde(default)]
-    pub options: Options,
+    pub options: ScriptOptions,
 }
 
 /// How the database was returned to its seeded state before each repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DbReset {
-    /// Over SQL, by the services' own `reset` modules.
+    /// Over SQL, by `stack`'s one definition of the seeded state, in one transaction.
     Sql,
     /// The same SQL through `docker exec postgres psql`.
     ComposeExec,
@@ -67,21 +67,23 @@ pub enum DbReset {
     None,
 }
 
+/// The target a run drove: its kind and its entrypoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Target {
+pub struct DrivenTarget {
     pub kind: TargetKind,
     /// The six entrypoints driven, by service name.
     pub urls: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What `stack bench` drove (`--target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetKind {
-    /// The services started by `stack` as local processes.
+    /// Start the services as local processes (and a private PostgreSQL unless DATABASE_URL is set).
     Local,
-    /// A system already running under docker-compose (or podman).
+    /// A system already running under docker-compose or podman, entrypoints on 127.0.0.1:8001-8006.
     Compose,
-    /// Six entrypoints given by URL: any implementation of the contract.
+    /// Six entrypoints given with --url.
     Urls,
 }
 
@@ -111,14 +113,15 @@ pub struct Machine {
 
 /// The resource sampler and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sampler {
+pub struct Sampling {
     pub interval_s: f64,
     /// The sampler's own CPU time over the run, in % of one core; `None` until the run ends.
     pub cpu_percent_of_one_core: Option<f64>,
 }
 
+/// Options handed to the k6 script.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Options {
+pub struct ScriptOptions {
     /// Fixed-work S4: exactly this many reports (`S4_REPORTS=n`).
     #[serde(default)]
     pub s4_reports: Option<u32>,
@@ -460,7 +463,7 @@ mod tests {
             repeats: 2,
             warmup_s: 5.0,
             db_reset: DbReset::Sql,
-            target: Target {
+            target: DrivenTarget {
                 kind: TargetKind::Local,
                 urls: BTreeMap::from([("productservice".into(), "http://127.0.0.1:8003".into())]),
             },
@@ -479,11 +482,11 @@ mod tests {
                 kernel: "6.1".into(),
                 cpu_model: "cpu".into(),
             },
-            sampler: Sampler {
+            sampler: Sampling {
                 interval_s: 1.0,
                 cpu_percent_of_one_core: Some(0.4),
             },
-            options: Options::default(),
+            options: ScriptOptions::default(),
         }
     }
 

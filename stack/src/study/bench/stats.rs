@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::record::{Percentile, ResourceRow, Stat, Window, PERCENTILE_LADDER};
+use crate::study::record::{Percentile, ResourceRow, Stat, Window, PERCENTILE_LADDER};
 
 /// The mean of `runs` with the 95 % confidence interval of that mean: mean ± t(0.975, n-1)·s/√n.
 /// No interval with fewer than two runs.

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::plan::DatabaseSpec;
+use crate::system::plan::DatabaseSpec;
 
 pub struct Cluster {
     bin: PathBuf,

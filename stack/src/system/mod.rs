@@ -1,5 +1,18 @@
 //! The system `stack up` and `stack bench` run: the ten services as local processes and, when no
 //! `DATABASE_URL` is given, a private PostgreSQL cluster under `target/stack/` on `STACK_PG_PORT`.
+//!
+//! The parts it is made of: [`compose`] (the compose file), [`plan`] (from compose to local
+//! processes), [`postgres`] (the private cluster), [`process`] (the services as child processes),
+//! [`observe`] (a local Prometheus), [`seed`] (the database's seeded state), and [`target`] (what `stack bench` drives: this system, a
+//! compose project, or URLs).
+
+pub mod compose;
+pub mod observe;
+pub mod plan;
+pub mod postgres;
+pub mod process;
+pub mod seed;
+pub mod target;
 
 use std::{
     path::{Path, PathBuf},
@@ -8,12 +21,12 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::{
+use self::{
     compose::Compose,
-    observe::{self, Prometheus},
+    observe::Prometheus,
     plan::{Database, Plan},
     postgres::Cluster,
-    process::{self, Services},
+    process::Services,
 };
 
 /// The private cluster's port unless `STACK_PG_PORT` says otherwise.

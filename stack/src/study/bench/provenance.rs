@@ -2,7 +2,7 @@
 
 use std::{path::Path, process::Command};
 
-use crate::record::{Git, Machine};
+use crate::study::record::{Git, Machine};
 
 fn output_of(program: &str, args: &[&str], dir: &Path) -> Option<String> {
     let output = Command::new(program).args(args).current_dir(dir).output().ok()?;

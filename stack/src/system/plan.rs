@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, ensure, Context, Result};
 use reqwest::Url;
 
-use crate::compose::Compose;
+use crate::system::compose::Compose;
 
 /// The port every service listens on inside its container.
 pub const CONTAINER_PORT: u16 = 8000;
@@ -225,7 +225,7 @@ mod tests {
         Plan::new(&Compose::parse(yaml)?, &Database::Local { port: 5555 })
     }
 
-    const FILE: &str = include_str!("../../docker-compose-sync.yml");
+    const FILE: &str = include_str!("../../../docker-compose-sync.yml");
 
     #[test]
     fn the_compose_file_plans_all_ten_services_on_their_local_ports() {

@@ -1,9 +1,9 @@
 //! Where a scenario's time went, hop by hop, from the services' own Prometheus metrics.
 //!
 //! The bench scrapes the entry services' `GET /metrics` ([`metrics_urls`]: their own client metrics
-//! time every hop they make) just before and just after each measured run of S1, S3 and S5
-//! ([`Snapshot::scrape`]). The difference of the two is exactly that scenario's traffic, and
-//! for the scenarios that are chains of calls (S1, S3, S5) [`breakdown`] turns it into the record's
+//! time every hop they make) just before and just after each measured run of a scenario that is a
+//! chain of calls ([`Scenario::has_hops`]: S1, S3, S5) ([`Snapshot::scrape`]). The difference of the
+//! two is exactly that scenario's traffic, and [`breakdown`] turns it into the record's
 //! `hops`: the entry route as the server saw it, each downstream call it made (by called service and
 //! path, with its outcomes), and its waits for a database connection. Means come from the `_sum` and
 //! `_count` deltas; the p99 is interpolated within the histogram buckets of the delta, so it is as
@@ -14,45 +14,20 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use reqwest::Url;
 
-pub use crate::record::{DownstreamHop, HopFigure, Hops};
+use crate::scenario::Scenario;
+pub use crate::study::record::{DownstreamHop, HopFigure, Hops};
 
 const SERVER_DURATION: &str = "http_server_request_duration_seconds";
 const CLIENT_DURATION: &str = "http_client_request_duration_seconds";
 const POOL_WAIT: &str = "db_client_connection_wait_time_seconds";
 
-/// The chain a scenario drives: its entry service and the route template of its request.
-struct Entry {
-    service: &'static str,
-    method: &'static str,
-    route: &'static str,
-}
-
-fn entry(scenario: &str) -> Option<Entry> {
-    let (service, method, route) = match scenario {
-        "s1" => ("userservice", "POST", "/register"),
-        "s3" => ("productservice", "PUT", "/products/{product_id}"),
-        "s5" => ("orderservice", "POST", "/create_order"),
-        _ => return None,
-    };
-    Some(Entry {
-        service,
-        method,
-        route,
-    })
-}
-
-/// Whether `scenario` is a chain of calls whose hops [`breakdown`] reports (S1, S3, S5).
-pub fn has_hops(scenario: &str) -> bool {
-    entry(scenario).is_some()
-}
-
 /// The `/metrics` base URLs of the entry services among `urls` (service name to base URL, as the
 /// record's target lists them): the entry service's own client metrics time every hop it makes.
 pub fn metrics_urls(urls: &BTreeMap<String, String>) -> BTreeMap<String, Url> {
-    let entries: Vec<&str> = ["s1", "s3", "s5"]
+    let entries: Vec<&str> = Scenario::ALL
         .into_iter()
-        .filter_map(entry)
-        .map(|entry| entry.service)
+        .filter(|scenario| scenario.has_hops())
+        .map(|scenario| scenario.entry().service)
         .collect();
     urls.iter()
         .filter(|(name, _)| entries.contains(&name.as_str()))
@@ -201,15 +176,18 @@ async fn scrape_one(client: &reqwest::Client, url: &Url) -> Result<Metrics> {
     Metrics::parse(&response.text().await?).with_context(|| format!("reading {url}"))
 }
 
-/// The hops of `scenario` (S1, S3 and S5; `None` for the others, or when the entry service was not
+/// The hops of `scenario` (`None` when it is not a chain of calls, or when the entry service was not
 /// scraped both times or saw none of the scenario's requests).
-pub fn breakdown(scenario: &str, before: &Snapshot, after: &Snapshot) -> Option<Hops> {
+pub fn breakdown(scenario: Scenario, before: &Snapshot, after: &Snapshot) -> Option<Hops> {
     breakdown_pooled(scenario, &[(before, after)])
 }
 
 /// The hops of `scenario` over several measured runs (the repeats): their deltas are added up.
-pub fn breakdown_pooled(scenario: &str, runs: &[(&Snapshot, &Snapshot)]) -> Option<Hops> {
-    let entry = entry(scenario)?;
+pub fn breakdown_pooled(scenario: Scenario, runs: &[(&Snapshot, &Snapshot)]) -> Option<Hops> {
+    if !scenario.has_hops() {
+        return None;
+    }
+    let entry = scenario.entry();
     let deltas: Vec<Metrics> = runs
         .iter()
         .map(|(before, after)| {
@@ -383,7 +361,7 @@ process_cpu_seconds_total 1.5
         let (before, after) = (snapshot(BEFORE), snapshot(AFTER));
 
         // When the hops of S3 are computed
-        let hops = breakdown("s3", &before, &after).expect("s3 has hops");
+        let hops = breakdown(Scenario::S3, &before, &after).expect("s3 has hops");
 
         // Then they hold the 1000 updates, their mean, a p99 inside the bucket, and the fan-out call
         assert_eq!(hops.service, "productservice");
@@ -404,7 +382,7 @@ process_cpu_seconds_total 1.5
 
     #[test]
     fn a_scenario_that_is_not_a_chain_has_no_hops() {
-        assert_eq!(breakdown("s6", &snapshot(BEFORE), &snapshot(AFTER)), None);
+        assert_eq!(breakdown(Scenario::S6, &snapshot(BEFORE), &snapshot(AFTER)), None);
     }
 
     #[test]

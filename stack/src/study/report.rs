@@ -1,31 +1,32 @@
 //! `stack report <run-dir>`: the page a researcher opens after a run.
 //!
-//! [`write_report`] reads a run directory through [`crate::record`] and writes `report.html` beside
+//! [`write_report`] reads a run directory through [`crate::study::record`] and writes `report.html` beside
 //! it: the run's metadata and the warnings worth a reader's attention, the headline table per
 //! scenario (with 95 % intervals when the run has repeats), each scenario's latency by percentile,
 //! throughput and p99 over time and mean CPU by process, every process's CPU and memory over time,
 //! and for a `capacity` run the offered against the achieved rate. The page is one file that opens
-//! offline ([`page`] inlines everything); `stack bench` writes it at the end of every run.
-
-pub mod page;
+//! offline ([`crate::study::page`] inlines everything); `stack bench` writes it at the end of every run.
 
 use std::{
-    collections::BTreeMap,
+    collections::BTreeSet,
     fmt::Write as _,
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context, Result};
 
-use crate::record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult, Stat};
-use page::{
-    escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+use crate::{
+    scenario::Scenario,
+    study::{
+        page::{
+            escape, number, stat_cell, Axis, Band, Bar, BarSeries, Chart, Mark, Page, Scale, Series, Xy, MIB,
+        },
+        record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
+        warning,
+    },
 };
 
 pub const REPORT_FILE: &str = "report.html";
-
-/// k6 at or above this share of one core is likely to be the bottleneck itself.
-const GENERATOR_SATURATED_PERCENT: f64 = 90.0;
 
 /// Writes `<run_dir>/report.html` and returns its path.
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
@@ -33,19 +34,6 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     let path = run_dir.join(REPORT_FILE);
     std::fs::write(&path, render(&run)).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
-}
-
-/// What a scenario does, for headings; an unknown name is shown as it is.
-pub fn scenario_title(name: &str) -> &'static str {
-    match name {
-        "s1" => "register (waits for the welcome email)",
-        "s2" => "slow payment",
-        "s3" => "product update + fan-out",
-        "s4" => "CPU-bound report",
-        "s5" => "order saga (payment declines)",
-        "s6" => "click tracking",
-        _ => "",
-    }
 }
 
 fn render(run: &Run) -> String {
@@ -83,115 +71,17 @@ fn render(run: &Run) -> String {
 }
 
 fn warnings_section(page: &mut Page, run: &Run) {
-    let warnings = warnings(run);
+    let warnings = warning::warnings(run);
     if warnings.is_empty() {
         page.html(r#"<div class="warnings none">No warnings: every threshold passed, nothing was dropped, the load generator had headroom.</div>"#);
         return;
     }
     let mut html = String::from(r#"<div class="warnings"><b>Warnings</b><ul>"#);
     for warning in &warnings {
-        let _ = write!(html, "<li>{}</li>", escape(warning));
+        let _ = write!(html, "<li>{}</li>", escape(&warning.to_string()));
     }
     html.push_str("</ul></div>");
     page.html(&html);
-}
-
-/// What a reader should know before trusting the figures: the bench's own warnings, and what the
-/// record shows that they may not say (failed thresholds, failures, dropped iterations, a saturated
-/// load generator, a process that restarted).
-pub fn warnings(run: &Run) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if run.meta.ended_at.is_none() {
-        warnings.push("the run has no end time: it is under way, or it was cut short".into());
-    }
-    let Some(results) = &run.results else {
-        return warnings;
-    };
-    let recorded = &results.warnings;
-    warnings.extend(recorded.iter().cloned());
-    let mentioned = |words: &[&str]| recorded.iter().any(|w| words.iter().all(|word| w.contains(word)));
-    for failed in &results.thresholds.failed {
-        warnings.push(format!("threshold failed: {failed}"));
-    }
-    for (name, scenario) in &results.scenarios {
-        for (stat, what) in [
-            (&scenario.unexpected_failures, "unexpected failures"),
-            (&scenario.dropped_iterations, "dropped iterations"),
-            (&scenario.checks_failed, "failed checks"),
-        ] {
-            let total: f64 = stat.runs.iter().sum();
-            let word = what.split(' ').next_back().unwrap_or(what);
-            if total > 0.0 && !mentioned(&[name, word]) {
-                warnings.push(format!("{name}: {} {what} ({})", number(total), per_repeat(stat)));
-            }
-        }
-        if let Some(k6) = scenario.resources.get("k6") {
-            let peak = k6.cpu_max_percent.runs.iter().copied().fold(0.0, f64::max);
-            if peak >= GENERATOR_SATURATED_PERCENT && !mentioned(&["k6"]) {
-                warnings.push(format!(
-                    "{name}: k6 peaked at {} % of a core: the load generator may be the limit, not the system",
-                    number(peak)
-                ));
-            }
-        }
-    }
-    for (name, capacity) in results.capacity.iter().flatten() {
-        if capacity.generator_limited && !mentioned(&["generator"]) {
-            warnings.push(format!(
-                "{name} capacity: some steps were limited by the load generator"
-            ));
-        }
-    }
-    warnings.extend(restarts(&run.resources, run.meta.sampler.interval_s));
-    warnings
-}
-
-fn per_repeat(stat: &Stat) -> String {
-    stat.runs
-        .iter()
-        .enumerate()
-        .map(|(i, value)| format!("repeat {}: {}", i + 1, number(*value)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A service whose samples stop and start again, or whose memory suddenly falls to a fraction of
-/// what it held, was most likely restarted (a new process starts small). PostgreSQL and k6 are
-/// left out: their backends and VUs come and go by design.
-fn restarts(rows: &[ResourceRow], interval_s: f64) -> Vec<String> {
-    let mut series: BTreeMap<(u32, &str), Vec<&ResourceRow>> = BTreeMap::new();
-    for row in rows
-        .iter()
-        .filter(|row| row.process != "postgres" && row.process != "k6")
-    {
-        series.entry((row.repeat, &row.process)).or_default().push(row);
-    }
-    let mut found = Vec::new();
-    for ((repeat, process), mut samples) in series {
-        samples.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-        for pair in samples.windows(2) {
-            let (before, after) = (pair[0], pair[1]);
-            let gap = after.t_s - before.t_s > 3.0 * interval_s.max(0.1);
-            let shrank = (after.rss_bytes as f64) < 0.5 * before.rss_bytes as f64;
-            if gap || shrank {
-                found.push(format!(
-                    "{process} may have restarted in repeat {repeat} near t = {} s ({})",
-                    number(after.t_s),
-                    if gap {
-                        format!("no samples for {} s", number(after.t_s - before.t_s))
-                    } else {
-                        format!(
-                            "its memory fell from {} to {} MiB",
-                            number(before.rss_bytes as f64 * MIB),
-                            number(after.rss_bytes as f64 * MIB)
-                        )
-                    }
-                ));
-                break;
-            }
-        }
-    }
-    found
 }
 
 fn metadata_section(page: &mut Page, meta: &Meta) {
@@ -302,7 +192,7 @@ fn headline_section(page: &mut Page, results: &Results) {
             html,
             "<tr><td><b>{}</b> {}</td>",
             escape(name),
-            scenario_title(name)
+            Scenario::title_of(name)
         );
         for stat in [
             &s.requests,
@@ -325,7 +215,7 @@ fn headline_section(page: &mut Page, results: &Results) {
 }
 
 fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repeats: u32) {
-    page.html(&format!("<h2>{} {}</h2>", escape(name), scenario_title(name)));
+    page.html(&format!("<h2>{} {}</h2>", escape(name), Scenario::title_of(name)));
     if let Some(fixed) = &scenario.fixed_work {
         page.html(&format!(
             "<p>Fixed work: {} reports in {} s.</p>",
@@ -424,8 +314,7 @@ pub fn percentile_plot(title: &str, series: Vec<Series>) -> Xy {
 
 fn timeline_plot(name: &str, scenario: &ScenarioResult) -> Xy {
     let mut series = Vec::new();
-    let mut repeats: Vec<u32> = scenario.timeline.iter().map(|p| p.repeat).collect();
-    repeats.dedup();
+    let repeats = repeats_of(scenario.timeline.iter().map(|p| p.repeat));
     for (i, repeat) in repeats.iter().enumerate() {
         // Seconds since the measured run started, so the repeats line up.
         let start = scenario
@@ -485,9 +374,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             .map_or("none: the first step already failed".into(), |rate| format!("{} requests/s", number(rate))),
         number(capacity.slo_p99_ms),
     ));
-    let mut repeats: Vec<u32> = capacity.steps.iter().map(|s| s.repeat).collect();
-    repeats.sort_unstable();
-    repeats.dedup();
+    let repeats = repeats_of(capacity.steps.iter().map(|s| s.repeat));
     let mut series = Vec::new();
     let top = capacity.steps.iter().map(|s| s.rate).fold(0.0, f64::max);
     series.push(Series::line("offered = achieved", vec![[0.0, 0.0], [top, top]], 7).dashed());
@@ -596,11 +483,9 @@ fn resources_section(page: &mut Page, run: &Run) {
         })
         .collect();
     page.grid(true);
+    let repeats = repeats_of(run.resources.iter().map(|r| r.repeat));
     for process in processes_in_order(&run.resources) {
         let mut series = Vec::new();
-        let mut repeats: Vec<u32> = run.resources.iter().map(|r| r.repeat).collect();
-        repeats.sort_unstable();
-        repeats.dedup();
         for (i, repeat) in repeats.iter().enumerate() {
             let rows = run
                 .resources
@@ -634,6 +519,15 @@ fn resources_section(page: &mut Page, run: &Run) {
     page.end_grid();
 }
 
+/// Each repeat that occurs in `repeats`, once, in order.
+fn repeats_of(repeats: impl IntoIterator<Item = u32>) -> Vec<u32> {
+    repeats
+        .into_iter()
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect()
+}
+
 /// The services in the order they first appear, then PostgreSQL, then k6.
 fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
@@ -648,49 +542,4 @@ fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
         _ => 0,
     });
     order
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(t_s: f64, process: &str, rss_mib: u64) -> ResourceRow {
-        ResourceRow {
-            repeat: 1,
-            t_s,
-            process: process.into(),
-            cpu_percent: 1.0,
-            rss_bytes: rss_mib << 20,
-        }
-    }
-
-    #[test]
-    fn a_service_whose_memory_halves_is_reported_as_restarted() {
-        // Given userservice at 40 MiB that drops to 6 MiB, and postgres doing the same by design
-        let rows = [
-            row(1.0, "userservice", 40),
-            row(2.0, "userservice", 6),
-            row(1.0, "postgres", 200),
-            row(2.0, "postgres", 50),
-        ];
-        // When the samples are searched for restarts
-        let found = restarts(&rows, 1.0);
-        // Then userservice, and only it, is named
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("userservice may have restarted in repeat 1 near t = 2.00 s"));
-    }
-
-    #[test]
-    fn a_service_whose_samples_stop_and_resume_is_reported_as_restarted() {
-        let rows = [row(1.0, "orderservice", 9), row(9.0, "orderservice", 9)];
-        let found = restarts(&rows, 1.0);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("no samples for 8.00 s"), "{found:?}");
-    }
-
-    #[test]
-    fn steady_samples_report_no_restart() {
-        let rows = [row(1.0, "orderservice", 9), row(2.0, "orderservice", 10)];
-        assert!(restarts(&rows, 1.0).is_empty());
-    }
 }
