@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use stack::bench::generator::{calibrate, lag_limit_ms, CalibrateOptions};
+use stack::{
+    scenario::Scenario,
+    study::bench::generator::{calibrate, lag_limit_ms, CalibrateOptions},
+};
 
 #[tokio::test]
 async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
@@ -13,7 +16,7 @@ async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
     let file = calibrate(
         &root,
         &CalibrateOptions {
-            scenarios: vec!["s6".into()],
+            scenarios: vec![Scenario::S6],
             probe_s: 2.0,
             min_per_s: 250.0,
             max_per_s: Some(1000.0),

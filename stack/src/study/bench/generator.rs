@@ -26,14 +26,14 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    capacity::CapacityPlan,
     k6, provenance,
     responder::Responder,
     sampler::{Reading, Sampler},
 };
 use crate::{
-    record::{Machine, SUMMARY_FILE},
-    target::ENTRYPOINTS,
+    scenario::{CapacityPlan, Scenario},
+    study::record::{Machine, SUMMARY_FILE},
+    system::target::entrypoints,
 };
 
 /// Where `stack calibrate` writes the ceiling and `bench` reads it, under the repository root.
@@ -128,7 +128,7 @@ impl CeilingFile {
 /// What `stack calibrate` was asked to do.
 #[derive(Debug, Clone)]
 pub struct CalibrateOptions {
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Scenario>,
     /// Seconds per probe at least; a probe lasts long enough for [`PROBE_ITERATIONS`] iterations,
     /// up to [`PROBE_MAX_S`].
     pub probe_s: f64,
@@ -151,9 +151,8 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     let k6 = k6::binary()?;
     let plan = CapacityPlan::read(root)?;
     let responder = Responder::start().await?;
-    let urls: BTreeMap<String, String> = ENTRYPOINTS
-        .iter()
-        .map(|(name, _)| (name.to_string(), responder.url()))
+    let urls: BTreeMap<String, String> = entrypoints()
+        .map(|service| (service.to_owned(), responder.url()))
         .collect();
     let work = std::env::temp_dir().join(format!("stack-calibrate-{}", std::process::id()));
     let sampler = Sampler::start(vec![("k6".into(), None)], None);
@@ -161,10 +160,11 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     let load_average_before = load_average();
     let mut probes: BTreeMap<String, Vec<(Probe, f64, f64)>> = BTreeMap::new();
     let mut scenarios = BTreeMap::new();
-    for name in &options.scenarios {
+    for scenario in &options.scenarios {
+        let name = scenario.name();
         let steps = plan
             .scenarios
-            .get(name)
+            .get(scenario)
             .with_context(|| format!("{name}: not a scenario of k6-tests/capacity.json"))?;
         let limit = lag_limit_ms(steps.slo_p99_ms);
         let per_s = |rate: f64| rate / steps.unit_s();
@@ -217,7 +217,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
         })
         .await?;
         scenarios.insert(
-            name.clone(),
+            name.to_owned(),
             ScenarioCeiling {
                 lag_limit_ms: limit,
                 ceiling_per_s: found.ceiling_per_s,
@@ -225,7 +225,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
                 probes: Vec::new(),
             },
         );
-        probes.insert(name.clone(), found.probes);
+        probes.insert(name.to_owned(), found.probes);
     }
     let readings = sampler.finish_all().readings;
     for (name, tried) in probes {

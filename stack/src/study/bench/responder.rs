@@ -1,6 +1,7 @@
-//! The responder `stack calibrate` drives k6 against: one port on 127.0.0.1 that answers each of the
-//! six entrypoints' requests at once, with the scenario's status and a body the size of the real
-//! answer, so that whatever lag k6 shows against it is k6's own.
+//! The responder `stack calibrate` drives k6 against: one port on 127.0.0.1 that answers each
+//! scenario's request (its method and entry route, [`Scenario::entry`]) at once, with the status the
+//! real system gives and a body of the same shape, so that whatever lag k6 shows against it is k6's
+//! own.
 //!
 //! It is a plain HTTP/1.1 loop on tokio rather than an axum app: it parses the request line and
 //! `Content-Length`, nothing else, so that the system side of a calibration costs next to nothing on
@@ -15,31 +16,29 @@ use tokio::{
     task::JoinHandle,
 };
 
-/// Each scenario's request path (its start), status and an answer like the real one.
-pub const ANSWERS: [(&str, u16, &str); 6] = [
-    (
-        "/register",
-        201,
-        r#"{"id":1,"email":"k6-calibration-0@example.org"}"#,
-    ),
-    (
-        "/process_payment",
-        200,
-        r#"{"status":"success","transaction_id":"00000000-0000-4000-8000-000000000000"}"#,
-    ),
-    ("/products/", 200, r#"{"id":1,"name":"Product 1","stock":1}"#),
-    (
-        "/generate_report",
-        200,
-        r#"{"report_hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
-    ),
-    (
-        "/create_order",
-        400,
-        r#"{"message":"Order failed due to payment issue","order_id":1,"status":"failed"}"#,
-    ),
-    ("/track_click", 200, r#"{"status":"tracked"}"#),
-];
+use crate::scenario::Scenario;
+
+/// What the responder answers `scenario`'s request with: the status the real system gives (the one
+/// k6's checks expect) and a body of the same shape.
+fn answer(scenario: Scenario) -> (u16, &'static str) {
+    match scenario {
+        Scenario::S1 => (201, r#"{"id":1,"email":"k6-calibration-0@example.org"}"#),
+        Scenario::S2 => (
+            200,
+            r#"{"status":"success","transaction_id":"00000000-0000-4000-8000-000000000000"}"#,
+        ),
+        Scenario::S3 => (200, r#"{"id":1,"name":"Product 1","stock":1}"#),
+        Scenario::S4 => (
+            200,
+            r#"{"report_hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        ),
+        Scenario::S5 => (
+            400,
+            r#"{"message":"Order failed due to payment issue","order_id":1,"status":"failed"}"#,
+        ),
+        Scenario::S6 => (200, r#"{"status":"tracked"}"#),
+    }
+}
 
 /// The responder, listening until dropped.
 pub struct Responder {
@@ -87,7 +86,11 @@ async fn answer_all(stream: TcpStream) {
         if !matches!(read.read_line(&mut line).await, Ok(n) if n > 0) {
             return;
         }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut words = line.split_whitespace();
+        let (method, path) = (
+            words.next().unwrap_or("").to_owned(),
+            words.next().unwrap_or("").to_owned(),
+        );
         let mut length = 0;
         let mut close = false;
         loop {
@@ -111,20 +114,25 @@ async fn answer_all(stream: TcpStream) {
         if read.read_exact(&mut body).await.is_err() {
             return;
         }
-        if write.write_all(&response(&path)).await.is_err() || close {
+        if write.write_all(&response(&method, &path)).await.is_err() || close {
             return;
         }
     }
 }
 
-/// The whole response to a request for `path`.
-fn response(path: &str) -> Vec<u8> {
-    let (status, body) = ANSWERS
-        .iter()
-        .find(|(start, ..)| path.starts_with(start))
-        .map_or((404, r#"{"detail":"unknown path"}"#), |(_, status, body)| {
-            (*status, *body)
-        });
+/// The whole response to `method path`: the answer of the scenario whose entry route it is.
+fn response(method: &str, path: &str) -> Vec<u8> {
+    let (status, body) = Scenario::ALL
+        .into_iter()
+        .find(|scenario| {
+            let entry = scenario.entry();
+            entry.method == method
+                && match entry.route.split_once('{') {
+                    Some((prefix, _)) => path.starts_with(prefix),
+                    None => path == entry.route,
+                }
+        })
+        .map_or((404, r#"{"detail":"unknown path"}"#), answer);
     let reason = match status {
         200 => "OK",
         201 => "Created",
@@ -143,23 +151,25 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn each_scenario_path_gets_its_status_on_one_kept_alive_connection() {
+    async fn each_scenario_request_gets_its_status_on_one_kept_alive_connection() {
         // Given the responder
         let responder = Responder::start().await.expect("starts");
         let client = reqwest::Client::new();
-        // When each scenario's request is sent, and one to an unknown path
+        // When each scenario's request is sent (S3 to product 7), and one to an unknown path
         let mut statuses = Vec::new();
-        for path in [
-            "/register",
-            "/process_payment",
-            "/products/7",
-            "/generate_report",
-            "/create_order",
-            "/track_click",
-            "/nope",
-        ] {
+        for (method, path) in Scenario::ALL
+            .map(|scenario| {
+                (
+                    scenario.entry().method,
+                    scenario.entry().route.replace("{product_id}", "7"),
+                )
+            })
+            .into_iter()
+            .chain([("POST", "/nope".to_owned())])
+        {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
             let answer = client
-                .post(format!("{}{path}", responder.url()))
+                .request(method, format!("{}{path}", responder.url()))
                 .body(r#"{"email":"a@example.org"}"#)
                 .send()
                 .await
