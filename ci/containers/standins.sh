@@ -121,6 +121,9 @@ build_runtime() {
   local image=$1 rootfs stage
   rootfs=$(bookworm_rootfs)
   stage=$(mktemp -d)
+  # mktemp's 0700 would become the image's `/`: Docker Engine keeps it, and user 65532 could not
+  # reach /app/service (podman's import happens to reset it).
+  chmod 755 "$stage"
   (cd "$rootfs" && cat var/lib/dpkg/info/libc6:amd64.list var/lib/dpkg/info/libgcc-s1:amd64.list |
     grep -E '^/(usr/)?lib(64|/x86_64-linux-gnu)/[^/]+$' | sed 's,^/usr/,/,; s,^/,usr/,' | sort -u |
     tar --numeric-owner -c --no-recursion -T -) | tar -x -C "$stage"
