@@ -51,6 +51,9 @@ if [ ! -s "$PRISTINE" ]; then
 fi
 
 ROOT=$(mktemp -d /var/tmp/clean-root.XXXXXX)
+# mktemp's folder is private (0700); as the root's `/` it must be searchable by every user, as on a
+# real machine (PostgreSQL runs as `nobody` there).
+chmod 0755 "$ROOT"
 # Every process still running in the root when the commands end (servers they left) is stopped
 # before the root is removed.
 cleanup() {
