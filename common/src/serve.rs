@@ -48,7 +48,7 @@ pub fn app(routes: OpenApiRouter) -> Router {
 
 /// The service is up and answering.
 #[utoipa::path(get, path = "/health", responses(
-    (status = 200, body = Health, example = json!({"status": "ok"})),
+    (status = 200, description = "The service is up and answering.", body = Health, example = json!({"status": "ok"})),
 ))]
 async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
