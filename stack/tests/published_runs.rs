@@ -73,7 +73,10 @@ fn every_cited_run_is_in_the_repository_and_reads_as_a_complete_record() {
             .results
             .unwrap_or_else(|| panic!("docs/runs/{id} has no results.json"));
         assert!(!results.scenarios.is_empty(), "docs/runs/{id} has no scenario");
-        assert!(!run.resources.is_empty(), "docs/runs/{id} has no resources.csv rows");
+        assert!(
+            !run.resources.is_empty(),
+            "docs/runs/{id} has no resources.csv rows"
+        );
     }
 }
 
@@ -83,7 +86,9 @@ fn every_committed_run_is_cited() {
     let root = workspace();
     let mut cited = BTreeSet::new();
     for document in documents(&root) {
-        cited.extend(cited_runs(&std::fs::read_to_string(&document).unwrap_or_default()));
+        cited.extend(cited_runs(
+            &std::fs::read_to_string(&document).unwrap_or_default(),
+        ));
     }
     let kept: BTreeSet<String> = std::fs::read_dir(root.join("docs/runs"))
         .expect("docs/runs")

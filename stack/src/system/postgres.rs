@@ -266,15 +266,29 @@ impl Cluster {
         command
     }
 
-    /// Gives `path` and everything in it to the user the server runs as.
+    /// Gives `path` and everything in it to the user the server runs as. The folder may belong to
+    /// a server that is running (the tests' shared cluster), which creates and removes files as it
+    /// goes: a file gone between listing and handing over needs no owner, so that is not an error.
     fn hand_over(&self, path: &Path) -> Result<()> {
         let Some((uid, gid)) = self.owner else {
             return Ok(());
         };
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        let gone = |err: &std::io::Error| err.kind() == std::io::ErrorKind::NotFound;
+        match std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+            Err(err) if gone(&err) => return Ok(()),
+            result => result.with_context(|| format!("handing {} over", path.display()))?,
+        }
         if path.is_dir() && !path.is_symlink() {
-            for entry in std::fs::read_dir(path)? {
-                self.hand_over(&entry?.path())?;
+            let entries = match std::fs::read_dir(path) {
+                Err(err) if gone(&err) => return Ok(()),
+                entries => entries.with_context(|| format!("listing {}", path.display()))?,
+            };
+            for entry in entries {
+                match entry {
+                    Ok(entry) => self.hand_over(&entry.path())?,
+                    Err(err) if gone(&err) => {}
+                    Err(err) => return Err(err).context(format!("listing {}", path.display())),
+                }
             }
         }
         Ok(())
