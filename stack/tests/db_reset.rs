@@ -1,49 +1,21 @@
 //! The database goes back to its seeded state between repeats: on a real PostgreSQL, with every
 //! database service's migrations and seed applied, a run's worth of changes is undone by the reset.
 
-use std::str::FromStr;
+// Each test binary compiles the shared support and uses its own part of it.
+#[allow(dead_code)]
+mod support;
 
-use common::{catalog::catalog, db::DbSettings};
-use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
+use common::catalog::catalog;
+use sqlx::PgPool;
 use stack::system::target::Resetter;
+use support::ServicesDatabase;
 
-/// A fresh database on the test server, with the four database services' schemas as each service
-/// creates them at start-up (migrations, then seed).
-async fn seeded_database(name: &str) -> anyhow::Result<(PgConnectOptions, [PgPool; 4])> {
-    let server = PgConnectOptions::from_str(&stack::system::postgres::test_server_url()?)?;
-    let mut admin = server.connect().await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    admin.close().await?;
-    let options = server.database(name);
-    let settings = DbSettings::new(options.clone());
-    let users = common::db::connect(&settings, userservice::SCHEMA, &userservice::MIGRATOR).await?;
-    let products = common::db::connect(&settings, productservice::SCHEMA, &productservice::MIGRATOR).await?;
-    productservice::products::seed(&products).await?;
-    let orders = common::db::connect(&settings, orderservice::SCHEMA, &orderservice::MIGRATOR).await?;
-    let inventory =
-        common::db::connect(&settings, inventoryservice::SCHEMA, &inventoryservice::MIGRATOR).await?;
-    inventoryservice::stock::seed(&inventory).await?;
-    Ok((options, [users, products, orders, inventory]))
-}
-
-/// Closes the test's pools, then drops its database.
-async fn drop_database(name: &str, pools: [PgPool; 4]) {
-    for pool in pools {
-        pool.close().await;
-    }
-    let url = stack::system::postgres::test_server_url().unwrap_or_default();
-    if let Ok(server) = PgConnectOptions::from_str(&url) {
-        if let Ok(mut admin) = server.connect().await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
-        }
-    }
+/// A fresh database with the four database services' schemas as each service creates them at
+/// start-up (migrations, then seed).
+async fn seeded_database(name: &str) -> ServicesDatabase {
+    let database = ServicesDatabase::create(name).await;
+    database.seed().await;
+    database
 }
 
 async fn count(pool: &PgPool, table: &str) -> i64 {
@@ -56,33 +28,34 @@ async fn count(pool: &PgPool, table: &str) -> i64 {
 #[tokio::test]
 async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
     let name = format!("stack_reset_{}", std::process::id());
-    let (options, [users, products, orders, inventory]) =
-        seeded_database(&name).await.expect("a seeded database");
+    let database = seeded_database(&name).await;
+    let [users, products, orders, inventory] = &database.pools;
+    let options = database.options();
 
     // Given a database after a run: users registered, orders placed, products changed, stock reserved
     for email in ["a@example.org", "b@example.org"] {
         sqlx::query("INSERT INTO users (email) VALUES ($1)")
             .bind(email)
-            .execute(&users)
+            .execute(users)
             .await
             .expect("a user");
     }
     sqlx::query("UPDATE products SET name = 'Changed', stock = 1 WHERE id <= 10")
-        .execute(&products)
+        .execute(products)
         .await
         .expect("products changed");
     sqlx::query(
         "INSERT INTO orders (product_id, quantity, status) VALUES (1, 1, 'reserved'), (2, 1, 'failed')",
     )
-    .execute(&orders)
+    .execute(orders)
     .await
     .expect("orders");
     sqlx::query("UPDATE inventory_items SET reserved = 1, stock = stock - 5 WHERE product_id = 1")
-        .execute(&inventory)
+        .execute(inventory)
         .await
         .expect("a reservation");
     sqlx::query("INSERT INTO reservations (order_id, product_id, quantity, state) VALUES (1, 1, 1, 'reserved'), (2, 2, 1, 'released')")
-        .execute(&inventory)
+        .execute(inventory)
         .await
         .expect("reservation rows");
 
@@ -90,22 +63,22 @@ async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
     Resetter::sql(options).reset().await.expect("the reset");
 
     // Then every table is as after a fresh start
-    assert_eq!(count(&users, "users").await, 0);
-    assert_eq!(count(&orders, "orders").await, 0);
-    assert_eq!(count(&inventory, "reservations").await, 0);
+    assert_eq!(count(users, "users").await, 0);
+    assert_eq!(count(orders, "orders").await, 0);
+    assert_eq!(count(inventory, "reservations").await, 0);
     let seeded: Vec<(i32, String, i32)> = catalog()
         .into_iter()
         .map(|item| (item.id, item.name, item.stock))
         .collect();
     let products_now: Vec<(i32, String, i32)> =
         sqlx::query_as("SELECT id, name, stock FROM products ORDER BY id")
-            .fetch_all(&products)
+            .fetch_all(products)
             .await
             .expect("products");
     assert_eq!(products_now, seeded);
     let stock_now: Vec<(i32, i32, i32)> =
         sqlx::query_as("SELECT product_id, stock, reserved FROM inventory_items ORDER BY product_id")
-            .fetch_all(&inventory)
+            .fetch_all(inventory)
             .await
             .expect("inventory");
     let stock_seeded: Vec<(i32, i32, i32)> = catalog()
@@ -115,27 +88,26 @@ async fn a_reset_returns_users_orders_stock_and_reservations_to_the_seed() {
     assert_eq!(stock_now, stock_seeded);
     // and identities start again from 1, as on a fresh database
     let first: i32 = sqlx::query_scalar("INSERT INTO users (email) VALUES ('c@example.org') RETURNING id")
-        .fetch_one(&users)
+        .fetch_one(users)
         .await
         .expect("a new user");
     assert_eq!(first, 1);
-
-    drop_database(&name, [users, products, orders, inventory]).await;
 }
 
 #[tokio::test]
 async fn a_reset_that_fails_part_way_changes_nothing() {
     let name = format!("stack_reset_atomic_{}", std::process::id());
-    let (options, [users, products, orders, inventory]) =
-        seeded_database(&name).await.expect("a seeded database");
+    let database = seeded_database(&name).await;
+    let [users, _, _, inventory] = &database.pools;
+    let options = database.options();
 
     // Given a registered user, and a database whose last reset step cannot run
     sqlx::query("INSERT INTO users (email) VALUES ('a@example.org')")
-        .execute(&users)
+        .execute(users)
         .await
         .expect("a user");
     sqlx::query("DROP TABLE reservations")
-        .execute(&inventory)
+        .execute(inventory)
         .await
         .expect("the table dropped");
 
@@ -144,7 +116,5 @@ async fn a_reset_that_fails_part_way_changes_nothing() {
 
     // Then the reset fails as a whole: the user, emptied first, is still there
     assert!(reset.is_err(), "the reset succeeded without its table");
-    assert_eq!(count(&users, "users").await, 1);
-
-    drop_database(&name, [users, products, orders, inventory]).await;
+    assert_eq!(count(users, "users").await, 1);
 }

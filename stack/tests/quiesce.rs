@@ -1,10 +1,15 @@
 //! Independent runs, against a real PostgreSQL (`TEST_DATABASE_URL`, by default the tests' private cluster):
 //! the counters' deltas show what a run's updates did, and quiescing clears it.
 
-use std::{str::FromStr, time::Duration};
+// Each test binary compiles the shared support and uses its own part of it.
+#[allow(dead_code)]
+mod support;
 
-use sqlx::{migrate::Migrator, postgres::PgConnectOptions, ConnectOptions, Connection, PgConnection};
+use std::time::Duration;
+
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use stack::study::bench::quiesce::{quiesce, wait_quiet, PostgresCounters, PostgresSettings, QuietRule};
+use support::ServicesDatabase;
 
 /// The four database services, each in the schema of its name, with its own migrations.
 const SCHEMAS: [&str; 4] = [
@@ -14,86 +19,25 @@ const SCHEMAS: [&str; 4] = [
     "inventoryservice",
 ];
 
-fn server() -> PgConnectOptions {
-    let url = stack::system::postgres::test_server_url()
-        .unwrap_or_else(|err| panic!("no PostgreSQL for the tests: {err:#} (or set TEST_DATABASE_URL)"));
-    PgConnectOptions::from_str(&url).unwrap_or_else(|err| panic!("{url:?}: {err}"))
+/// The four services' schemas, their migrations run and their pools closed again: the backends that
+/// made them have exited and flushed their statistics.
+async fn services_database(test: &str) -> ServicesDatabase {
+    let database = ServicesDatabase::create(&format!("stack_quiesce_{test}_{}", std::process::id())).await;
+    for pool in &database.pools {
+        pool.close().await;
+    }
+    database
 }
 
-/// A fresh database with the services' migrations applied, each in its schema; dropped on drop.
-struct ServicesDatabase {
-    name: String,
+async fn connect(database: &ServicesDatabase) -> PgConnection {
+    database.options().connect().await.expect("a connection")
 }
 
-impl ServicesDatabase {
-    async fn create(test: &str) -> Self {
-        let name = format!("stack_quiesce_{test}_{}", std::process::id());
-        let mut admin = server().connect().await.expect("the test server");
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .expect("no leftover database");
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("a test database");
-        let database = Self { name };
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for schema in SCHEMAS {
-            let mut conn = database.connect().await;
-            sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-                .execute(&mut conn)
-                .await
-                .expect("the schema");
-            let mut conn = server()
-                .database(&database.name)
-                .options([("search_path", schema)])
-                .connect()
-                .await
-                .expect("a connection in the schema");
-            Migrator::new(root.join(schema).join("migrations"))
-                .await
-                .expect("the service's migrations")
-                .run(&mut conn)
-                .await
-                .expect("migrated");
-        }
-        database
-    }
-
-    async fn connect(&self) -> PgConnection {
-        server()
-            .database(&self.name)
-            .connect()
-            .await
-            .expect("a connection")
-    }
-
-    /// Runs `sql` on a connection of its own and closes it: an exiting backend flushes its statistics.
-    async fn run_and_disconnect(&self, sql: &str) {
-        let mut conn = self.connect().await;
-        sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
-        conn.close().await.expect("closed");
-    }
-}
-
-impl Drop for ServicesDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut admin = server().connect().await?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .join();
-    }
+/// Runs `sql` on a connection of its own and closes it: an exiting backend flushes its statistics.
+async fn run_and_disconnect(database: &ServicesDatabase, sql: &str) {
+    let mut conn = connect(database).await;
+    sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+    conn.close().await.expect("closed");
 }
 
 /// The counters once `ready` holds of them; statistics reach the views a moment after the backend
@@ -118,15 +62,15 @@ const USERS: &str = "userservice.users";
 
 #[tokio::test]
 async fn updates_show_as_dead_tuples_and_wal_in_the_deltas_and_quiescing_clears_them() {
-    let database = ServicesDatabase::create("deltas").await;
-    let mut conn = database.connect().await;
+    let database = services_database("deltas").await;
+    let mut conn = connect(&database).await;
     // Given 200 users, in a table that only this test vacuums
     sqlx::raw_sql("ALTER TABLE userservice.users SET (autovacuum_enabled = false)")
         .execute(&mut conn)
         .await
         .expect("autovacuum off for the table");
-    database
-        .run_and_disconnect(
+    run_and_disconnect(
+            &database,
             "INSERT INTO userservice.users (email) SELECT 'u' || i || '@example.org' FROM generate_series(1, 200) i",
         )
         .await;
@@ -136,9 +80,11 @@ async fn updates_show_as_dead_tuples_and_wal_in_the_deltas_and_quiescing_clears_
     .await;
 
     // When a run updates every one of them (the email is indexed: no HOT update, a dead tuple each)
-    database
-        .run_and_disconnect("UPDATE userservice.users SET email = email || '.moved'")
-        .await;
+    run_and_disconnect(
+        &database,
+        "UPDATE userservice.users SET email = email || '.moved'",
+    )
+    .await;
     let after = counters_when(&mut conn, |c| {
         c.tables.get(USERS).is_some_and(|t| t.n_tup_upd == 200)
     })
@@ -188,8 +134,8 @@ async fn updates_show_as_dead_tuples_and_wal_in_the_deltas_and_quiescing_clears_
 
 #[tokio::test]
 async fn the_wait_gives_up_at_its_bound_while_postgres_is_busy() {
-    let database = ServicesDatabase::create("busy").await;
-    let mut conn = database.connect().await;
+    let database = services_database("busy").await;
+    let mut conn = connect(&database).await;
     // Given a PostgreSQL that uses a whole core (its CPU time grows as fast as the clock)
     let started = std::time::Instant::now();
     let mut busy = move || Ok(started.elapsed().as_secs_f64());
@@ -209,8 +155,8 @@ async fn the_wait_gives_up_at_its_bound_while_postgres_is_busy() {
 
 #[tokio::test]
 async fn the_settings_are_read_in_bytes_and_seconds() {
-    let database = ServicesDatabase::create("settings").await;
-    let mut conn = database.connect().await;
+    let database = services_database("settings").await;
+    let mut conn = connect(&database).await;
     let settings = PostgresSettings::read(&mut conn).await.expect("the settings");
     // PostgreSQL's own parsers of its sizes and times say the same
     let (shared_buffers, max_wal, checkpoint_timeout, max_connections): (i64, i64, f64, i32) = sqlx::query_as(
