@@ -15,7 +15,9 @@
 # Passed in as a fresh machine would have them: DNS (resolv.conf) and this network's CA certificates.
 #
 # Usage: ci/clean-root.sh [README]   (CLEAN_ROOT_KEEP=1 keeps the root for a look afterwards;
-#        NEXTEST_PROFILE is passed in; CLEAN_ROOT_LOCK=<file> holds a flock on it around run and test)
+#        NEXTEST_PROFILE and STACK_PG_PORT are passed in, the latter so that the run block's cluster can
+#        avoid a port in use on a shared machine; CLEAN_ROOT_LOCK=<file> holds a flock on it around
+#        the run block)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,15 +47,14 @@ if [ ! -s "$PRISTINE" ]; then
   mkdir -p "$CACHE"
   staging=$(mktemp -d -p "$CACHE")
   debootstrap --variant=minbase bookworm "$staging" "$MIRROR" >/dev/null
+  # The tarball's `./` is the root's `/`: not mktemp's private 0700 (see below).
+  chmod 0755 "$staging"
   tar --numeric-owner -C "$staging" -cf "$PRISTINE.partial" .
   mv "$PRISTINE.partial" "$PRISTINE"
   rm -rf "$staging"
 fi
 
 ROOT=$(mktemp -d /var/tmp/clean-root.XXXXXX)
-# mktemp's folder is private (0700); as the root's `/` it must be searchable by every user, as on a
-# real machine (PostgreSQL runs as `nobody` there).
-chmod 0755 "$ROOT"
 # Every process still running in the root when the commands end (servers they left) is stopped
 # before the root is removed.
 cleanup() {
@@ -75,6 +76,12 @@ cleanup() {
 trap cleanup EXIT
 
 tar --numeric-owner -C "$ROOT" -xf "$PRISTINE"
+# The root's `/` must be searchable by every user, as on a real machine: PostgreSQL runs as `nobody`
+# there (stack/src/system/postgres.rs). mktemp's folder is private (0700), and so was the `./` of
+# tarballs made before the chmod above; tar, as root, gives `/` the mode of `./`, so this comes after
+# it. With `/` at 0700, `nobody` could run nothing in the root: `postgres --version` gave
+# "Permission denied" (exit 126), which is how the run block failed.
+chmod 0755 "$ROOT"
 cat >"$ROOT/etc/apt/sources.list" <<EOF
 deb $MIRROR bookworm main
 deb $MIRROR bookworm-updates main
@@ -139,7 +146,7 @@ in_root() {
       SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
       NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt CARGO_TERM_COLOR=never \
       RUSTUP_AUTO_INSTALL=0 DEBIAN_FRONTEND=noninteractive \
-      ${NEXTEST_PROFILE:+NEXTEST_PROFILE=$NEXTEST_PROFILE} \
+      ${NEXTEST_PROFILE:+NEXTEST_PROFILE=$NEXTEST_PROFILE} ${STACK_PG_PORT:+STACK_PG_PORT=$STACK_PG_PORT} \
       bash "$script"
   ' clean-root "$ROOT" "$REPO" "$rustup_home" "$cargo_home" "/root/$1.sh" "${2:-}"
 }

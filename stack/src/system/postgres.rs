@@ -114,24 +114,31 @@ impl Cluster {
     /// user can reach both the binaries and the folder.
     fn server_version(&self) -> Result<String> {
         let output = self.command("postgres").arg("--version").output();
-        match output {
+        // What the system said, so that a missing library is not mistaken for a folder's mode.
+        let cause = match output {
             Ok(output) if output.status.success() => {
-                Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+                return Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned());
             }
-            _ => bail!(
-                "{} cannot run {} from {}{}: make the folders above them searchable (chmod o+x), \
-                 or set DATABASE_URL",
-                self.owner
-                    .map_or("this user".to_owned(), |(uid, _)| format!("uid {uid}")),
-                self.bin.join("postgres").display(),
-                self.dir.display(),
-                if self.owner.is_some() {
-                    " (as root the server runs as an unprivileged user)"
-                } else {
-                    ""
-                }
+            Ok(output) => format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
             ),
-        }
+            Err(err) => err.to_string(),
+        };
+        bail!(
+            "{} cannot run {} from {}{} ({cause}): make the folders above them searchable \
+             (chmod o+x), or set DATABASE_URL",
+            self.owner
+                .map_or("this user".to_owned(), |(uid, _)| format!("uid {uid}")),
+            self.bin.join("postgres").display(),
+            self.dir.display(),
+            if self.owner.is_some() {
+                " (as root the server runs as an unprivileged user)"
+            } else {
+                ""
+            }
+        )
     }
 
     /// A new cluster: whatever was there stopped and removed, `initdb` with a password for
