@@ -270,6 +270,21 @@ impl Cluster {
         if let Some((uid, gid)) = self.owner {
             command.uid(uid).gid(gid);
         }
+        // The server outlives us (the tests' cluster is left running), and would keep every file
+        // we inherited open: a `flock` held around the tests, such as CI's port lock, stayed held
+        // until the server stopped. Marking them close-on-exec leaves it only stdin, stdout and
+        // stderr. Best effort: on a kernel without CLOSE_RANGE_CLOEXEC (before 5.11) the server
+        // still starts.
+        if let Ok(cloexec) = libc::c_int::try_from(libc::CLOSE_RANGE_CLOEXEC) {
+            // SAFETY: the closure only makes one system call, which is async-signal-safe, as
+            // pre_exec requires between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::close_range(3, libc::c_uint::MAX, cloexec);
+                    Ok(())
+                });
+            }
+        }
         command
     }
 
