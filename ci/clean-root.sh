@@ -170,6 +170,7 @@ fi
 timed in_root run
 if [ -n "${CLEAN_ROOT_LOCK:-}" ]; then
   flock -u 9
+  exec 9>&-
 fi
 
 phase test

@@ -127,14 +127,14 @@ impl Cluster {
             Err(err) => err.to_string(),
         };
         bail!(
-            "{} cannot run {} from {}{} ({cause}): make the folders above them searchable \
+            "{} cannot run {} from {}: {cause}. {}Make the folders above them searchable \
              (chmod o+x), or set DATABASE_URL",
             self.owner
                 .map_or("this user".to_owned(), |(uid, _)| format!("uid {uid}")),
             self.bin.join("postgres").display(),
             self.dir.display(),
             if self.owner.is_some() {
-                " (as root the server runs as an unprivileged user)"
+                "As root, the server runs as that unprivileged user. "
             } else {
                 ""
             }
