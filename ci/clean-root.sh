@@ -88,6 +88,10 @@ deb $MIRROR bookworm-updates main
 deb ${MIRROR%/debian}/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# A Debian install has /etc/hosts naming localhost; debootstrap makes none. Without it PostgreSQL 14
+# cannot resolve `localhost` for its statistics collector and runs without statistics or autovacuum
+# (stack::quiesce's test timed out in the root for want of them).
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
 # This network's CA certificates where Debian's ca-certificates package picks them up, and the
 # host's bundle until that package is installed.
 mkdir -p "$ROOT/usr/local/share/ca-certificates" "$ROOT/etc/ssl/certs"
