@@ -23,6 +23,11 @@ A/B: each --variant NAME=BIN_DIR[,KEY=VALUE...] is a build and an environment fo
 services restarted for each, and the variants take turns going first, so a drift in the machine's
 load hits all alike. Without --variant: one variant, `--bin-dir` with `--env KEY=VALUE`s.
 
+Instructions per request (`--callgrind`): the services on the path of the runs' scenarios run under
+valgrind's callgrind, whose counters are zeroed after the warm-up and dumped after the run, so each
+run also writes `instructions_per_request` (per service and in all), a figure the neighbours' load
+does not move. Callgrind slows a service about fifty-fold: use low rates (S6 and S3 at 100-200/s).
+
 The services get only PATH, their ports and URLs, DATABASE_URL and the variant's variables: RUST_LOG
 unset means their default, `info`, as under `stack bench`. PG_BIN_DIR overrides the server's folder.
 """
@@ -64,6 +69,13 @@ SERVICES = [
     }),
 ]
 ENTRY = {"s1": "userservice", "s3": "productservice", "s5": "orderservice", "s6": "analyticsservice"}
+# The services a scenario's request passes through.
+PATH = {
+    "s1": ["userservice", "emailservice"],
+    "s3": ["productservice", "searchservice", "cacheservice", "analyticsservice"],
+    "s5": ["orderservice", "inventoryservice", "paymentservice"],
+    "s6": ["analyticsservice"],
+}
 
 
 def stat(pid):
@@ -137,7 +149,7 @@ class Cluster:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_services(bin_dir, base_port, pg_port, extra_env, log_dir):
+def start_services(bin_dir, base_port, pg_port, extra_env, log_dir, callgrind=()):
     procs = {}
     for name, offset, database, calls in SERVICES:
         env = {"PATH": os.environ["PATH"], "PORT": str(base_port + offset)}
@@ -148,13 +160,16 @@ def start_services(bin_dir, base_port, pg_port, extra_env, log_dir):
             env[var] = f"http://127.0.0.1:{callee_port}"
         env.update(extra_env)
         log = open(log_dir / f"{name}.log", "w")
-        procs[name] = subprocess.Popen([str(bin_dir / name)], env=env, stdout=log, stderr=log)
+        command = [str(bin_dir / name)]
+        if name in callgrind:
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={log_dir}/callgrind.{name}.%p"] + command
+        procs[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         wait_healthy(name, base_port + offset)
     return procs
 
 
 def wait_healthy(name, port):
-    for _ in range(300):
+    for _ in range(1200):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
                 if answer.status == 200:
@@ -163,6 +178,20 @@ def wait_healthy(name, port):
             pass
         time.sleep(0.1)
     sys.exit(f"{name} never answered on {port}")
+
+
+def callgrind(action, pid):
+    subprocess.run(["callgrind_control", action, str(pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def instructions_since_zero(log_dir, name, pid):
+    """Ir of the newest dump of `name` (callgrind numbers its dumps .1, .2, ...)."""
+    dumps = glob.glob(str(log_dir / f"callgrind.{name}.{pid}.*"))
+    newest = max(dumps, key=lambda path: int(path.rsplit(".", 1)[1]))
+    for line in Path(newest).read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    sys.exit(f"no totals in {newest}")
 
 
 def k6(scenario, rate, seconds, url, summary):
@@ -175,10 +204,13 @@ def k6(scenario, rate, seconds, url, summary):
     return usage.ru_utime + usage.ru_stime, child.returncode
 
 
-def measure(args, variant, procs, cluster, scenario, rate, out, index):
+def measure(args, variant, procs, cluster, scenario, rate, out, index, log_dir, wrapped=()):
+    counted = [name for name in PATH[scenario] if name in wrapped]
     url = f"http://127.0.0.1:{args.base_port + next(o for n, o, _, _ in SERVICES if n == ENTRY[scenario])}"
     if args.warmup > 0:
         k6(scenario, rate, args.warmup, url, out / f"warmup-{index}.json")
+    for name in counted:
+        callgrind("-z", procs[name].pid)
     load_before = loadavg()
     before = {name: stat(proc.pid) for name, proc in procs.items()}
     pg_before = postgres_ticks(cluster.postmaster())
@@ -187,6 +219,8 @@ def measure(args, variant, procs, cluster, scenario, rate, out, index):
     wall = time.monotonic() - started
     after = {name: stat(proc.pid) for name, proc in procs.items()}
     pg_after = postgres_ticks(cluster.postmaster())
+    for name in counted:
+        callgrind("-d", procs[name].pid)
     metrics = json.loads((out / f"run-{index}.json").read_text())["metrics"]
     requests = metrics["http_reqs"]["count"]
     per_request = lambda ticks: ticks / TICK * 1e6 / requests
@@ -214,11 +248,16 @@ def measure(args, variant, procs, cluster, scenario, rate, out, index):
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
+    if counted:
+        instructions = {name: instructions_since_zero(log_dir, name, procs[name].pid) / requests for name in counted}
+        run["instructions_per_request"] = sum(instructions.values())
+        run["per_service_instructions"] = {name: round(value) for name, value in instructions.items()}
     with open(out / "runs.jsonl", "a") as runs:
         runs.write(json.dumps(run) + "\n")
     print(f"{variant['name']:>10} {scenario} {rate:>5}/s  services {run['services_us']:8.1f} us/req  postgres {run['postgres_us']:7.1f}  "
           f"k6 {run['k6_us']:6.1f}  p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:7.2f} ms  dropped {run['dropped']}  "
-          f"failed {run['failed_checks']}  load {' '.join(load_before)}", flush=True)
+          f"failed {run['failed_checks']}  load {' '.join(load_before)}"
+          + (f"  instructions {run['instructions_per_request']:,.0f}/req" if counted else ""), flush=True)
     return run
 
 
@@ -235,6 +274,9 @@ def main():
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for every service")
     parser.add_argument("--variant", action="append", default=[], help="NAME=BIN_DIR[,KEY=VALUE...]")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--settle", type=float, default=5, help="seconds idle before the RSS at a round's end")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions per request of the services on the runs' paths (valgrind)")
     parser.add_argument("--hold", action="store_true", help="start everything, print the pids and wait (for perf)")
     args = parser.parse_args()
     out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-cost-per-request"
@@ -270,6 +312,7 @@ def main():
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
             return
         runs = [(s, int(r)) for s, r in (item.split(":") for item in args.runs.split(","))]
+        wrapped = sorted({name for scenario, _ in runs for name in PATH[scenario]}) if args.callgrind else []
         results = []
         rss = {}
         index = 0
@@ -278,10 +321,12 @@ def main():
                 variant = variants[(turn + round_) % len(variants)]
                 log_dir = out / f"logs-{variant['name']}-{round_ + 1}"
                 log_dir.mkdir(exist_ok=True)
-                procs.update(start_services(variant["bin_dir"], args.base_port, args.pg_port, variant["env"], log_dir))
+                procs.update(start_services(variant["bin_dir"], args.base_port, args.pg_port, variant["env"], log_dir, wrapped))
                 for scenario, rate in runs:
                     index += 1
-                    results.append(measure(args, variant, procs, cluster, scenario, rate, out, index))
+                    results.append(measure(args, variant, procs, cluster, scenario, rate, out, index, log_dir, wrapped))
+                # What the services keep once the load is gone (the allocator's retained memory).
+                time.sleep(args.settle)
                 rss[variant["name"]] = {name: rss_kib(proc.pid) for name, proc in procs.items()}
                 stop()
         print(f"\n{'variant':>10} {'run':>8} {'services us/req (min / median)':>32} {'postgres us/req (min / median)':>32}  p99 ms (median)  runs")
@@ -292,7 +337,8 @@ def main():
                 p = [r["postgres_us"] for r in mine]
                 print(f"{variant['name']:>10} {scenario + ':' + str(rate):>8} {min(s):15.1f} / {statistics.median(s):8.1f}      "
                       f"{min(p):15.1f} / {statistics.median(p):8.1f}      {statistics.median(r['p99_ms'] for r in mine):8.2f}  {len(mine)}")
-        print("\nRSS at the end of each variant's last round (KiB, current / peak):")
+        (out / "rss.json").write_text(json.dumps({"settle_s": args.settle, "loadavg": loadavg(), "rss_kib": rss}, indent=1))
+        print(f"\nRSS {args.settle:g} s after each variant's last round (KiB, current / peak):")
         for name, services in rss.items():
             print(f"  {name}: " + ", ".join(f"{s} {v.get('VmRSS', 0)}/{v.get('VmHWM', 0)}" for s, v in services.items()))
         print(f"\nresults in {out}")

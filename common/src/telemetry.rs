@@ -24,16 +24,19 @@ use std::{
 };
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, StatusCode},
     middleware::{self, Next},
     response::Response,
     routing::get,
     Router,
 };
-use opentelemetry::{trace::TraceContextExt, Context};
-use tracing::Instrument;
+use opentelemetry::{
+    trace::{TraceContextExt, TraceId},
+    Context,
+};
 
+use self::metrics::Route;
 pub use self::{logs::init_logging, metrics::Metrics};
 use crate::config;
 
@@ -80,6 +83,13 @@ pub(crate) fn current_scope() -> Option<Scope> {
     SCOPE.try_with(Scope::clone).ok()
 }
 
+/// The trace id of the request this task is answering, for its log lines.
+fn current_trace_id() -> Option<TraceId> {
+    SCOPE
+        .try_with(|scope| scope.trace.span().span_context().trace_id())
+        .ok()
+}
+
 /// `app` with its requests timed and traced, and `GET /metrics`.
 pub fn instrument(app: Router) -> Router {
     let metrics = metrics_enabled().then(|| Arc::new(Metrics::new()));
@@ -102,24 +112,18 @@ async fn observe(
     request: Request,
     next: Next,
 ) -> Response {
-    // The route template (`/products/{product_id}`), so that the label set stays small.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    if route == METRICS_ROUTE {
+    let route = Route::of(&request);
+    if route.as_str() == METRICS_ROUTE {
         return next.run(request).await;
     }
     let method = request.method().clone();
     let started = Instant::now();
-    let trace = traces::server_span(request.headers(), &method, &route);
-    let log_span = tracing::info_span!("request", trace_id = %trace.span().span_context().trace_id());
+    let trace = traces::server_span(request.headers(), &method, route.as_str());
     let scope = Scope {
         metrics: instrumentation.metrics.clone(),
         trace: trace.clone(),
     };
-    let response = SCOPE.scope(scope, next.run(request)).instrument(log_span).await;
+    let response = SCOPE.scope(scope, next.run(request)).await;
     if let Some(metrics) = &instrumentation.metrics {
         metrics.observe_server(&method, route, response.status(), started.elapsed());
     }

@@ -5,6 +5,12 @@
 //! span, the JSON format as `trace_id`. JSON is one object per line:
 //! `{"timestamp", "level", "service", "target", "message", "fields", "trace_id"}`.
 //!
+//! The trace id is read from the request's telemetry scope when a line is written, not kept in a
+//! `tracing` span made for every request: such a span (made, formatted, entered and left at every
+//! poll, closed) cost a tenth of S6's instructions, for lines that are seldom written. So the human
+//! format is written here, laid out as `tracing_subscriber`'s default (`Full`) one with the request
+//! as its outermost span.
+//!
 //! The pool wait is measured from an event sqlx emits itself: a pool built by [`crate::db`] reports
 //! every acquire's duration at `TRACE` level under `sqlx::pool::acquire`, and [`PoolWaitProbe`] (a
 //! layer that sees only that target) records it against the request that waited. So the wait is
@@ -15,14 +21,14 @@ use std::{fmt, io::IsTerminal, sync::OnceLock, time::Duration};
 use serde_json::{Map, Value};
 use tracing::{
     field::{Field, Visit},
-    span, Event, Level, Subscriber,
+    Event, Level, Subscriber,
 };
 use tracing_subscriber::{
     filter::{EnvFilter, Targets},
     fmt::{
         format::Writer,
         time::{FormatTime, SystemTime},
-        FmtContext, FormatEvent, FormatFields,
+        FmtContext, FormatEvent, FormatFields, FormattedFields,
     },
     layer::{Context, SubscriberExt},
     registry::LookupSpan,
@@ -66,34 +72,15 @@ pub(crate) fn init(service: Option<&'static str>) {
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .event_format(TextLines)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed()
     };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(filter))
-        .with(json.then_some(TraceIdKeeper))
         .with(PoolWaitProbe.with_filter(Targets::new().with_target(ACQUIRE_TARGET, Level::TRACE)))
         .try_init();
-}
-
-/// A request span's trace id, kept where the JSON formatter finds it.
-struct TraceId(String);
-
-/// Keeps the `trace_id` field of each `request` span in the span's extensions.
-struct TraceIdKeeper;
-
-impl<S> Layer<S> for TraceIdKeeper
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut fields = JsonFields::default();
-        attrs.record(&mut fields);
-        if let (Some(Value::String(trace_id)), Some(span)) = (fields.0.remove("trace_id"), ctx.span(id)) {
-            span.extensions_mut().insert(TraceId(trace_id));
-        }
-    }
 }
 
 /// Records each acquire's wait against the request being answered.
@@ -161,7 +148,7 @@ where
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        _ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -169,11 +156,7 @@ where
         event.record(&mut fields);
         let mut fields = fields.0;
         let message = fields.remove("message").unwrap_or(Value::Null);
-        let trace_id = ctx.event_scope().and_then(|scope| {
-            scope
-                .from_root()
-                .find_map(|span| span.extensions().get::<TraceId>().map(|id| id.0.clone()))
-        });
+        let trace_id = super::current_trace_id().map(|id| id.to_string());
         let mut timestamp = String::new();
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
         let metadata = event.metadata();
@@ -189,5 +172,88 @@ where
         line.insert("fields".into(), Value::Object(fields));
         line.insert("trace_id".into(), trace_id.map_or(Value::Null, Value::String));
         writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// The human format: `tracing_subscriber`'s default layout (timestamp, level, spans, target, fields),
+/// with the request being answered as the outermost span, `request{trace_id=…}:`.
+struct TextLines;
+
+/// The ANSI styles of `tracing_subscriber`'s default format.
+const DIMMED: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn level_colour(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => "\x1b[35m",
+        Level::DEBUG => "\x1b[34m",
+        Level::INFO => "\x1b[32m",
+        Level::WARN => "\x1b[33m",
+        Level::ERROR => "\x1b[31m",
+    }
+}
+
+/// `text` in `style` when the writer takes ANSI escapes, else as it is.
+fn paint(writer: &mut Writer<'_>, style: &str, text: &dyn fmt::Display) -> fmt::Result {
+    if writer.has_ansi_escapes() {
+        write!(writer, "{style}{text}{RESET}")
+    } else {
+        write!(writer, "{text}")
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for TextLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        let mut timestamp = String::new();
+        if SystemTime.format_time(&mut Writer::new(&mut timestamp)).is_err() {
+            timestamp = "<unknown time>".into();
+        }
+        paint(&mut writer, DIMMED, &timestamp)?;
+        writer.write_char(' ')?;
+        let level = metadata.level();
+        paint(
+            &mut writer,
+            level_colour(*level),
+            &format_args!("{:>5}", level.as_str()),
+        )?;
+        writer.write_char(' ')?;
+        let mut spans = false;
+        if let Some(trace_id) = super::current_trace_id() {
+            paint(&mut writer, BOLD, &"request{")?;
+            write!(writer, "trace_id={trace_id}")?;
+            paint(&mut writer, BOLD, &"}")?;
+            paint(&mut writer, DIMMED, &":")?;
+            spans = true;
+        }
+        for span in ctx.event_scope().into_iter().flat_map(|scope| scope.from_root()) {
+            paint(&mut writer, BOLD, &span.metadata().name())?;
+            if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                if !fields.is_empty() {
+                    paint(&mut writer, BOLD, &"{")?;
+                    write!(writer, "{fields}")?;
+                    paint(&mut writer, BOLD, &"}")?;
+                }
+            }
+            paint(&mut writer, DIMMED, &":")?;
+            spans = true;
+        }
+        if spans {
+            writer.write_char(' ')?;
+        }
+        paint(&mut writer, DIMMED, &format_args!("{}:", metadata.target()))?;
+        writer.write_char(' ')?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }

@@ -12,17 +12,21 @@
 //! process are the process's, and every app of a process reports them.
 
 use std::{
+    hash::{Hash, Hasher},
     sync::{Mutex, OnceLock},
     time::Duration,
 };
 
 use axum::{
+    extract::{MatchedPath, Request},
     http::{header, Method, StatusCode},
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
     collector::Collector,
-    encoding::{text::encode, DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    encoding::{
+        text::encode, DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+    },
     metrics::{counter::ConstCounter, family::Family, gauge::ConstGauge, histogram::Histogram, MetricType},
     registry::{Registry, Unit},
 };
@@ -48,10 +52,45 @@ pub const POOL_WAIT_BUCKETS: [f64; 20] = [
     0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0,
 ];
 
+/// The route template a request matched (`/products/{product_id}`), so that the label set stays
+/// small. It holds the router's own shared string, so labelling a request allocates nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Route(Option<MatchedPath>);
+
+impl Route {
+    pub(crate) fn of(request: &Request) -> Self {
+        Self(request.extensions().get::<MatchedPath>().cloned())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        self.as_str().encode(encoder)
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabels {
     method: &'static str,
-    route: String,
+    route: Route,
     status: u16,
 }
 
@@ -119,7 +158,7 @@ impl Metrics {
     pub(crate) fn observe_server(
         &self,
         method: &Method,
-        route: String,
+        route: Route,
         status: StatusCode,
         elapsed: Duration,
     ) {
