@@ -44,15 +44,21 @@ enum Command {
         /// A run directory, results/<timestamp>-<profile>.
         run_dir: PathBuf,
     },
-    /// Compare two runs scenario by scenario: print the table, write the HTML page.
+    /// Compare two runs, or the two sides of an interleaved study directory: print the table, write the page.
     Compare {
-        /// The run to compare against (the baseline).
+        /// The run to compare against (the baseline), or a study directory (study.json, a/, b/).
         run_a: PathBuf,
-        /// The run compared with it.
-        run_b: PathBuf,
+        /// The run compared with it; absent when RUN_A is a study directory.
+        run_b: Option<PathBuf>,
         /// Where to write the page.
         #[arg(long, default_value = "compare.html")]
         out: PathBuf,
+        /// The smallest difference worth reporting, in %: below it a row reads "within tolerance".
+        #[arg(long, default_value_t = 100.0 * stack::study::inference::MIN_EFFECT, value_parser = non_negative_percent)]
+        min_effect: f64,
+        /// Compare records that were not made the same way (profile, warm-up, machine, ...), marked loudly.
+        #[arg(long)]
+        allow_mismatch: bool,
     },
 }
 
@@ -100,6 +106,13 @@ struct BenchArgs {
     implementation: String,
 }
 
+fn non_negative_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(percent) if (0.0..100.0).contains(&percent) => Ok(percent),
+        _ => Err(format!("{text:?} is not a percentage from 0 to 100")),
+    }
+}
+
 fn non_negative_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(seconds),
@@ -137,8 +150,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", stack::study::report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare { run_a, run_b, out } => {
-            let comparison = stack::study::compare::compare(&run_a, &run_b, &out)?;
+        Command::Compare {
+            run_a,
+            run_b,
+            out,
+            min_effect,
+            allow_mismatch,
+        } => {
+            use stack::study::{compare, inference::Criteria};
+            let options = compare::CompareOptions {
+                out,
+                criteria: Criteria {
+                    min_effect: min_effect / 100.0,
+                    ..Criteria::default()
+                },
+                allow_mismatch,
+            };
+            let comparison = match run_b {
+                Some(run_b) => compare::compare_runs(&run_a, &run_b, &options)?,
+                None => compare::compare_study(&run_a, &options)?,
+            };
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
