@@ -412,41 +412,6 @@ fn read_resources(path: &Path) -> Result<Vec<ResourceRow>> {
         .with_context(|| format!("reading {}", path.display()))
 }
 
-/// `study.json`: an interleaved A/B study directory, `<study>/study.json` beside `<study>/a/` and
-/// `<study>/b/`, each a complete run record whose repeat r ran in round r.
-pub const STUDY_FILE: &str = "study.json";
-
-/// How the two sides of an interleaved study took turns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Study {
-    pub format_version: u32,
-    /// The seed of the order within each round; the comparison's bootstrap reuses it.
-    pub seed: u64,
-    /// Per round, the sides in the order they ran.
-    pub rounds: Vec<[StudySide; 2]>,
-    /// The run id of each side's record.
-    pub a: String,
-    pub b: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StudySide {
-    A,
-    B,
-}
-
-impl Study {
-    /// Reads `<dir>/study.json`.
-    pub fn read(dir: &Path) -> Result<Self> {
-        read_json(&dir.join(STUDY_FILE))
-    }
-}
-
-pub fn write_study(dir: &Path, study: &Study) -> Result<()> {
-    write_json(&dir.join(STUDY_FILE), study)
-}
-
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     // Written aside and renamed, so a reader never sees half a file.
