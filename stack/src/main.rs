@@ -13,7 +13,10 @@ use clap::{Args, Parser, Subcommand};
 use stack::{
     scenario::Scenario,
     study::{
-        bench::{Bench, Profile},
+        bench::{
+            order::{self, OrderKind},
+            Bench, Profile,
+        },
         record::TargetKind,
     },
     system::{self, compose::Compose, plan::Plan, target::Target, System},
@@ -98,6 +101,12 @@ struct BenchArgs {
     /// Which implementation is driven, for the record.
     #[arg(long, default_value = "sync")]
     implementation: String,
+    /// The order of the scenarios within each repeat: shuffled from --seed, or s1 ... s6.
+    #[arg(long, value_enum, default_value = "shuffled")]
+    order: OrderKind,
+    /// The seed of the shuffle (default: drawn at random); recorded either way.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn non_negative_seconds(text: &str) -> Result<f64, String> {
@@ -182,6 +191,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target,
                 implementation: args.implementation,
                 command: std::env::args().collect(),
+                order: args.order,
+                seed: args.seed.unwrap_or_else(order::random_seed),
             };
             bench.run(&root, &compose).await
         }

@@ -53,6 +53,18 @@ pub struct Meta {
     pub sampler: Sampling,
     #[serde(default)]
     pub options: ScriptOptions,
+    /// The order the scenarios of each repeat ran in, and its seed (`None` in older records: s1 ... s6).
+    #[serde(default)]
+    pub order: Option<crate::study::bench::order::RunOrder>,
+    /// Whether each measured run was quiesced, by which rule, or why not (`None` in older records: not).
+    #[serde(default)]
+    pub quiescing: Option<crate::study::bench::quiesce::Quiescing>,
+    /// The PostgreSQL settings that shape performance; `None` when the database could not be read.
+    #[serde(default)]
+    pub postgres_settings: Option<crate::study::bench::quiesce::PostgresSettings>,
+    /// Each measured run in the order it ran: its quiescing and PostgreSQL's counters over it.
+    #[serde(default)]
+    pub runs: Vec<crate::study::bench::RunLog>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -487,6 +499,10 @@ mod tests {
                 cpu_percent_of_one_core: Some(0.4),
             },
             options: ScriptOptions::default(),
+            order: None,
+            quiescing: None,
+            postgres_settings: None,
+            runs: Vec::new(),
         }
     }
 
