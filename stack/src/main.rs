@@ -15,7 +15,8 @@ use stack::{
     study::{
         bench::{
             order::{self, OrderKind},
-            Bench, Profile,
+            pinning::CpuPinning,
+            provenance, Bench, Profile,
         },
         record::TargetKind,
     },
@@ -107,6 +108,10 @@ struct BenchArgs {
     /// The seed of the shuffle (default: drawn at random); recorded either way.
     #[arg(long)]
     seed: Option<u64>,
+    /// Pin k6 and the system apart, e.g. `--cpus generator=0 system=1` (taskset CPU lists; system= is
+    /// for --target local).
+    #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
+    cpus: Vec<String>,
 }
 
 fn non_negative_seconds(text: &str) -> Result<f64, String> {
@@ -193,6 +198,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 command: std::env::args().collect(),
                 order: args.order,
                 seed: args.seed.unwrap_or_else(order::random_seed),
+                cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
             };
             bench.run(&root, &compose).await
         }

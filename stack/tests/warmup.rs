@@ -26,6 +26,7 @@ async fn warm_up(script: PathBuf, scenario: &str) -> anyhow::Result<()> {
         profile: "baseline",
         urls: &urls,
         env: Vec::new(),
+        cpus: None,
     };
     let sampler = Sampler::start(Vec::new(), None);
     invocation.warm_up(scenario, 1.0, &sampler).await

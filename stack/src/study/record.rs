@@ -65,6 +65,9 @@ pub struct Meta {
     /// Each measured run in the order it ran: its quiescing and PostgreSQL's counters over it.
     #[serde(default)]
     pub runs: Vec<crate::study::bench::RunLog>,
+    /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
+    #[serde(default)]
+    pub cpus: Option<crate::study::bench::pinning::CpuPinning>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -503,6 +506,7 @@ mod tests {
             quiescing: None,
             postgres_settings: None,
             runs: Vec::new(),
+            cpus: None,
         }
     }
 

@@ -44,11 +44,21 @@ pub struct Invocation<'a> {
     pub urls: &'a BTreeMap<String, String>,
     /// Further `-e NAME=value` for the script (S4_REPORTS, CAPACITY_STEP_S).
     pub env: Vec<(String, String)>,
+    /// `--cpus generator=`: k6 runs under `taskset -c` with this CPU list.
+    pub cpus: Option<String>,
 }
 
 impl Invocation<'_> {
     fn command(&self, scenario: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(self.k6);
+        // taskset sets the affinity and execs k6: the process the sampler watches is k6 itself.
+        let mut command = match &self.cpus {
+            Some(cpus) => {
+                let mut command = tokio::process::Command::new("taskset");
+                command.args(["-c", cpus, self.k6]);
+                command
+            }
+            None => tokio::process::Command::new(self.k6),
+        };
         command
             .args(["run", "--no-color", "-e"])
             .arg(format!("PROFILE={}", self.profile));

@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod generator;
 pub mod k6;
 pub mod order;
+pub mod pinning;
 pub mod provenance;
 pub mod quiesce;
 pub mod responder;
@@ -35,6 +36,7 @@ use sqlx::postgres::PgConnectOptions;
 use self::{
     analysis::{Inputs, Measured},
     order::{OrderKind, RunOrder},
+    pinning::CpuPinning,
     quiesce::{PostgresSettings, ProcessSet, Quiescence, Quiescer, Quiescing, QuietRule, RunDeltas},
     sampler::Sampler,
 };
@@ -109,6 +111,8 @@ pub struct Bench {
     /// The order of the scenarios within a repeat, and the seed of its shuffle.
     pub order: OrderKind,
     pub seed: u64,
+    /// `--cpus`: where k6 and the system may run.
+    pub cpus: CpuPinning,
 }
 
 /// The step length of the capacity profile: `CAPACITY_STEP_S`, else the plan's default.
@@ -127,6 +131,12 @@ impl Bench {
     /// Starts the system if the target is local, measures, stops it, and writes the record and its
     /// report under `root/results/`.
     pub async fn run(&self, root: &Path, compose: &Compose) -> Result<ExitCode> {
+        ensure!(
+            self.cpus.system.is_none() || matches!(self.target, Target::Local { .. }),
+            "--cpus system= pins a local system only: pin compose's containers with \
+             `docker update --cpuset-cpus`, and a system behind URLs where it runs; \
+             --cpus generator= alone pins k6"
+        );
         let session = Session::begin(self, root)?;
         let system = match self.target {
             Target::Local { .. } => {
@@ -136,7 +146,15 @@ impl Bench {
             }
             _ => None,
         };
-        let outcome = session.measure(system.as_ref(), compose).await;
+        let pinned = match (&system, &self.cpus.system) {
+            (Some(system), Some(cpus)) => pinning::pin_trees(&system_roots(system), cpus)
+                .with_context(|| format!("pinning the system to CPUs {cpus}")),
+            _ => Ok(()),
+        };
+        let outcome = match pinned {
+            Ok(()) => session.measure(system.as_ref(), compose).await,
+            Err(err) => Err(err),
+        };
         let stopped = match system {
             Some(system) => system.down().await,
             None => Ok(ExitCode::SUCCESS),
@@ -270,6 +288,7 @@ impl<'s> Measuring<'s> {
             quiescing: Some(quiescing),
             postgres_settings,
             runs: Vec::new(),
+            cpus: Some(bench.cpus.clone()),
         };
         record::write_meta(&session.dir, &meta)?;
 
@@ -288,6 +307,7 @@ impl<'s> Measuring<'s> {
             profile: bench.profile.name(),
             urls,
             env,
+            cpus: bench.cpus.generator.clone(),
         };
         Ok(Self {
             session,
@@ -596,6 +616,18 @@ fn compose_database(docker: &str, compose: &Compose) -> Result<(PgConnectOptions
         .password(env.get("POSTGRES_PASSWORD").map_or("", String::as_str))
         .database(env.get("POSTGRES_DB").map_or(user, String::as_str));
     Ok((connect, ProcessSet::Tree(pid)))
+}
+
+/// The roots of a local system's process trees: each service and the postmaster.
+fn system_roots(system: &System) -> Vec<u32> {
+    let mut roots: Vec<u32> = system.services.pids().into_iter().map(|(_, pid)| pid).collect();
+    roots.extend(
+        system
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.postmaster_pid()),
+    );
+    roots
 }
 
 /// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;
