@@ -20,6 +20,7 @@ pub mod quiesce;
 pub mod responder;
 pub mod sampler;
 pub mod stats;
+pub mod versus;
 
 use std::{
     collections::BTreeMap,
@@ -191,16 +192,21 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Finds k6 and the capacity plan, and makes the run directory.
+    /// Finds k6 and the capacity plan, and makes the run directory, `results/<run-id>/`.
     fn begin(bench: &'a Bench, root: &'a Path) -> Result<Self> {
+        let started_at = provenance::now_rfc3339();
+        let run_id = format!("{}-{}", provenance::compact(&started_at), bench.profile.name());
+        Self::begin_in(bench, root, root.join("results").join(&run_id), run_id)
+    }
+
+    /// The same, with the record in `dir` under the id `run_id`.
+    fn begin_in(bench: &'a Bench, root: &'a Path, dir: PathBuf, run_id: String) -> Result<Self> {
         let k6 = k6::binary()?;
         let capacity = CapacityPlan::read(root)?;
         let step_s = (bench.profile == Profile::Capacity)
             .then(|| capacity_step_s(&capacity))
             .transpose()?;
         let started_at = provenance::now_rfc3339();
-        let run_id = format!("{}-{}", provenance::compact(&started_at), bench.profile.name());
-        let dir = root.join("results").join(&run_id);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self {
             bench,
