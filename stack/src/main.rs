@@ -13,7 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use stack::{
     scenario::Scenario,
     study::{
-        bench::{Bench, Profile},
+        bench::{
+            order::{self, OrderKind},
+            pinning::CpuPinning,
+            provenance,
+            versus::Versus,
+            Bench, Profile,
+        },
         record::TargetKind,
     },
     system::{self, compose::Compose, plan::Plan, target::Target, System},
@@ -104,6 +110,29 @@ struct BenchArgs {
     /// Which implementation is driven, for the record.
     #[arg(long, default_value = "sync")]
     implementation: String,
+    /// The order of the scenarios within each repeat: shuffled from --seed, or s1 ... s6.
+    #[arg(long, value_enum, default_value = "shuffled")]
+    order: OrderKind,
+    /// The seed of the shuffle (default: drawn at random); recorded either way.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Pin k6 and the system apart, e.g. `--cpus generator=0 system=1` (taskset CPU lists; system= is
+    /// for --target local).
+    #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
+    cpus: Vec<String>,
+    /// Also measure a second system, in interleaved rounds (--rounds): `urls` with --versus-url, or
+    /// `local`/`compose` when --target is urls (only one side can be on the compose file's ports).
+    #[arg(long, value_enum)]
+    versus: Option<TargetKind>,
+    /// With --versus urls: SERVICE=URL for each of the six entrypoints of the second system.
+    #[arg(long = "versus-url", value_name = "SERVICE=URL", requires = "versus")]
+    versus_urls: Vec<String>,
+    /// With --versus: how many rounds, each one repeat of every scenario on both sides (instead of --repeat).
+    #[arg(long, requires = "versus", conflicts_with = "repeat", value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: Option<u32>,
+    /// With --versus: which implementation the second system is, for its record.
+    #[arg(long, default_value = "sync")]
+    versus_implementation: String,
 }
 
 fn non_negative_percent(text: &str) -> Result<f64, String> {
@@ -205,7 +234,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let bench = Bench {
                 profile: args.profile,
                 scenarios,
-                repeat: args.repeat,
+                repeat: args.rounds.unwrap_or(args.repeat),
                 warmup_s: args.warmup.unwrap_or(args.profile.default_warmup_s()),
                 s4_reports: args.s4_reports,
                 dashboard: args.dashboard,
@@ -213,8 +242,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target,
                 implementation: args.implementation,
                 command: std::env::args().collect(),
+                order: args.order,
+                seed: args.seed.unwrap_or_else(order::random_seed),
+                cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
             };
-            bench.run(&root, &compose).await
+            match args.versus {
+                Some(kind) => {
+                    let versus = Versus {
+                        target: Target::new(kind, &compose, &args.versus_urls)?,
+                        implementation: args.versus_implementation,
+                    };
+                    bench.run_versus(&versus, &root, &compose).await
+                }
+                None => bench.run(&root, &compose).await,
+            }
         }
     }
 }

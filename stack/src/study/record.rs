@@ -53,6 +53,21 @@ pub struct Meta {
     pub sampler: Sampling,
     #[serde(default)]
     pub options: ScriptOptions,
+    /// The order the scenarios of each repeat ran in, and its seed (`None` in older records: s1 ... s6).
+    #[serde(default)]
+    pub order: Option<crate::study::bench::order::RunOrder>,
+    /// Whether each measured run was quiesced, by which rule, or why not (`None` in older records: not).
+    #[serde(default)]
+    pub quiescing: Option<crate::study::bench::quiesce::Quiescing>,
+    /// The PostgreSQL settings that shape performance; `None` when the database could not be read.
+    #[serde(default)]
+    pub postgres_settings: Option<crate::study::bench::quiesce::PostgresSettings>,
+    /// Each measured run in the order it ran: its quiescing and PostgreSQL's counters over it.
+    #[serde(default)]
+    pub runs: Vec<crate::study::bench::RunLog>,
+    /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
+    #[serde(default)]
+    pub cpus: Option<crate::study::bench::pinning::CpuPinning>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -412,6 +427,45 @@ fn read_resources(path: &Path) -> Result<Vec<ResourceRow>> {
         .with_context(|| format!("reading {}", path.display()))
 }
 
+/// `study.json`: the file of an interleaved study (`stack bench --versus`).
+pub const STUDY_FILE: &str = "study.json";
+/// The version of `study.json` this code writes and the highest it reads.
+pub const STUDY_FORMAT_VERSION: u32 = 1;
+
+/// An interleaved study: `<study>/study.json` beside two complete run records, `<study>/<a>/` and
+/// `<study>/<b>/`, whose repeat r is round r.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Study {
+    pub format_version: u32,
+    /// The seed of the rounds' order and of both sides' scenario orders.
+    pub seed: u64,
+    /// Per round, the sides in the order they ran (`["a", "b"]` or `["b", "a"]`).
+    pub rounds: Vec<Vec<String>>,
+    /// The folder of side A's record, within the study.
+    pub a: String,
+    /// The folder of side B's record, within the study.
+    pub b: String,
+}
+
+pub fn write_study(dir: &Path, study: &Study) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_json(&dir.join(STUDY_FILE), study)
+}
+
+/// Reads `<dir>/study.json`, refusing a newer version of it.
+pub fn read_study(dir: &Path) -> Result<Study> {
+    let path = dir.join(STUDY_FILE);
+    let study: Study = read_json(&path)?;
+    if study.format_version > STUDY_FORMAT_VERSION {
+        bail!(
+            "{} is study format_version {}, newer than this stack reads ({STUDY_FORMAT_VERSION}): use a newer stack",
+            path.display(),
+            study.format_version
+        );
+    }
+    Ok(study)
+}
+
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     // Written aside and renamed, so a reader never sees half a file.
@@ -487,6 +541,11 @@ mod tests {
                 cpu_percent_of_one_core: Some(0.4),
             },
             options: ScriptOptions::default(),
+            order: None,
+            quiescing: None,
+            postgres_settings: None,
+            runs: Vec::new(),
+            cpus: None,
         }
     }
 
