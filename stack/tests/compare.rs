@@ -11,7 +11,7 @@ use std::{
 use stack::study::{
     compare::{compare_runs, compare_study, CompareOptions, Comparison, Figure, Pairing},
     inference::{Design, Outcome},
-    record::{self, Run, Study, StudySide},
+    record::{self, Run, Study},
 };
 
 const RUN_A: &str = "docs/runs/20261202T000236Z-smoke";
@@ -75,11 +75,8 @@ fn study_of(dir: &Path, a: &Path, b: &Path, rounds: usize, seed: u64) -> PathBuf
         seed,
         rounds: (0..rounds)
             .map(|r| {
-                if r % 2 == 0 {
-                    [StudySide::A, StudySide::B]
-                } else {
-                    [StudySide::B, StudySide::A]
-                }
+                let order = if r % 2 == 0 { ["a", "b"] } else { ["b", "a"] };
+                order.map(String::from).to_vec()
             })
             .collect(),
         a: "a".into(),

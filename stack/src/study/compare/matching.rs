@@ -88,6 +88,16 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         option(a.options.capacity_step_s),
         option(b.options.capacity_step_s),
     );
+    // An older record did not pin: the same as a record pinned on neither side.
+    let pinning = |meta: &Meta| {
+        let cpus = meta.cpus.clone().unwrap_or_default();
+        format!(
+            "generator {}, system {}",
+            cpus.generator.as_deref().unwrap_or("free"),
+            cpus.system.as_deref().unwrap_or("free")
+        )
+    };
+    check("CPU pinning", pinning(a), pinning(b));
     found
 }
 

@@ -35,7 +35,7 @@ pub use matching::Mismatch;
 use crate::study::{
     inference::{self, Bootstrap, Criteria, Design, Direction, Finding, Outcome, Trend, Untestable},
     page::MIB,
-    record::{Results, Run, ScenarioResult, Stat, Study},
+    record::{self, Results, Run, ScenarioResult, Stat},
     warning::{self, Warning},
 };
 
@@ -55,11 +55,11 @@ pub fn compare_runs(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comp
 
 /// Compares the two sides of an interleaved study directory (`study.json`, `a/`, `b/`).
 pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
-    let study = Study::read(dir)?;
-    let run_a = Run::read(&dir.join("a"))?;
-    let run_b = Run::read(&dir.join("b"))?;
+    let study = record::read_study(dir)?;
+    let run_a = Run::read(&dir.join(&study.a))?;
+    let run_b = Run::read(&dir.join(&study.b))?;
     let rounds = study.rounds.len();
-    for (side, run) in [("a", &run_a), ("b", &run_b)] {
+    for (side, run) in [(&study.a, &run_a), (&study.b, &run_b)] {
         let repeats = results_of(run)?.repeats as usize;
         if repeats != rounds {
             bail!(
