@@ -52,35 +52,8 @@ pub enum Source {
     Container(String),
 }
 
-/// One watched name over one interval.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub repeat: u32,
-    /// The start of the interval, in seconds since the repeat began.
-    pub t_s: f64,
-    /// The measured length of the interval.
-    pub interval_s: f64,
-    pub process: String,
-    /// Mean % of one core over the interval (up to 100 x cores).
-    pub cpu_percent: f64,
-    /// Summed resident set size at the end of the interval.
-    pub rss_bytes: u64,
-    /// Summed proportional set size at the end of the interval; `None` for a container (docker
-    /// reports its own memory figure, in `rss_bytes`) or when `smaps_rollup` could not be read.
-    pub pss_bytes: Option<u64>,
-}
-
-impl From<Reading> for ResourceRow {
-    fn from(reading: Reading) -> Self {
-        Self {
-            repeat: reading.repeat,
-            t_s: reading.t_s,
-            process: reading.process,
-            cpu_percent: reading.cpu_percent,
-            rss_bytes: reading.rss_bytes,
-        }
-    }
-}
+/// One watched name over one interval: a row of `resources.csv`.
+pub type Reading = ResourceRow;
 
 /// How regularly the sampler ticked: the measured intervals of the rows it recorded, and how many
 /// ticks it skipped because it was late.
@@ -175,10 +148,7 @@ impl Sampler {
     /// Stops sampling; every row recorded, and the sampler's own cost in % of one core.
     pub fn finish(self) -> (Vec<ResourceRow>, f64) {
         let finished = self.finish_all();
-        (
-            finished.readings.into_iter().map(ResourceRow::from).collect(),
-            finished.cost_percent,
-        )
+        (finished.readings, finished.cost_percent)
     }
 
     /// Stops sampling; every reading with its interval and PSS, the cadence, and the cost.
