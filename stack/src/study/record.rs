@@ -218,6 +218,22 @@ pub struct ScenarioResult {
     /// Per-hop breakdown from the services' metrics (filled by the telemetry of issue 11).
     #[serde(default)]
     pub hops: Option<Hops>,
+    /// CPU per completed request over the measured windows; `None` in older records and where
+    /// nothing was sampled or no request completed.
+    #[serde(default)]
+    pub cost: Option<Cost>,
+}
+
+/// CPU-µs per completed request over a scenario's measured windows (`bench/cost.rs`), one run per
+/// repeat. The system is its services and its database together; the generator is k6.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub system_us: Stat,
+    pub services_us: Stat,
+    pub database_us: Stat,
+    pub generator_us: Stat,
+    /// By watched name (`resources.csv`'s `process`).
+    pub by_process: BTreeMap<String, Stat>,
 }
 
 /// The percentiles of [`ScenarioResult::distribution`].
@@ -550,6 +566,13 @@ mod tests {
                 },
             )]),
             hops: None,
+            cost: Some(Cost {
+                system_us: s.clone(),
+                services_us: s.clone(),
+                database_us: s.clone(),
+                generator_us: s.clone(),
+                by_process: BTreeMap::from([("postgres".into(), s.clone())]),
+            }),
         };
         Results {
             format_version: FORMAT_VERSION,

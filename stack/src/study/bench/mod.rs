@@ -7,6 +7,7 @@
 //! memory. At the end the figures are computed from k6's raw samples ([`analysis`]).
 
 pub mod analysis;
+pub mod cost;
 pub mod generator;
 pub mod k6;
 pub mod provenance;
