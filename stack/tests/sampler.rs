@@ -1,6 +1,7 @@
 //! The resource sampler against processes of known load: one busy on a core, one asleep, one
-//! holding a known amount of memory, a child that works and exits between two ticks, and two
-//! processes sharing memory.
+//! holding a known amount of memory, a child that works and exits between two ticks, two processes
+//! sharing memory, and another implementation's processes watched by command line and by pid
+//! (`--watch`).
 
 use std::{
     os::unix::process::CommandExt,
@@ -8,9 +9,12 @@ use std::{
     time::Duration,
 };
 
-use stack::study::{
-    bench::sampler::{Sampler, Source, INTERVAL},
-    record::ResourceRow,
+use stack::{
+    study::{
+        bench::sampler::{Sampler, Source, INTERVAL},
+        record::ResourceRow,
+    },
+    system::target::watched_process,
 };
 
 /// A child, in a process group of its own, whose whole group is killed when the test ends.
@@ -192,4 +196,93 @@ fn every_row_carries_its_measured_interval_and_starts_where_the_last_one_ended()
         let off = (reading.interval_s - INTERVAL.as_secs_f64()).abs();
         assert!(off < 0.25, "{readings:?}");
     }
+}
+
+/// The CPU time `pid` has used so far, in s, from its `/proc/<pid>/stat`.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|text| common::proc_stat::parse(&text))
+        .unwrap_or_else(|| panic!("process {pid} is gone"));
+    stat.cpu_ticks as f64 / common::proc_stat::clock_ticks_per_second().unwrap_or(100.0)
+}
+
+/// A shell spinning on a core, with `marker` in its command line.
+fn burner(marker: &str) -> Running {
+    spawn("sh", &["-c", "while :; do :; done", marker])
+}
+
+/// Stops `process` (SIGSTOP), lets a tick see it, and kills it: the CPU time it used in all. (A
+/// process that its unwatched parent reaps at once loses what it used after the last tick: the
+/// sampler cannot read a process that is gone.)
+fn stop(process: Running) -> f64 {
+    if let Ok(pid) = i32::try_from(process.0.id()) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+    }
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let used = cpu_seconds_of(process.0.id());
+    drop(process);
+    used
+}
+
+#[test]
+fn processes_watched_by_command_line_are_followed_as_they_come_and_go() {
+    // Given a watch by command line, and two CPU burners with that pattern in their command line
+    // that start and stop at different times while it is sampled
+    let marker = format!("sampler-watch-{}", std::process::id());
+    let watch = watched_process(&format!("app=cmd:^sh -c .* {marker}$")).expect("a watch");
+    let sampler = Sampler::start(vec![(watch.0, Some(watch.1))], None);
+    sampler.begin_repeat(1);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let first = burner(&marker);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let second = burner(&marker);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let first_cpu = stop(first);
+    let second_cpu = stop(second);
+    let stopped_at = sampler.t_s();
+    std::thread::sleep(INTERVAL * 2 + INTERVAL / 2);
+    // When the sampler is finished
+    let rows = sampler.finish_all().readings;
+    // Then the name has a row every interval, nothing before the first burner, nothing once both
+    // are gone, and between them exactly the CPU the two used (to a couple of ticks each)
+    let counted: f64 = rows.iter().map(ResourceRow::cpu_seconds).sum();
+    let used = first_cpu + second_cpu;
+    assert!(
+        rows.len() >= 6 && rows.iter().all(|r| r.process == "app"),
+        "{rows:?}"
+    );
+    assert!(rows[0].cpu_percent < 1.0, "before the burners: {rows:?}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.t_s > stopped_at + 0.1)
+            .all(|r| r.cpu_percent < 1.0 && r.rss_bytes == 0),
+        "after the burners: {rows:?}"
+    );
+    assert!(used > 0.05, "the burners got {used} s of CPU");
+    assert!(
+        (counted - used).abs() <= 0.04,
+        "counted {counted:.3} s, the burners used {used:.3} s: {rows:?}"
+    );
+}
+
+#[test]
+fn a_process_watched_by_pid_is_sampled_with_its_descendants() {
+    // Given a shell whose child spins on a core, watched by the shell's pid
+    let shell = spawn("sh", &["-c", "sh -c 'while :; do :; done' & sleep 30"]);
+    let watch = watched_process(&format!("app=pid:{}", shell.0.id())).expect("a watch");
+    // When it is sampled
+    let sampler = Sampler::start(vec![(watch.0, Some(watch.1))], None);
+    sampler.begin_repeat(1);
+    std::thread::sleep(INTERVAL * 3 + INTERVAL / 2);
+    let rows = sampler.finish_all().readings;
+    // Then every row is the watched name's, with the child's CPU and both processes' memory in it
+    assert!(
+        rows.len() >= 3 && rows.iter().all(|r| r.process == "app"),
+        "{rows:?}"
+    );
+    let counted: f64 = rows.iter().map(ResourceRow::cpu_seconds).sum();
+    assert!(counted > 0.1, "counted {counted:.3} s: {rows:?}");
+    assert!(rows.iter().all(|r| r.rss_bytes > 0), "{rows:?}");
 }
