@@ -107,6 +107,11 @@ struct BenchArgs {
     /// With --target urls: SERVICE=URL for each of the six entrypoints (userservice ... analyticsservice).
     #[arg(long = "url", value_name = "SERVICE=URL")]
     urls: Vec<String>,
+    /// With --target urls: also sample NAME's processes (repeatable): pid:N (it and its descendants),
+    /// container:NAME, or cmd:REGEX (every process whose command line matches, as they come and go).
+    /// Name the database `postgres` for the cost per request to count it as the database.
+    #[arg(long = "watch", value_name = "NAME=pid:N|container:NAME|cmd:REGEX")]
+    watch: Vec<String>,
     /// Which implementation is driven, for the record.
     #[arg(long, default_value = "sync")]
     implementation: String,
@@ -227,7 +232,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stopped
         }
         Command::Bench(args) => {
-            let target = Target::new(args.target, &compose, &args.urls)?;
+            let target = Target::new(args.target, &compose, &args.urls)?.with_watch(&args.watch)?;
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();

@@ -290,6 +290,8 @@ mod tests {
             process: process.into(),
             cpu_percent: 1.0,
             rss_bytes: rss_mib << 20,
+            pss_bytes: None,
+            interval_s: 1.0,
         }
     }
 

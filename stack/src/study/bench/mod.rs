@@ -11,6 +11,7 @@
 //! k6's raw samples ([`analysis`]).
 
 pub mod analysis;
+pub mod cost;
 pub mod generator;
 pub mod k6;
 pub mod order;
