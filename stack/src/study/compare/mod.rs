@@ -603,8 +603,8 @@ fn p99(scenario: &ScenarioResult) -> Observed {
     Observed::Recorded(scenario.p99_ms.clone())
 }
 
-fn cpu_per_request(_scenario: &ScenarioResult) -> Observed {
-    Observed::Missing(NO_COST.into())
+fn cpu_per_request(scenario: &ScenarioResult) -> Observed {
+    Observed::from_option(scenario.cost.as_ref().map(|cost| &cost.system_us), NO_COST)
 }
 
 #[cfg(test)]
