@@ -13,7 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use stack::{
     scenario::Scenario,
     study::{
-        bench::{Bench, Profile},
+        bench::{
+            order::{self, OrderKind},
+            pinning::CpuPinning,
+            provenance,
+            versus::Versus,
+            Bench, Profile,
+        },
         record::TargetKind,
     },
     system::{self, compose::Compose, plan::Plan, target::Target, System},
@@ -44,15 +50,21 @@ enum Command {
         /// A run directory, results/<timestamp>-<profile>.
         run_dir: PathBuf,
     },
-    /// Compare two runs scenario by scenario: print the table, write the HTML page.
+    /// Compare two runs, or the two sides of an interleaved study directory: print the table, write the page.
     Compare {
-        /// The run to compare against (the baseline).
+        /// The run to compare against (the baseline), or a study directory (study.json, a/, b/).
         run_a: PathBuf,
-        /// The run compared with it.
-        run_b: PathBuf,
+        /// The run compared with it; absent when RUN_A is a study directory.
+        run_b: Option<PathBuf>,
         /// Where to write the page.
         #[arg(long, default_value = "compare.html")]
         out: PathBuf,
+        /// The smallest difference worth reporting, in %: below it a row reads "within tolerance".
+        #[arg(long, default_value_t = 100.0 * stack::study::inference::MIN_EFFECT, value_parser = non_negative_percent)]
+        min_effect: f64,
+        /// Compare records that were not made the same way (profile, warm-up, machine, ...), marked loudly.
+        #[arg(long)]
+        allow_mismatch: bool,
     },
 }
 
@@ -95,9 +107,44 @@ struct BenchArgs {
     /// With --target urls: SERVICE=URL for each of the six entrypoints (userservice ... analyticsservice).
     #[arg(long = "url", value_name = "SERVICE=URL")]
     urls: Vec<String>,
+    /// With --target urls: also sample NAME's processes (repeatable): pid:N (it and its descendants),
+    /// container:NAME, or cmd:REGEX (every process whose command line matches, as they come and go).
+    /// Name the database `postgres` for the cost per request to count it as the database.
+    #[arg(long = "watch", value_name = "NAME=pid:N|container:NAME|cmd:REGEX")]
+    watch: Vec<String>,
     /// Which implementation is driven, for the record.
     #[arg(long, default_value = "sync")]
     implementation: String,
+    /// The order of the scenarios within each repeat: shuffled from --seed, or s1 ... s6.
+    #[arg(long, value_enum, default_value = "shuffled")]
+    order: OrderKind,
+    /// The seed of the shuffle (default: drawn at random); recorded either way.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Pin k6 and the system apart, e.g. `--cpus generator=0 system=1` (taskset CPU lists; system= is
+    /// for --target local).
+    #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
+    cpus: Vec<String>,
+    /// Also measure a second system, in interleaved rounds (--rounds): `urls` with --versus-url, or
+    /// `local`/`compose` when --target is urls (only one side can be on the compose file's ports).
+    #[arg(long, value_enum)]
+    versus: Option<TargetKind>,
+    /// With --versus urls: SERVICE=URL for each of the six entrypoints of the second system.
+    #[arg(long = "versus-url", value_name = "SERVICE=URL", requires = "versus")]
+    versus_urls: Vec<String>,
+    /// With --versus: how many rounds, each one repeat of every scenario on both sides (instead of --repeat).
+    #[arg(long, requires = "versus", conflicts_with = "repeat", value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: Option<u32>,
+    /// With --versus: which implementation the second system is, for its record.
+    #[arg(long, default_value = "sync")]
+    versus_implementation: String,
+}
+
+fn non_negative_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(percent) if (0.0..100.0).contains(&percent) => Ok(percent),
+        _ => Err(format!("{text:?} is not a percentage from 0 to 100")),
+    }
 }
 
 fn non_negative_seconds(text: &str) -> Result<f64, String> {
@@ -137,8 +184,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", stack::study::report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare { run_a, run_b, out } => {
-            let comparison = stack::study::compare::compare(&run_a, &run_b, &out)?;
+        Command::Compare {
+            run_a,
+            run_b,
+            out,
+            min_effect,
+            allow_mismatch,
+        } => {
+            use stack::study::{compare, inference::Criteria};
+            let options = compare::CompareOptions {
+                out,
+                criteria: Criteria {
+                    min_effect: min_effect / 100.0,
+                    ..Criteria::default()
+                },
+                allow_mismatch,
+            };
+            let comparison = match run_b {
+                Some(run_b) => compare::compare_runs(&run_a, &run_b, &options)?,
+                None => compare::compare_study(&run_a, &options)?,
+            };
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -167,14 +232,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stopped
         }
         Command::Bench(args) => {
-            let target = Target::new(args.target, &compose, &args.urls)?;
+            let target = Target::new(args.target, &compose, &args.urls)?.with_watch(&args.watch)?;
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();
             let bench = Bench {
                 profile: args.profile,
                 scenarios,
-                repeat: args.repeat,
+                repeat: args.rounds.unwrap_or(args.repeat),
                 warmup_s: args.warmup.unwrap_or(args.profile.default_warmup_s()),
                 s4_reports: args.s4_reports,
                 dashboard: args.dashboard,
@@ -182,8 +247,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 target,
                 implementation: args.implementation,
                 command: std::env::args().collect(),
+                order: args.order,
+                seed: args.seed.unwrap_or_else(order::random_seed),
+                cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
             };
-            bench.run(&root, &compose).await
+            match args.versus {
+                Some(kind) => {
+                    let versus = Versus {
+                        target: Target::new(kind, &compose, &args.versus_urls)?,
+                        implementation: args.versus_implementation,
+                    };
+                    bench.run_versus(&versus, &root, &compose).await
+                }
+                None => bench.run(&root, &compose).await,
+            }
         }
     }
 }

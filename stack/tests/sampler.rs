@@ -1,29 +1,37 @@
 //! The resource sampler against processes of known load: one busy on a core, one asleep, one
-//! holding a known amount of memory, a child that works and exits between two ticks, and two
-//! processes sharing memory.
+//! holding a known amount of memory, a child that works and exits between two ticks, two processes
+//! sharing memory, and another implementation's processes watched by command line and by pid
+//! (`--watch`).
 
 use std::{
+    os::unix::process::CommandExt,
     process::{Child, Command},
     time::Duration,
 };
 
-use stack::study::{
-    bench::sampler::{Reading, Sampler, Source, INTERVAL},
-    record::ResourceRow,
+use stack::{
+    study::{
+        bench::sampler::{Sampler, Source, INTERVAL},
+        record::ResourceRow,
+    },
+    system::target::watched_process,
 };
 
-/// A child that is killed when the test ends.
+/// A child, in a process group of its own, whose whole group is killed when the test ends.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) on our own child's process group, which it leads.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.0.wait();
     }
 }
 
 fn spawn(program: &str, args: &[&str]) -> Running {
-    match Command::new(program).args(args).spawn() {
+    match Command::new(program).args(args).process_group(0).spawn() {
         Ok(child) => Running(child),
         Err(err) => panic!("could not start {program}: {err}"),
     }
@@ -93,7 +101,7 @@ fn a_process_holding_memory_reads_at_least_that_resident() {
 const MIB: u64 = 1024 * 1024;
 
 /// Samples `root`'s process tree for `seconds`; every reading of it.
-fn readings_of(root: &Running, seconds: f64) -> Vec<Reading> {
+fn readings_of(root: &Running, seconds: f64) -> Vec<ResourceRow> {
     let sampler = Sampler::start(vec![("tree".into(), Some(Source::Tree(root.0.id())))], None);
     sampler.begin_repeat(1);
     std::thread::sleep(Duration::from_secs_f64(seconds));
@@ -101,19 +109,20 @@ fn readings_of(root: &Running, seconds: f64) -> Vec<Reading> {
 }
 
 #[test]
-fn a_child_that_works_and_exits_between_two_ticks_is_counted() {
+fn a_child_that_burns_half_a_second_and_exits_mid_interval_is_counted() {
     // Given a shell that, a little after a tick, runs a child burning 0.5 s of CPU, reaps it, and
-    // then says so in a file
+    // then writes the CPU time the child reported for itself to a file
     let done = std::env::temp_dir().join(format!("sampler-child-{}", std::process::id()));
     let _ = std::fs::remove_file(&done);
-    let burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass";
+    let burn = "import os, time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n\
+                c = os.times()\nprint(c.user + c.system)";
     let shell = spawn(
         "sh",
         &[
             "-c",
             &format!(
-                "sleep 1.3; python3 -c '{burn}'; touch {}; sleep 30",
-                done.display()
+                "sleep 1.3; python3 -c '{burn}' > {done}.part; mv {done}.part {done}; sleep 30",
+                done = done.display()
             ),
         ],
     );
@@ -127,16 +136,19 @@ fn a_child_that_works_and_exits_between_two_ticks_is_counted() {
     }
     std::thread::sleep(INTERVAL + INTERVAL / 4);
     let readings = sampler.finish_all().readings;
+    let child_cpu: f64 = std::fs::read_to_string(&done)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the child did not report its CPU time in {}", done.display()));
     let _ = std::fs::remove_file(&done);
-    // Then the CPU the rows account for (each row's % of a core over its interval) holds the child's
-    // half second, whose last part the tree holds only as the shell's reaped-children time
-    let cpu_seconds: f64 = readings
-        .iter()
-        .map(|r| r.cpu_percent / 100.0 * r.interval_s)
-        .sum();
+    // Then the CPU the rows account for (each row's % of a core over its interval) holds all of the
+    // child's, including what it used after the last tick that saw it alive, which the tree holds
+    // only as the shell's reaped-children time; the shell, `sleep` and `mv` add a few ticks at most
+    let counted: f64 = readings.iter().map(ResourceRow::cpu_seconds).sum();
+    assert!(child_cpu >= 0.5, "the child reported {child_cpu} s");
     assert!(
-        (0.5..0.8).contains(&cpu_seconds),
-        "counted {cpu_seconds:.3} s of CPU: {readings:?}"
+        counted >= child_cpu - 0.02 && counted <= child_cpu + 0.15,
+        "counted {counted:.3} s of CPU for a child that used {child_cpu:.3} s: {readings:?}"
     );
 }
 
@@ -184,4 +196,93 @@ fn every_row_carries_its_measured_interval_and_starts_where_the_last_one_ended()
         let off = (reading.interval_s - INTERVAL.as_secs_f64()).abs();
         assert!(off < 0.25, "{readings:?}");
     }
+}
+
+/// The CPU time `pid` has used so far, in s, from its `/proc/<pid>/stat`.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|text| common::proc_stat::parse(&text))
+        .unwrap_or_else(|| panic!("process {pid} is gone"));
+    stat.cpu_ticks as f64 / common::proc_stat::clock_ticks_per_second().unwrap_or(100.0)
+}
+
+/// A shell spinning on a core, with `marker` in its command line.
+fn burner(marker: &str) -> Running {
+    spawn("sh", &["-c", "while :; do :; done", marker])
+}
+
+/// Stops `process` (SIGSTOP), lets a tick see it, and kills it: the CPU time it used in all. (A
+/// process that its unwatched parent reaps at once loses what it used after the last tick: the
+/// sampler cannot read a process that is gone.)
+fn stop(process: Running) -> f64 {
+    if let Ok(pid) = i32::try_from(process.0.id()) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+    }
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let used = cpu_seconds_of(process.0.id());
+    drop(process);
+    used
+}
+
+#[test]
+fn processes_watched_by_command_line_are_followed_as_they_come_and_go() {
+    // Given a watch by command line, and two CPU burners with that pattern in their command line
+    // that start and stop at different times while it is sampled
+    let marker = format!("sampler-watch-{}", std::process::id());
+    let watch = watched_process(&format!("app=cmd:^sh -c .* {marker}$")).expect("a watch");
+    let sampler = Sampler::start(vec![(watch.0, Some(watch.1))], None);
+    sampler.begin_repeat(1);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let first = burner(&marker);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let second = burner(&marker);
+    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let first_cpu = stop(first);
+    let second_cpu = stop(second);
+    let stopped_at = sampler.t_s();
+    std::thread::sleep(INTERVAL * 2 + INTERVAL / 2);
+    // When the sampler is finished
+    let rows = sampler.finish_all().readings;
+    // Then the name has a row every interval, nothing before the first burner, nothing once both
+    // are gone, and between them exactly the CPU the two used (to a couple of ticks each)
+    let counted: f64 = rows.iter().map(ResourceRow::cpu_seconds).sum();
+    let used = first_cpu + second_cpu;
+    assert!(
+        rows.len() >= 6 && rows.iter().all(|r| r.process == "app"),
+        "{rows:?}"
+    );
+    assert!(rows[0].cpu_percent < 1.0, "before the burners: {rows:?}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.t_s > stopped_at + 0.1)
+            .all(|r| r.cpu_percent < 1.0 && r.rss_bytes == 0),
+        "after the burners: {rows:?}"
+    );
+    assert!(used > 0.05, "the burners got {used} s of CPU");
+    assert!(
+        (counted - used).abs() <= 0.04,
+        "counted {counted:.3} s, the burners used {used:.3} s: {rows:?}"
+    );
+}
+
+#[test]
+fn a_process_watched_by_pid_is_sampled_with_its_descendants() {
+    // Given a shell whose child spins on a core, watched by the shell's pid
+    let shell = spawn("sh", &["-c", "sh -c 'while :; do :; done' & sleep 30"]);
+    let watch = watched_process(&format!("app=pid:{}", shell.0.id())).expect("a watch");
+    // When it is sampled
+    let sampler = Sampler::start(vec![(watch.0, Some(watch.1))], None);
+    sampler.begin_repeat(1);
+    std::thread::sleep(INTERVAL * 3 + INTERVAL / 2);
+    let rows = sampler.finish_all().readings;
+    // Then every row is the watched name's, with the child's CPU and both processes' memory in it
+    assert!(
+        rows.len() >= 3 && rows.iter().all(|r| r.process == "app"),
+        "{rows:?}"
+    );
+    let counted: f64 = rows.iter().map(ResourceRow::cpu_seconds).sum();
+    assert!(counted > 0.1, "counted {counted:.3} s: {rows:?}");
+    assert!(rows.iter().all(|r| r.rss_bytes > 0), "{rows:?}");
 }

@@ -26,7 +26,9 @@ pub const META_FILE: &str = "meta.json";
 pub const RESULTS_FILE: &str = "results.json";
 pub const RESOURCES_FILE: &str = "resources.csv";
 /// The header of `resources.csv`, exactly.
-pub const RESOURCES_HEADER: &str = "repeat,t_s,process,cpu_percent,rss_bytes";
+pub const RESOURCES_HEADER: &str = "repeat,t_s,process,cpu_percent,rss_bytes,pss_bytes,interval_s";
+/// The header of the first `resources.csv`s, which still read: each row a 1 s interval, no PSS.
+pub const RESOURCES_HEADER_V1: &str = "repeat,t_s,process,cpu_percent,rss_bytes";
 
 /// What was run, where and with what: written when a run starts, completed when it ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,21 @@ pub struct Meta {
     pub sampler: Sampling,
     #[serde(default)]
     pub options: ScriptOptions,
+    /// The order the scenarios of each repeat ran in, and its seed (`None` in older records: s1 ... s6).
+    #[serde(default)]
+    pub order: Option<crate::study::bench::order::RunOrder>,
+    /// Whether each measured run was quiesced, by which rule, or why not (`None` in older records: not).
+    #[serde(default)]
+    pub quiescing: Option<crate::study::bench::quiesce::Quiescing>,
+    /// The PostgreSQL settings that shape performance; `None` when the database could not be read.
+    #[serde(default)]
+    pub postgres_settings: Option<crate::study::bench::quiesce::PostgresSettings>,
+    /// Each measured run in the order it ran: its quiescing and PostgreSQL's counters over it.
+    #[serde(default)]
+    pub runs: Vec<crate::study::bench::RunLog>,
+    /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
+    #[serde(default)]
+    pub cpus: Option<crate::study::bench::pinning::CpuPinning>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -130,17 +147,36 @@ pub struct ScriptOptions {
     pub capacity_step_s: Option<f64>,
 }
 
-/// One line of `resources.csv`.
+/// One line of `resources.csv`: one watched name over one sampling interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRow {
     pub repeat: u32,
-    /// Seconds since the start of that repeat.
+    /// The *start* of the row's interval, in seconds since the start of that repeat.
     pub t_s: f64,
     /// A service name, `postgres` (all its processes summed) or `k6`.
     pub process: String,
-    /// % of one core (up to 100 × cores).
+    /// Mean % of one core over the interval (up to 100 × cores).
     pub cpu_percent: f64,
+    /// Summed resident set size at the end of the interval.
     pub rss_bytes: u64,
+    /// Summed proportional set size at the end of the interval; `None` (an empty field) where it was
+    /// not measured: a container, or a record older than the column.
+    #[serde(default)]
+    pub pss_bytes: Option<u64>,
+    /// The interval's measured length, in s (1 in records older than the column).
+    #[serde(default = "one_second")]
+    pub interval_s: f64,
+}
+
+impl ResourceRow {
+    /// The CPU time the row accounts for, in s.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.cpu_percent / 100.0 * self.interval_s
+    }
+}
+
+fn one_second() -> f64 {
+    1.0
 }
 
 /// The headline figures of a run.
@@ -197,6 +233,22 @@ pub struct ScenarioResult {
     /// Per-hop breakdown from the services' metrics (filled by the telemetry of issue 11).
     #[serde(default)]
     pub hops: Option<Hops>,
+    /// CPU per completed request over the measured windows; `None` in older records and where
+    /// nothing was sampled or no request completed.
+    #[serde(default)]
+    pub cost: Option<Cost>,
+}
+
+/// CPU-µs per completed request over a scenario's measured windows (`bench/cost.rs`), one run per
+/// repeat. The system is its services and its database together; the generator is k6.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub system_us: Stat,
+    pub services_us: Stat,
+    pub database_us: Stat,
+    pub generator_us: Stat,
+    /// By watched name (`resources.csv`'s `process`).
+    pub by_process: BTreeMap<String, Stat>,
 }
 
 /// The percentiles of [`ScenarioResult::distribution`].
@@ -383,7 +435,7 @@ pub fn write_results(dir: &Path, results: &Results) -> Result<()> {
     write_json(&dir.join(RESULTS_FILE), results)
 }
 
-/// Writes `resources.csv` with exactly [`RESOURCES_HEADER`].
+/// Writes `resources.csv` with exactly [`RESOURCES_HEADER`] (the field order of [`ResourceRow`]).
 pub fn write_resources(dir: &Path, rows: &[ResourceRow]) -> Result<()> {
     let path = dir.join(RESOURCES_FILE);
     let mut writer = csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -397,12 +449,13 @@ pub fn write_resources(dir: &Path, rows: &[ResourceRow]) -> Result<()> {
     Ok(())
 }
 
+/// Reads `resources.csv` under [`RESOURCES_HEADER`] or [`RESOURCES_HEADER_V1`].
 fn read_resources(path: &Path) -> Result<Vec<ResourceRow>> {
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let header = reader.headers()?.iter().collect::<Vec<_>>().join(",");
-    if header != RESOURCES_HEADER {
+    if header != RESOURCES_HEADER && header != RESOURCES_HEADER_V1 {
         bail!(
-            "{}: header {header:?}, expected {RESOURCES_HEADER:?}",
+            "{}: header {header:?}, expected {RESOURCES_HEADER:?} (or, in older records, {RESOURCES_HEADER_V1:?})",
             path.display()
         );
     }
@@ -410,6 +463,45 @@ fn read_resources(path: &Path) -> Result<Vec<ResourceRow>> {
         .deserialize()
         .collect::<Result<Vec<ResourceRow>, _>>()
         .with_context(|| format!("reading {}", path.display()))
+}
+
+/// `study.json`: the file of an interleaved study (`stack bench --versus`).
+pub const STUDY_FILE: &str = "study.json";
+/// The version of `study.json` this code writes and the highest it reads.
+pub const STUDY_FORMAT_VERSION: u32 = 1;
+
+/// An interleaved study: `<study>/study.json` beside two complete run records, `<study>/<a>/` and
+/// `<study>/<b>/`, whose repeat r is round r.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Study {
+    pub format_version: u32,
+    /// The seed of the rounds' order and of both sides' scenario orders.
+    pub seed: u64,
+    /// Per round, the sides in the order they ran (`["a", "b"]` or `["b", "a"]`).
+    pub rounds: Vec<Vec<String>>,
+    /// The folder of side A's record, within the study.
+    pub a: String,
+    /// The folder of side B's record, within the study.
+    pub b: String,
+}
+
+pub fn write_study(dir: &Path, study: &Study) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_json(&dir.join(STUDY_FILE), study)
+}
+
+/// Reads `<dir>/study.json`, refusing a newer version of it.
+pub fn read_study(dir: &Path) -> Result<Study> {
+    let path = dir.join(STUDY_FILE);
+    let study: Study = read_json(&path)?;
+    if study.format_version > STUDY_FORMAT_VERSION {
+        bail!(
+            "{} is study format_version {}, newer than this stack reads ({STUDY_FORMAT_VERSION}): use a newer stack",
+            path.display(),
+            study.format_version
+        );
+    }
+    Ok(study)
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -487,6 +579,11 @@ mod tests {
                 cpu_percent_of_one_core: Some(0.4),
             },
             options: ScriptOptions::default(),
+            order: None,
+            quiescing: None,
+            postgres_settings: None,
+            runs: Vec::new(),
+            cpus: None,
         }
     }
 
@@ -528,6 +625,13 @@ mod tests {
                 },
             )]),
             hops: None,
+            cost: Some(Cost {
+                system_us: s.clone(),
+                services_us: s.clone(),
+                database_us: s.clone(),
+                generator_us: s.clone(),
+                by_process: BTreeMap::from([("postgres".into(), s.clone())]),
+            }),
         };
         Results {
             format_version: FORMAT_VERSION,
@@ -559,6 +663,8 @@ mod tests {
             process: "postgres".into(),
             cpu_percent: 12.5,
             rss_bytes: 1024,
+            pss_bytes: Some(512),
+            interval_s: 1.002,
         }];
         write_meta(&dir, &meta()).expect("meta");
         write_results(&dir, &results()).expect("results");
@@ -571,6 +677,31 @@ mod tests {
         assert_eq!(run.resources, rows);
         let csv = fs::read_to_string(dir.join(RESOURCES_FILE)).expect("csv");
         assert_eq!(csv.lines().next(), Some(RESOURCES_HEADER));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_resources_csv_of_the_first_format_reads_as_one_second_rows_without_pss() {
+        // Given a run whose resources.csv has the first format's header
+        let dir = temp_dir("resources-v1");
+        write_meta(&dir, &meta()).expect("meta");
+        let csv = format!("{RESOURCES_HEADER_V1}\n1,2.0,postgres,3.0,211402752\n");
+        fs::write(dir.join(RESOURCES_FILE), csv).expect("csv");
+        // When it is read
+        let run = Run::read(&dir).expect("the run reads");
+        // Then its row covers one second and has no PSS
+        assert_eq!(
+            run.resources,
+            vec![ResourceRow {
+                repeat: 1,
+                t_s: 2.0,
+                process: "postgres".into(),
+                cpu_percent: 3.0,
+                rss_bytes: 211_402_752,
+                pss_bytes: None,
+                interval_s: 1.0,
+            }]
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 

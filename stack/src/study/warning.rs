@@ -41,6 +41,8 @@ pub enum Warning {
     GeneratorLimitedSteps { scenario: String },
     /// Repeats after the first started from the previous repeat's data.
     NotReset,
+    /// k6 and the system were not pinned to CPUs of their own (`--cpus`): they competed for cores.
+    NotIsolated,
     /// The resource sampler cost more than its budget.
     SamplerOverBudget { percent: f64 },
     /// A service's samples suggest it restarted.
@@ -109,6 +111,9 @@ impl fmt::Display for Warning {
                 "{scenario}: some capacity steps were limited by the load generator"
             ),
             Self::NotReset => f.write_str("the database was not reset between repeats (db_reset: none)"),
+            Self::NotIsolated => f.write_str(
+                "the run was not isolated: k6 and the system shared the machine's cores (--cpus generator=.. system=.. pins them apart)",
+            ),
             Self::SamplerOverBudget { percent } => write!(
                 f,
                 "the sampler used {percent:.2} % of a core, above its {SAMPLER_BUDGET_PERCENT:.0} % budget"
@@ -164,6 +169,9 @@ pub fn of_record(meta: &Meta, results: Option<&Results>, resources: &[ResourceRo
     }
     if meta.db_reset == DbReset::None && meta.repeats > 1 {
         warnings.push(Warning::NotReset);
+    }
+    if meta.cpus.as_ref().is_some_and(|cpus| !cpus.isolated()) {
+        warnings.push(Warning::NotIsolated);
     }
     if let Some(percent) = meta.sampler.cpu_percent_of_one_core {
         if percent > SAMPLER_BUDGET_PERCENT {
@@ -282,6 +290,8 @@ mod tests {
             process: process.into(),
             cpu_percent: 1.0,
             rss_bytes: rss_mib << 20,
+            pss_bytes: None,
+            interval_s: 1.0,
         }
     }
 

@@ -16,6 +16,8 @@ const USERS: &str = "userservice";
 const PRODUCTS: &str = "productservice";
 const ORDERS: &str = "orderservice";
 const INVENTORY: &str = "inventoryservice";
+/// All four, for whatever works on every service's tables (the bench's vacuum and counters).
+pub const SCHEMAS: [&str; 4] = [USERS, PRODUCTS, ORDERS, INVENTORY];
 
 /// The SQL that empties every database service's tables, restarts their identities, and inserts
 /// the seed catalogue's products and stock again.

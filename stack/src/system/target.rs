@@ -1,7 +1,8 @@
 //! What `stack bench` drives: the system it starts itself (`local`), a system already running under
 //! docker-compose or podman (`compose`), or six entrypoints given by URL (`urls`, any implementation
-//! of the contract). The target decides the URLs k6 is given, which processes the sampler watches,
-//! and how the database is returned to its seeded state between repeats.
+//! of the contract). The target decides the URLs k6 is given, which processes the sampler watches
+//! (the local system's processes, every container of the compose project, or what `--watch` names
+//! behind URLs), and how the database is returned to its seeded state between repeats.
 
 use std::{
     collections::BTreeMap,
@@ -20,7 +21,10 @@ use super::{compose::Compose, plan::CONTAINER_PORT, seed, System};
 use crate::{
     scenario::Scenario,
     study::{
-        bench::sampler::Source,
+        bench::{
+            cost::GENERATOR,
+            sampler::{CommandPattern, Source},
+        },
         record::{DbReset, TargetKind},
     },
 };
@@ -51,15 +55,17 @@ pub const POSTGRES_CONTAINER: &str = "postgres";
 #[derive(Debug, Clone)]
 pub enum Target {
     /// The services `stack` starts as local processes, on the ports compose publishes.
-    Local {
-        urls: BTreeMap<String, String>,
-    },
+    Local { urls: BTreeMap<String, String> },
     /// Running under compose; `docker` is the container CLI (`docker` or `podman`).
     Compose {
         urls: BTreeMap<String, String>,
         docker: String,
     },
-    Urls(BTreeMap<String, String>),
+    /// Any implementation, by URL; `watch` is what the sampler reads of it (`--watch`), by name.
+    Urls {
+        urls: BTreeMap<String, String>,
+        watch: Vec<(String, Source)>,
+    },
 }
 
 impl Target {
@@ -85,14 +91,14 @@ impl Target {
         match self {
             Self::Local { .. } => TargetKind::Local,
             Self::Compose { .. } => TargetKind::Compose,
-            Self::Urls(_) => TargetKind::Urls,
+            Self::Urls { .. } => TargetKind::Urls,
         }
     }
 
     /// The entrypoints, by service name.
     pub fn urls(&self) -> &BTreeMap<String, String> {
         match self {
-            Self::Local { urls } | Self::Compose { urls, .. } | Self::Urls(urls) => urls,
+            Self::Local { urls } | Self::Compose { urls, .. } | Self::Urls { urls, .. } => urls,
         }
     }
 
@@ -117,7 +123,30 @@ impl Target {
         }
         let missing: Vec<&str> = entrypoints().filter(|name| !urls.contains_key(*name)).collect();
         ensure!(missing.is_empty(), "--target urls needs --url for {missing:?}");
-        Ok(Self::Urls(urls))
+        Ok(Self::Urls {
+            urls,
+            watch: Vec::new(),
+        })
+    }
+
+    /// This target with `list` (`--watch NAME=pid:N|container:NAME|cmd:REGEX`) sampled too;
+    /// `--target urls` only, each name once, `k6` being the generator's.
+    pub fn with_watch(self, list: &[String]) -> Result<Self> {
+        if list.is_empty() {
+            return Ok(self);
+        }
+        let Self::Urls { urls, mut watch } = self else {
+            bail!("--watch is for --target urls (the other targets sample their own processes)");
+        };
+        for item in list {
+            let (name, source) = watched_process(item)?;
+            ensure!(
+                name != GENERATOR && watch.iter().all(|(other, _)| *other != name),
+                "--watch {item:?}: the name {name} is taken (k6 is the generator's)"
+            );
+            watch.push((name, source));
+        }
+        Ok(Self::Urls { urls, watch })
     }
 
     /// How this target's database goes back to its seed: over SQL on the local system's database,
@@ -142,8 +171,8 @@ impl Target {
         })
     }
 
-    /// What the sampler watches for this target: the ten services, `postgres` and `k6` (k6 only for
-    /// `urls`: the services may be anywhere).
+    /// What the sampler watches for this target: the ten services and `postgres` (local), every
+    /// container of the compose project (compose), what `--watch` names (urls); and `k6`.
     pub fn watched(&self, system: Option<&System>) -> Vec<(String, Option<Source>)> {
         let mut watched: Vec<(String, Option<Source>)> = match (self, system) {
             (Self::Local { .. }, Some(system)) => {
@@ -169,21 +198,36 @@ impl Target {
                 watched.push(("postgres".into(), Some(postgres)));
                 watched
             }
-            (Self::Compose { .. }, _) => SERVICES
+            (Self::Compose { docker, .. }, _) => match compose_project(docker) {
+                Some(project) => vec![("compose".into(), Some(Source::ComposeProject(project)))],
+                None => {
+                    eprintln!(
+                        "stack: {POSTGRES_CONTAINER} has no compose project label: sampling the ten services' and {POSTGRES_CONTAINER}'s containers only"
+                    );
+                    SERVICES
+                        .iter()
+                        .chain(std::iter::once(&POSTGRES_CONTAINER))
+                        .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
+                        .collect()
+                }
+            },
+            (Self::Urls { watch, .. }, _) => watch
                 .iter()
-                .chain(std::iter::once(&POSTGRES_CONTAINER))
-                .map(|name| (name.to_string(), Some(Source::Container(name.to_string()))))
+                .map(|(name, source)| (name.clone(), Some(source.clone())))
                 .collect(),
             _ => Vec::new(),
         };
-        watched.push(("k6".into(), None));
+        watched.push((GENERATOR.into(), None));
         watched
     }
 
-    /// The container CLI the sampler reads containers with (compose only).
+    /// The container CLI the sampler reads containers with (compose, or a `--watch` container).
     pub fn docker(&self) -> Option<String> {
         match self {
             Self::Compose { docker, .. } => Some(docker.clone()),
+            Self::Urls { watch, .. } if watch.iter().any(|(_, s)| matches!(s, Source::Container(_))) => {
+                Some(Self::container_cli())
+            }
             _ => None,
         }
     }
@@ -204,6 +248,53 @@ impl Target {
             "docker".into()
         }
     }
+}
+
+/// `NAME=pid:N` (that process and its descendants), `NAME=container:NAME` or `NAME=cmd:REGEX` (the
+/// processes whose command line matches, and their descendants, as they come and go).
+pub fn watched_process(item: &str) -> Result<(String, Source)> {
+    const FORMS: &str = "NAME=pid:N, NAME=container:NAME or NAME=cmd:REGEX";
+    let (name, spec) = item
+        .split_once('=')
+        .with_context(|| format!("--watch {item:?}: expected {FORMS}"))?;
+    ensure!(
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "--watch {item:?}: the name must be letters, digits, '-', '_' or '.'"
+    );
+    let source = match spec.split_once(':') {
+        Some(("pid", pid)) => Source::Tree(
+            pid.parse()
+                .with_context(|| format!("--watch {item:?}: {pid:?} is not a process id"))?,
+        ),
+        Some(("container", container)) if !container.is_empty() => Source::Container(container.to_owned()),
+        Some(("cmd", pattern)) if !pattern.is_empty() => Source::CommandLine(
+            CommandPattern::new(pattern)
+                .with_context(|| format!("--watch {item:?}: not a regular expression"))?,
+        ),
+        _ => bail!("--watch {item:?}: expected {FORMS}"),
+    };
+    Ok((name.to_owned(), source))
+}
+
+/// The compose project of the running system: the `com.docker.compose.project` label of its
+/// database's container.
+fn compose_project(docker: &str) -> Option<String> {
+    let output = Command::new(docker)
+        .args([
+            "inspect",
+            "--format",
+            "{{ index .Config.Labels \"com.docker.compose.project\" }}",
+            POSTGRES_CONTAINER,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    let project = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (!project.is_empty() && project != "<no value>").then_some(project)
 }
 
 /// Each entrypoint at the host port compose publishes it on.
@@ -322,4 +413,72 @@ fn compose_exec_reset(docker: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls_target() -> Target {
+        let list: Vec<String> = entrypoints()
+            .map(|name| format!("{name}=http://127.0.0.1:9000"))
+            .collect();
+        Target::from_url_list(&list).expect("six entrypoints")
+    }
+
+    #[test]
+    fn a_watch_reads_as_a_process_tree_a_container_or_a_command_line_pattern() {
+        assert_eq!(
+            watched_process("db=pid:42").expect("a pid"),
+            ("db".into(), Source::Tree(42))
+        );
+        assert_eq!(
+            watched_process("broker=container:rabbitmq").expect("a container"),
+            ("broker".into(), Source::Container("rabbitmq".into()))
+        );
+        assert_eq!(
+            watched_process("orders=cmd:java .*orders=1").expect("a pattern"),
+            (
+                "orders".into(),
+                Source::CommandLine(CommandPattern::new("java .*orders=1").expect("a regex"))
+            )
+        );
+    }
+
+    #[test]
+    fn a_malformed_watch_is_refused_naming_the_forms() {
+        for bad in [
+            "db",
+            "db=pid:x",
+            "db=container:",
+            "db=cmd:(",
+            "db=host:1",
+            "=pid:1",
+            "a b=pid:1",
+        ] {
+            let err = watched_process(bad).expect_err(bad);
+            assert!(format!("{err:#}").contains("--watch"), "{bad}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn watched_names_are_sampled_beside_k6_on_a_urls_target() {
+        // Given a target by URLs with two watched names
+        let target = urls_target()
+            .with_watch(&["db=pid:1".into(), "app=cmd:myapp".into()])
+            .expect("two watches");
+        // When the sampler's list is made
+        let names: Vec<String> = target.watched(None).into_iter().map(|(name, _)| name).collect();
+        // Then it holds them and the generator, and needs no container CLI
+        assert_eq!(names, ["db", "app", "k6"]);
+        assert_eq!(target.docker(), None);
+    }
+
+    #[test]
+    fn a_watch_may_not_take_the_generators_name_or_one_twice() {
+        assert!(urls_target().with_watch(&["k6=pid:1".into()]).is_err());
+        assert!(urls_target()
+            .with_watch(&["db=pid:1".into(), "db=pid:2".into()])
+            .is_err());
+    }
 }

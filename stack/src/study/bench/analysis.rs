@@ -9,7 +9,10 @@ use std::{
 
 use anyhow::Result;
 
-use super::stats::{self, histogram, percentile_ms, run_figures, stat, Request, RunFigures, Samples};
+use super::{
+    cost,
+    stats::{self, histogram, percentile_ms, run_figures, stat, Request, RunFigures, Samples},
+};
 use crate::{
     scenario::{CapacitySteps, Scenario},
     study::record::{
@@ -85,6 +88,11 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let of = |get: fn(&(RunFigures, u64, u64)) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
         let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
         let resources = resources_of(inputs.resources, &windows);
+        let cost = cost::per_request(
+            inputs.resources,
+            &windows,
+            &per_run.iter().map(|r| r.0.requests).collect::<Vec<_>>(),
+        );
         let fixed_work = (scenario == Scenario::S4)
             .then_some(inputs.s4_reports)
             .flatten()
@@ -130,6 +138,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
                 timeline,
                 resources,
                 hops: None,
+                cost,
             },
         );
     }

@@ -188,6 +188,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
                         probe_seconds(rate, options.probe_s).to_string(),
                     ),
                 ],
+                cpus: None,
             };
             let dir = work.join(format!("{name}-{rate}"));
             let sampler = &sampler;

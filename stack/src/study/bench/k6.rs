@@ -17,6 +17,12 @@ use crate::study::record::{K6_TEXT_FILE, SAMPLES_FILE, SUMMARY_FILE};
 /// k6's exit status when a threshold was crossed.
 pub const THRESHOLDS_CROSSED: i32 = 99;
 
+/// Whether k6 failed to do its run (a script error, a bad option, a signal), as opposed to doing it
+/// and finding a threshold crossed.
+pub fn failed(status: ExitStatus) -> bool {
+    !status.success() && status.code() != Some(THRESHOLDS_CROSSED)
+}
+
 /// The k6 binary: `K6`, else `k6` on the `PATH`; an error that says how to install it if absent.
 pub fn binary() -> Result<String> {
     let k6 = std::env::var("K6").unwrap_or_else(|_| "k6".into());
@@ -38,11 +44,21 @@ pub struct Invocation<'a> {
     pub urls: &'a BTreeMap<String, String>,
     /// Further `-e NAME=value` for the script (S4_REPORTS, CAPACITY_STEP_S).
     pub env: Vec<(String, String)>,
+    /// `--cpus generator=`: k6 runs under `taskset -c` with this CPU list.
+    pub cpus: Option<String>,
 }
 
 impl Invocation<'_> {
     fn command(&self, scenario: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(self.k6);
+        // taskset sets the affinity and execs k6: the process the sampler watches is k6 itself.
+        let mut command = match &self.cpus {
+            Some(cpus) => {
+                let mut command = tokio::process::Command::new("taskset");
+                command.args(["-c", cpus, self.k6]);
+                command
+            }
+            None => tokio::process::Command::new(self.k6),
+        };
         command
             .args(["run", "--no-color", "-e"])
             .arg(format!("PROFILE={}", self.profile));
@@ -59,7 +75,9 @@ impl Invocation<'_> {
         command
     }
 
-    /// The warm-up of `scenario`: its own shape for `seconds`, no output kept.
+    /// The warm-up of `scenario`: its own shape for `seconds`, no output kept but k6's errors. A
+    /// warm-up that k6 could not run is an error naming the scenario: the measured run after it would
+    /// meet a system that was never warmed, or the same failure.
     pub async fn warm_up(&self, scenario: &str, seconds: f64, sampler: &Sampler) -> Result<()> {
         let mut command = self.command(scenario);
         command
@@ -71,7 +89,10 @@ impl Invocation<'_> {
         sampler.watch("k6", child.id().map(Source::Tree));
         let status = child.wait().await;
         sampler.watch("k6", None);
-        status?;
+        let status = status.context("waiting for k6")?;
+        if failed(status) {
+            bail!("the warm-up of {scenario} failed: k6 {status} (its errors are above)");
+        }
         Ok(())
     }
 

@@ -16,6 +16,9 @@
 //! `pg_stat_checkpointer`; the snapshot reads whichever the server has. The counters are those
 //! backends have flushed: a busy backend flushes at most once a second (and, since 15, an idle one
 //! within 10 s), so the last second of a backend's activity may be missing from a run's deltas.
+//!
+//! [`Quiescer`] is what the bench holds: a connection to the target's database and where its
+//! processes are, so that before each measured run it quiesces and reads the counters.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -24,8 +27,182 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use common::proc_stat;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::{postgres::PgConnectOptions, ConnectOptions, PgConnection, Row};
+
+use crate::system::seed;
+
+/// A set of processes on this machine's `/proc`: PostgreSQL's, for its CPU, or a system's, to pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSet {
+    /// This process (the postmaster, or the first process of its container) and its descendants.
+    Tree(u32),
+    /// Every process with this command name (a server `stack` did not start).
+    Named(String),
+}
+
+impl ProcessSet {
+    /// Their CPU time so far, in seconds: each member's own, plus that of the children it reaped
+    /// (the postmaster's exited backends and autovacuum workers).
+    pub fn cpu_seconds_now(&self) -> Result<f64> {
+        let ticks = proc_stat::clock_ticks_per_second().context("the clock's ticks per second")?;
+        let processes = processes()?;
+        let members = self.members_of(&processes);
+        let used: u64 = processes
+            .iter()
+            .filter(|(pid, _)| members.contains(pid))
+            .map(|(_, stat)| stat.cpu_ticks + stat.exited_children_cpu_ticks)
+            .sum();
+        Ok(used as f64 / ticks)
+    }
+
+    /// Their process ids now.
+    pub fn members(&self) -> Result<Vec<u32>> {
+        Ok(self.members_of(&processes()?))
+    }
+
+    fn members_of(&self, processes: &[(u32, proc_stat::ProcStat)]) -> Vec<u32> {
+        match self {
+            Self::Tree(root) => {
+                let mut members = vec![*root];
+                let mut index = 0;
+                while let Some(&parent) = members.get(index) {
+                    members.extend(
+                        processes
+                            .iter()
+                            .filter(|(pid, stat)| stat.ppid == parent && *pid != parent)
+                            .map(|(pid, _)| *pid),
+                    );
+                    index += 1;
+                }
+                members
+            }
+            Self::Named(name) => processes
+                .iter()
+                .map(|(pid, _)| *pid)
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every process of this machine with its `/proc/<pid>/stat`.
+fn processes() -> Result<Vec<(u32, proc_stat::ProcStat)>> {
+    let entries = std::fs::read_dir("/proc").context("reading /proc")?;
+    Ok(entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, proc_stat::parse(&stat)?))
+        })
+        .collect())
+}
+
+/// The bench's hold on its target's database: a connection (made on first use, made again after an
+/// error) and where the server's processes are.
+pub struct Quiescer {
+    connect: PgConnectOptions,
+    processes: ProcessSet,
+    rule: QuietRule,
+    conn: Option<PgConnection>,
+}
+
+impl Quiescer {
+    pub fn new(connect: PgConnectOptions, processes: ProcessSet, rule: QuietRule) -> Self {
+        Self {
+            connect,
+            processes,
+            rule,
+            conn: None,
+        }
+    }
+
+    pub fn rule(&self) -> &QuietRule {
+        &self.rule
+    }
+
+    async fn conn(&mut self) -> Result<&mut PgConnection> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self
+                .connect
+                .connect()
+                .await
+                .context("connecting to the target's database")?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Runs `work` on the connection; a connection that failed is not used again.
+    async fn with_conn<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut PgConnection, &ProcessSet, &QuietRule) -> Result<T>,
+    ) -> Result<T> {
+        let (processes, rule) = (self.processes.clone(), self.rule);
+        let outcome = work(self.conn().await?, &processes, &rule).await;
+        if outcome.is_err() {
+            self.conn = None;
+        }
+        outcome
+    }
+
+    pub async fn settings(&mut self) -> Result<PostgresSettings> {
+        self.with_conn(async |conn, _, _| PostgresSettings::read(conn).await)
+            .await
+    }
+
+    /// `CHECKPOINT`, `VACUUM (ANALYZE)` of the services' tables, and the wait for quiet.
+    pub async fn quiesce(&mut self) -> Result<Quiescence> {
+        self.with_conn(async |conn, processes, rule| {
+            let mut cpu = || processes.cpu_seconds_now();
+            quiesce(conn, &seed::SCHEMAS, &mut cpu, rule).await
+        })
+        .await
+    }
+
+    /// The server's counters and those of the services' tables.
+    pub async fn counters(&mut self) -> Result<PostgresCounters> {
+        self.with_conn(async |conn, _, _| PostgresCounters::read(conn, &seed::SCHEMAS).await)
+            .await
+    }
+}
+
+/// Whether a run's measured runs were quiesced, by which rule, or why not; for `meta.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quiescing {
+    pub quiesced: bool,
+    /// Why not, when not.
+    pub why_not: Option<String>,
+    /// [`QuietRule`]: PostgreSQL under this % of one core ...
+    pub cpu_percent_below: f64,
+    /// ... for this long with no autovacuum worker ...
+    pub settle_s: f64,
+    /// ... waited for at most this long.
+    pub bound_s: f64,
+}
+
+impl Quiescing {
+    pub fn by(rule: &QuietRule) -> Self {
+        Self {
+            quiesced: true,
+            why_not: None,
+            cpu_percent_below: rule.cpu_fraction * 100.0,
+            settle_s: rule.settle.as_secs_f64(),
+            bound_s: rule.bound.as_secs_f64(),
+        }
+    }
+
+    pub fn not(why: impl Into<String>) -> Self {
+        Self {
+            why_not: Some(why.into()),
+            ..Self::default()
+        }
+    }
+}
 
 /// When the database counts as quiet, and how long to wait for it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -609,6 +786,37 @@ mod tests {
         assert!(!window.observe(3.5, 0.0, 1));
         assert!(!window.observe(6.0, 0.0, 0));
         assert!(window.observe(6.5, 0.0, 0));
+    }
+
+    /// The CPU time of this process's children that have exited and been reaped, by the kernel's
+    /// own account (`getrusage`), in seconds.
+    fn reaped_children_cpu_s() -> f64 {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    #[test]
+    fn a_child_that_burned_cpu_and_exited_still_counts_in_its_parents_tree() {
+        // Given this process as the root of a tree, like a postmaster
+        let tree = ProcessSet::Tree(std::process::id());
+        let (before, children_before) = (tree.cpu_seconds_now().expect("/proc"), reaped_children_cpu_s());
+        // When a child burns CPU, exits and is reaped
+        let status = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .status()
+            .expect("sh runs");
+        assert!(status.success());
+        // Then the tree's CPU grew by at least what the kernel says the child used (to a tick)
+        let burned = reaped_children_cpu_s() - children_before;
+        let grown = tree.cpu_seconds_now().expect("/proc") - before;
+        assert!(burned > 0.05, "the child burned {burned} s");
+        assert!(
+            grown >= burned - 0.02,
+            "grew {grown} s, the child burned {burned} s"
+        );
     }
 
     #[test]

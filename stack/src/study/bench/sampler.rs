@@ -4,10 +4,12 @@
 //! It runs on a thread of its own. Local processes are read from `/proc`: one pass over
 //! `/proc/<pid>/stat` per tick gives every process's CPU ticks, resident pages and parent, and each
 //! watched name sums a process tree (a service and its children, the postmaster and its backends,
-//! k6 and its children) or every process with a given command name (`postgres` on a server the stack
-//! did not start). Containers are read from one `docker stats --no-stream` per tick. The sampler
-//! measures its own cost: its thread's CPU time plus that of the `docker` commands it ran, over the
-//! time it ran.
+//! k6 and its children), every process with a given command name (`postgres` on a server the stack
+//! did not start), or every process whose command line matches a pattern, with its descendants
+//! (another implementation's processes, `--watch`), found again at each tick. Containers are read
+//! from one `docker stats --no-stream` per tick; a compose project's containers are listed again at
+//! each tick (`docker ps`), so one that starts later is sampled too. The sampler measures its own
+//! cost: its thread's CPU time plus that of the `docker` commands it ran, over the time it ran.
 //!
 //! What a row says, exactly:
 //! - **CPU** of a process tree is the growth, over the row's interval, of its members' own CPU time
@@ -48,39 +50,45 @@ pub enum Source {
     Tree(u32),
     /// Every process whose command name (`/proc/<pid>/comm`) is this.
     CommandName(String),
+    /// Every process whose command line matches, and their descendants, found again at each tick
+    /// (so processes that start and stop are followed). The sampler's own process never matches.
+    CommandLine(CommandPattern),
     /// A container, as `docker stats` names it.
     Container(String),
+    /// Every running container of this compose project (its `com.docker.compose.project` label),
+    /// found again at each tick, each under its own container name.
+    ComposeProject(String),
 }
 
-/// One watched name over one interval.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub repeat: u32,
-    /// The start of the interval, in seconds since the repeat began.
-    pub t_s: f64,
-    /// The measured length of the interval.
-    pub interval_s: f64,
-    pub process: String,
-    /// Mean % of one core over the interval (up to 100 x cores).
-    pub cpu_percent: f64,
-    /// Summed resident set size at the end of the interval.
-    pub rss_bytes: u64,
-    /// Summed proportional set size at the end of the interval; `None` for a container (docker
-    /// reports its own memory figure, in `rss_bytes`) or when `smaps_rollup` could not be read.
-    pub pss_bytes: Option<u64>,
-}
+/// A regular expression over a process's command line: `/proc/<pid>/cmdline`, its arguments
+/// joined by spaces.
+#[derive(Debug, Clone)]
+pub struct CommandPattern(regex::Regex);
 
-impl From<Reading> for ResourceRow {
-    fn from(reading: Reading) -> Self {
-        Self {
-            repeat: reading.repeat,
-            t_s: reading.t_s,
-            process: reading.process,
-            cpu_percent: reading.cpu_percent,
-            rss_bytes: reading.rss_bytes,
-        }
+impl CommandPattern {
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        regex::Regex::new(pattern).map(Self)
+    }
+
+    fn matches(&self, pid: u32) -> bool {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+            let line = line.trim_end();
+            !line.is_empty() && self.0.is_match(line)
+        })
     }
 }
+
+impl PartialEq for CommandPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for CommandPattern {}
+
+/// One watched name over one interval: a row of `resources.csv`.
+pub type Reading = ResourceRow;
 
 /// How regularly the sampler ticked: the measured intervals of the rows it recorded, and how many
 /// ticks it skipped because it was late.
@@ -175,10 +183,7 @@ impl Sampler {
     /// Stops sampling; every row recorded, and the sampler's own cost in % of one core.
     pub fn finish(self) -> (Vec<ResourceRow>, f64) {
         let finished = self.finish_all();
-        (
-            finished.readings.into_iter().map(ResourceRow::from).collect(),
-            finished.cost_percent,
-        )
+        (finished.readings, finished.cost_percent)
     }
 
     /// Stops sampling; every reading with its interval and PSS, the cadence, and the cost.
@@ -285,6 +290,8 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
 
         let now = Instant::now();
         let processes = read_proc();
+        let (watched, listing_cost) = expand_projects(watched, docker);
+        docker_cpu += listing_cost;
         let containers = match docker {
             Some(docker) if watched.values().any(|s| matches!(s, Some(Source::Container(_)))) => {
                 let (stats, cost) = docker_stats(docker);
@@ -304,6 +311,7 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
                     let (cpu, rss) = containers.get(container).copied().unwrap_or((0.0, 0));
                     (cpu / 100.0 * interval_s, rss, None, None)
                 }
+                Some(Source::ComposeProject(_)) => (0.0, 0, None, None),
                 Some(tree_or_name) => {
                     let members = members(&processes, tree_or_name);
                     let before = earlier.as_ref().map_or(&[][..], |p| &p.members[..]);
@@ -366,22 +374,7 @@ fn total_ticks(stat: &ProcStat) -> u64 {
 /// The processes a source covers.
 fn members(processes: &HashMap<u32, ProcStat>, source: &Source) -> Vec<u32> {
     match source {
-        Source::Tree(root) => {
-            let mut tree = vec![*root];
-            let mut index = 0;
-            while index < tree.len() {
-                let parent = tree[index];
-                tree.extend(
-                    processes
-                        .iter()
-                        .filter(|(_, stat)| stat.ppid == parent)
-                        .map(|(pid, _)| *pid),
-                );
-                index += 1;
-            }
-            tree.retain(|pid| processes.contains_key(pid));
-            tree
-        }
+        Source::Tree(root) => trees(processes, vec![*root]),
         Source::CommandName(name) => processes
             .keys()
             .copied()
@@ -389,8 +382,81 @@ fn members(processes: &HashMap<u32, ProcStat>, source: &Source) -> Vec<u32> {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name)
             })
             .collect(),
-        Source::Container(_) => Vec::new(),
+        Source::CommandLine(pattern) => {
+            // The sampler's own command line holds the pattern it was given (`--watch`).
+            let own = std::process::id();
+            let roots = processes
+                .keys()
+                .copied()
+                .filter(|pid| *pid != own && pattern.matches(*pid))
+                .collect();
+            trees(processes, roots)
+        }
+        Source::Container(_) | Source::ComposeProject(_) => Vec::new(),
     }
+}
+
+/// `roots` that are running and all their descendants, each once.
+fn trees(processes: &HashMap<u32, ProcStat>, roots: Vec<u32>) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (pid, stat) in processes {
+        children.entry(stat.ppid).or_default().push(*pid);
+    }
+    let mut seen = HashSet::new();
+    let mut tree: Vec<u32> = roots
+        .into_iter()
+        .filter(|pid| processes.contains_key(pid) && seen.insert(*pid))
+        .collect();
+    let mut index = 0;
+    while index < tree.len() {
+        for child in children.get(&tree[index]).into_iter().flatten() {
+            if seen.insert(*child) {
+                tree.push(*child);
+            }
+        }
+        index += 1;
+    }
+    tree
+}
+
+/// `watched` with each compose project replaced by its running containers, and the CPU seconds the
+/// listing took.
+fn expand_projects(
+    watched: BTreeMap<String, Option<Source>>,
+    docker: Option<&str>,
+) -> (BTreeMap<String, Option<Source>>, f64) {
+    let mut cost = 0.0;
+    let mut expanded = BTreeMap::new();
+    for (name, source) in watched {
+        match (source, docker) {
+            (Some(Source::ComposeProject(project)), Some(docker)) => {
+                let (containers, listing_cost) = project_containers(docker, &project);
+                cost += listing_cost;
+                for container in containers {
+                    expanded.insert(container.clone(), Some(Source::Container(container)));
+                }
+            }
+            (Some(Source::ComposeProject(_)), None) => {}
+            (source, _) => {
+                expanded.insert(name, source);
+            }
+        }
+    }
+    (expanded, cost)
+}
+
+/// The running containers of compose project `project`, by name, and the CPU seconds the listing
+/// took.
+fn project_containers(docker: &str, project: &str) -> (Vec<String>, f64) {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let (output, cost) = run_measured(docker, &["ps", "--filter", &filter, "--format", "{{.Names}}"]);
+    let names = output
+        .lines()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (names, cost)
 }
 
 /// The CPU ticks a source's processes used since the last scan (`before`): the growth of their own
@@ -481,22 +547,29 @@ fn thread_cpu_seconds() -> f64 {
     }
 }
 
-/// One `docker stats --no-stream`: each container's CPU % (of one core, as docker counts it) and
-/// memory, and the CPU seconds the command itself took.
-fn docker_stats(docker: &str) -> (HashMap<String, (f64, u64)>, f64) {
-    let Ok(mut child) = Command::new(docker)
-        .args(["stats", "--no-stream", "--format", "{{json .}}"])
+/// Runs `program` with `args`: its standard output (empty if it could not run) and the CPU seconds
+/// it took.
+fn run_measured(program: &str, args: &[&str]) -> (String, f64) {
+    let Ok(mut child) = Command::new(program)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
     else {
-        return (HashMap::new(), 0.0);
+        return (String::new(), 0.0);
     };
     let mut output = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         let _ = stdout.read_to_string(&mut output);
     }
     let cost = reap_cpu_seconds(&child);
+    (output, cost)
+}
+
+/// One `docker stats --no-stream`: each container's CPU % (of one core, as docker counts it) and
+/// memory, and the CPU seconds the command itself took.
+fn docker_stats(docker: &str) -> (HashMap<String, (f64, u64)>, f64) {
+    let (output, cost) = run_measured(docker, &["stats", "--no-stream", "--format", "{{json .}}"]);
     let stats = output
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

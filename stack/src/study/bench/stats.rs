@@ -320,6 +320,8 @@ mod tests {
             process: "k6".into(),
             cpu_percent,
             rss_bytes,
+            pss_bytes: None,
+            interval_s: 1.0,
         };
         let rows = [
             row(0.0, 90.0, 5),

@@ -1,15 +1,24 @@
-//! `stack compare <run-A> <run-B>`: the point of the study, two runs of the same k6 script side by side.
+//! `stack compare`: the point of the study, "B is X % slower than A on scenario S, ± Y", said only as
+//! far as the two records support it.
 //!
-//! [`compare`] reads both runs through [`crate::study::record`] (so a run of another implementation that
-//! follows the documented format compares as well), and for every scenario they share sets p50,
-//! p99, throughput, and each process's mean CPU and peak memory of A beside B, with B/A. It marks a
-//! difference as beyond the noise when the runs' repeats say so ([`Verdict`]), lists the scenarios
-//! only one run has, and writes an HTML page with the two latency distributions overlaid.
+//! Two records compare in one of two designs ([`Pairing`]). Two run directories made at different
+//! times ([`compare_runs`]) are independent samples: each headline row is Welch's test on the
+//! logarithms, the weaker design, and labelled so. A study directory of interleaved rounds
+//! ([`compare_study`]) pairs round i of A with round i of B: each headline row is the per-round ratio
+//! B/A with a seeded bootstrap interval. The statistics themselves are [`crate::study::inference`]'s.
 //!
-//! This module is the comparison itself (the rows and their verdicts); [`table`] prints it for the
-//! terminal and [`page`] draws it as HTML. The statistics it uses live with the others, in
-//! [`crate::study::bench::stats`].
+//! The headline rows of every scenario (p50, p99, throughput, CPU per request) are one declared family:
+//! Holm's correction runs over all of them, and a difference smaller than the minimum effect reads
+//! "within tolerance". Every other row (each process's CPU and memory) is shown with its ratio of
+//! means and no verdict. Each side's repeats are tested for a drift (Mann–Kendall); each run's own
+//! warnings are carried over; capacity results are set side by side.
+//!
+//! Records that were not made the same way ([`matching`]) are refused unless the caller allows it,
+//! and then the comparison carries the differences so that the table and the page can say so loudly.
+//! This module builds the comparison; [`table`] prints it for the terminal and [`page`] draws it.
 
+mod capacity;
+mod matching;
 mod page;
 mod table;
 
@@ -18,49 +27,90 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+pub use capacity::{CapacityComparison, StepPair, FAILED_STEP};
+pub use matching::Mismatch;
 
 use crate::study::{
-    bench::stats::welch_p,
+    inference::{self, Bootstrap, Criteria, Design, Direction, Finding, Outcome, Trend, Untestable},
     page::MIB,
-    record::{Results, Run, ScenarioResult, Stat},
+    record::{self, Results, Run, ScenarioResult, Stat},
+    warning::{self, Warning},
 };
 
-/// Two-sided significance level of Welch's t-test.
-const ALPHA: f64 = 0.05;
+/// How `stack compare` was asked to judge and where it writes its page.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub out: PathBuf,
+    pub criteria: Criteria,
+    /// Go on when the records were not made the same way, and mark the comparison.
+    pub allow_mismatch: bool,
+}
 
-pub const RULE: &str = "beyond the noise (*): both runs have at least 2 repeats and the 95 % confidence \
-intervals of the two means do not overlap, or both have at least 3 repeats and Welch's t-test over the \
-per-repeat values gives p < 0.05 (two-sided)";
+/// Compares run `a` with run `b`, made at different times, and writes the page.
+pub fn compare_runs(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comparison> {
+    build(Run::read(a)?, Run::read(b)?, Pairing::Separate, options)
+}
 
-/// Compares run `a` with run `b`, writes the HTML page to `out`, and returns the comparison.
-pub fn compare(a: &Path, b: &Path, out: &Path) -> Result<Comparison> {
-    let run_a = Run::read(a)?;
-    let run_b = Run::read(b)?;
+/// Compares the two sides of an interleaved study directory (`study.json`, `a/`, `b/`).
+pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
+    let study = record::read_study(dir)?;
+    let run_a = Run::read(&dir.join(&study.a))?;
+    let run_b = Run::read(&dir.join(&study.b))?;
+    let rounds = study.rounds.len();
+    for (side, run) in [(&study.a, &run_a), (&study.b, &run_b)] {
+        let repeats = results_of(run)?.repeats as usize;
+        if repeats != rounds {
+            bail!(
+                "{}: {side}/ holds {repeats} repeats but study.json lists {rounds} rounds: a round of this \
+                 study is missing, so its pairs cannot be formed",
+                dir.display()
+            );
+        }
+    }
+    let pairing = Pairing::Interleaved {
+        seed: study.seed,
+        rounds,
+    };
+    build(run_a, run_b, pairing, options)
+}
+
+fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> Result<Comparison> {
+    let mismatches = matching::mismatches(&run_a.meta, &run_b.meta);
+    if !mismatches.is_empty() && !options.allow_mismatch {
+        bail!(matching::refusal(&mismatches));
+    }
     let results_a = results_of(&run_a)?;
     let results_b = results_of(&run_b)?;
     let names_a: BTreeSet<&String> = results_a.scenarios.keys().collect();
     let names_b: BTreeSet<&String> = results_b.scenarios.keys().collect();
-    let scenarios = names_a
+    let mut scenarios: Vec<ScenarioComparison> = names_a
         .intersection(&names_b)
         .map(|name| {
             compare_scenario(
                 name,
                 &results_a.scenarios[name.as_str()],
                 &results_b.scenarios[name.as_str()],
+                pairing,
             )
         })
         .collect();
+    judge_headline_family(&mut scenarios, &options.criteria);
     let comparison = Comparison {
-        a: describe(&run_a),
-        b: describe(&run_b),
+        a: ComparedRun::of(&run_a),
+        b: ComparedRun::of(&run_b),
+        pairing,
+        criteria: options.criteria,
+        mismatches,
         scenarios,
+        capacity: capacity::compare_capacity(results_a, results_b),
         only_in_a: names_a.difference(&names_b).map(|n| (*n).clone()).collect(),
         only_in_b: names_b.difference(&names_a).map(|n| (*n).clone()).collect(),
-        html: out.to_path_buf(),
+        html: options.out.clone(),
     };
     let page = page::render(&comparison, results_a, results_b);
-    std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&options.out, page).with_context(|| format!("writing {}", options.out.display()))?;
     Ok(comparison)
 }
 
@@ -73,43 +123,151 @@ fn results_of(run: &Run) -> Result<&Results> {
     })
 }
 
-fn describe(run: &Run) -> String {
-    format!(
-        "{} ({}, profile {}, {} repeat{})",
-        run.meta.run_id,
-        run.meta.implementation,
-        run.meta.profile,
-        run.meta.repeats,
-        if run.meta.repeats == 1 { "" } else { "s" }
-    )
+/// Holm's correction over every scenario's headline rows at once, then the minimum effect.
+fn judge_headline_family(scenarios: &mut [ScenarioComparison], criteria: &Criteria) {
+    let mut headline: Vec<&mut Row> = scenarios
+        .iter_mut()
+        .flat_map(|scenario| scenario.rows.iter_mut())
+        .filter(|row| row.outcome.is_some())
+        .collect();
+    let outcomes: Vec<Outcome> = headline.iter().filter_map(|row| row.outcome).collect();
+    let findings = inference::judge_family(&outcomes, criteria);
+    for (row, finding) in headline.iter_mut().zip(findings) {
+        row.finding = Some(finding);
+    }
+}
+
+/// How the two sides' runs were made, and so which test their rows get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Two runs made at different times: Welch's test, the weaker design.
+    Separate,
+    /// A and B in interleaved rounds: per-round ratios, bootstrap from the study's seed.
+    Interleaved { seed: u64, rounds: usize },
+}
+
+impl Pairing {
+    pub fn design(self) -> Design {
+        match self {
+            Self::Separate => Design::Separate,
+            Self::Interleaved { .. } => Design::Interleaved,
+        }
+    }
+
+    /// One sentence on the design, for the table and the page.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Separate => {
+                "separate runs, the weaker design: A and B ran at different times, so anything \
+                that drifted between them (machine load, the database's state) reads as a difference. \
+                Each headline row is Welch's t-test on the logarithms of the repeats; the interval is \
+                that of the ratio of geometric means."
+                    .into()
+            }
+            Self::Interleaved { seed, rounds } => format!(
+                "interleaved in {rounds} rounds: round i of A and of B ran side by side in time, so each \
+                 headline row is the geometric mean of the per-round ratios B/A, its 95 % interval a \
+                 bootstrap over the rounds ({} resamples, ChaCha8 seeded with the study's seed {seed}), \
+                 its p Student's t on the per-round log ratios.",
+                inference::RESAMPLES
+            ),
+        }
+    }
+
+    fn outcome(self, a: &Stat, b: &Stat) -> Outcome {
+        match self {
+            Self::Separate => inference::separate(&a.runs, &b.runs),
+            Self::Interleaved { seed, .. } => inference::interleaved(&a.runs, &b.runs, &Bootstrap::new(seed)),
+        }
+    }
+}
+
+/// One side of the comparison: what it is, and what its record warns about.
+#[derive(Debug, Clone)]
+pub struct ComparedRun {
+    /// Run id, implementation, profile and repeats.
+    pub label: String,
+    pub warnings: Vec<Warning>,
+}
+
+impl ComparedRun {
+    fn of(run: &Run) -> Self {
+        Self {
+            label: format!(
+                "{} ({}, profile {}, {} repeat{})",
+                run.meta.run_id,
+                run.meta.implementation,
+                run.meta.profile,
+                run.meta.repeats,
+                if run.meta.repeats == 1 { "" } else { "s" }
+            ),
+            warnings: warning::warnings(run),
+        }
+    }
 }
 
 /// Both runs, scenario by scenario.
 #[derive(Debug, Clone)]
 pub struct Comparison {
-    pub a: String,
-    pub b: String,
+    pub a: ComparedRun,
+    pub b: ComparedRun,
+    pub pairing: Pairing,
+    pub criteria: Criteria,
+    /// How the records differ in the way they were made; empty unless allowed (`--allow-mismatch`).
+    pub mismatches: Vec<Mismatch>,
     /// The scenarios both runs have.
     pub scenarios: Vec<ScenarioComparison>,
+    /// The scenarios both runs measured with the `capacity` profile.
+    pub capacity: Vec<CapacityComparison>,
     pub only_in_a: Vec<String>,
     pub only_in_b: Vec<String>,
     /// Where the HTML page was written.
     pub html: PathBuf,
 }
 
+impl Comparison {
+    /// The headline rows that differ beyond the noise and the tolerance, with their scenario.
+    pub fn findings(&self) -> Vec<(&str, &Row)> {
+        self.scenarios
+            .iter()
+            .flat_map(|scenario| {
+                scenario
+                    .headline()
+                    .into_iter()
+                    .filter(|row| row.finding.is_some_and(|f| f.differs()))
+                    .map(|row| (scenario.scenario.as_str(), row))
+            })
+            .collect()
+    }
+
+    /// Every drift found in a side's repeats, as `(scenario, trend)`.
+    pub fn drifts(&self) -> Vec<(&str, &SideTrend)> {
+        self.scenarios
+            .iter()
+            .flat_map(|scenario| {
+                scenario
+                    .trends
+                    .iter()
+                    .filter(|trend| matches!(trend.trend, Trend::Drift { .. }))
+                    .map(|trend| (scenario.scenario.as_str(), trend))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ScenarioComparison {
     pub scenario: String,
     pub rows: Vec<Row>,
+    /// Headline figures whose repeats moved one way on a side: drifts, and runs too short to test
+    /// that nonetheless rose or fell at every repeat.
+    pub trends: Vec<SideTrend>,
 }
 
 impl ScenarioComparison {
-    /// p50, p99 and throughput.
+    /// The judged rows: p50, p99, throughput, CPU per request.
     pub fn headline(&self) -> Vec<&Row> {
-        self.rows
-            .iter()
-            .filter(|row| row.figure.process().is_none())
-            .collect()
+        self.rows.iter().filter(|row| row.figure.is_headline()).collect()
     }
 
     /// Each process's CPU row with its memory row.
@@ -129,12 +287,61 @@ impl ScenarioComparison {
     }
 }
 
+/// How one side's repeats of one headline figure moved over the run.
+#[derive(Debug, Clone)]
+pub struct SideTrend {
+    /// "A" or "B".
+    pub side: &'static str,
+    pub figure: Figure,
+    pub trend: Trend,
+}
+
+impl SideTrend {
+    /// The sentence for the table and the page.
+    pub fn describe(&self, scenario: &str) -> String {
+        let what = format!("{scenario} {} of {}", self.figure.label(), self.side);
+        match self.trend {
+            Trend::Drift {
+                direction, p, slope, ..
+            } => format!(
+                "{what} drifts {} over its repeats (Mann–Kendall p = {p:.3}, Sen's slope {:+.1} % per \
+                 repeat): its repeats are not independent, and its interval means little",
+                word(direction),
+                slope * 100.0
+            ),
+            Trend::TooFew {
+                n,
+                smallest_p,
+                monotone: Some(direction),
+            } => format!(
+                "{what} went {} at every one of its {n} repeats; too few repeats to test for a drift \
+                 (no ordering of {n} values reaches p below {smallest_p:.2})",
+                if direction == Direction::Higher {
+                    "up"
+                } else {
+                    "down"
+                }
+            ),
+            _ => format!("{what}: no drift"),
+        }
+    }
+}
+
+fn word(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Higher => "higher",
+        Direction::Lower => "lower",
+    }
+}
+
 /// What a row compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Figure {
     P50,
     P99,
     Throughput,
+    /// The system's CPU-µs per completed request (services and database together).
+    CpuPerRequest,
     /// A process's mean CPU, in % of one core.
     Cpu(String),
     /// A process's peak resident memory.
@@ -148,8 +355,22 @@ impl Figure {
             Self::P50 => "p50 ms".into(),
             Self::P99 => "p99 ms".into(),
             Self::Throughput => "throughput /s".into(),
+            Self::CpuPerRequest => "CPU µs/request".into(),
             Self::Cpu(process) => format!("CPU % {process}"),
             Self::Rss(process) => format!("RSS MiB {process}"),
+        }
+    }
+
+    /// Whether the row is one of the declared headline family, judged with Holm's correction.
+    pub fn is_headline(&self) -> bool {
+        self.process().is_none()
+    }
+
+    /// Which way is better: a higher throughput, a lower everything else.
+    pub fn better(&self) -> Direction {
+        match self {
+            Self::Throughput => Direction::Higher,
+            _ => Direction::Lower,
         }
     }
 
@@ -157,7 +378,7 @@ impl Figure {
     pub fn process(&self) -> Option<&str> {
         match self {
             Self::Cpu(process) | Self::Rss(process) => Some(process),
-            Self::P50 | Self::P99 | Self::Throughput => None,
+            Self::P50 | Self::P99 | Self::Throughput | Self::CpuPerRequest => None,
         }
     }
 
@@ -170,87 +391,171 @@ impl Figure {
     }
 }
 
-/// One figure of one scenario in both runs; a side is `None` when that run did not record it
-/// (a process the other implementation does not have).
+/// One side's value of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    Recorded(Stat),
+    /// Not there, and why (a process the other implementation does not have, a percentile the run
+    /// had too few samples for, a figure an older record does not carry).
+    Missing(String),
+}
+
+impl Observed {
+    pub fn stat(&self) -> Option<&Stat> {
+        match self {
+            Self::Recorded(stat) => Some(stat),
+            Self::Missing(_) => None,
+        }
+    }
+
+    /// Why the value is missing.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Recorded(_) => None,
+            Self::Missing(reason) => Some(reason),
+        }
+    }
+
+    fn from_option(stat: Option<&Stat>, reason: &str) -> Self {
+        stat.map_or_else(
+            || Self::Missing(reason.into()),
+            |stat| Self::Recorded(stat.clone()),
+        )
+    }
+}
+
+/// One figure of one scenario in both runs.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub figure: Figure,
-    pub a: Option<Stat>,
-    pub b: Option<Stat>,
-    pub verdict: Verdict,
+    pub a: Observed,
+    pub b: Observed,
+    /// What the values allow to be said: headline rows only.
+    pub outcome: Option<Outcome>,
+    /// The row's verdict within the headline family: headline rows only.
+    pub finding: Option<Finding>,
 }
 
 impl Row {
-    /// B's mean over A's.
+    /// B/A: the tested estimate for a headline row, else B's mean over A's.
     pub fn ratio(&self) -> Option<f64> {
-        let (a, b) = (self.a.as_ref()?, self.b.as_ref()?);
-        (a.mean != 0.0).then(|| b.mean / a.mean)
+        match self.outcome {
+            Some(Outcome::Tested(estimate)) => Some(estimate.ratio),
+            Some(Outcome::Exact { ratio, .. }) => ratio,
+            _ => {
+                let (a, b) = (self.a.stat()?, self.b.stat()?);
+                (a.mean != 0.0).then(|| b.mean / a.mean)
+            }
+        }
     }
 
-    /// B/A to two decimals, marked `*` when beyond the noise; `–` when there is no ratio.
-    fn ratio_text(&self) -> String {
-        let ratio = self.ratio().map_or("–".into(), |r| format!("{r:.2}"));
-        if self.verdict.beyond_noise() {
-            format!("{ratio} *")
-        } else {
-            ratio
+    /// The 95 % interval of B/A, when the row was tested.
+    pub fn ratio_interval(&self) -> Option<[f64; 2]> {
+        match self.outcome {
+            Some(Outcome::Tested(estimate)) => Some(estimate.ci95),
+            _ => None,
+        }
+    }
+
+    /// Whether the row is marked `*`: a difference beyond the noise and the tolerance.
+    pub fn marked(&self) -> bool {
+        self.finding.is_some_and(|finding| finding.differs())
+    }
+
+    /// B/A to two decimals, with its interval when tested; `–` when there is no ratio.
+    pub fn ratio_text(&self) -> String {
+        let ratio = two_decimals(self.ratio());
+        match self.ratio_interval() {
+            Some([low, high]) => format!("{ratio} ({low:.2}–{high:.2})"),
+            None => ratio,
+        }
+    }
+
+    /// The verdict in words; empty for a row shown without one.
+    pub fn verdict_text(&self) -> String {
+        let Some(finding) = self.finding else {
+            return String::new();
+        };
+        let judged = |direction: Direction| {
+            let quality = if direction == self.figure.better() {
+                "better"
+            } else {
+                "worse"
+            };
+            format!("B {}, {quality}", word(direction))
+        };
+        match finding {
+            Finding::Differs { direction, p_holm } => format!("{} * (Holm p {p_holm:.3})", judged(direction)),
+            Finding::WithinTolerance { p_holm } => format!("within tolerance (Holm p {p_holm:.3})"),
+            Finding::Noise { p_holm } => format!("noise (Holm p {p_holm:.2})"),
+            Finding::Exact { direction } => match direction {
+                Some(direction) => format!("{}: exact, neither side varied", judged(direction)),
+                None => "within tolerance: exact, neither side varied".into(),
+            },
+            Finding::Untestable(why) => format!("untestable: {}", untestable_text(why)),
         }
     }
 }
 
-/// Whether a difference stands out from the run-to-run noise. See [`RULE`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Verdict {
-    /// The 95 % intervals do not overlap (with Welch's p when both runs have 3 repeats or more).
-    Disjoint { welch_p: Option<f64> },
-    /// The intervals overlap, but Welch's t-test says the means differ.
-    Welch { p: f64 },
-    /// Within the noise (Welch's p when it could be computed).
-    Noise { welch_p: Option<f64> },
-    /// A run has one repeat, or a side is missing: no noise to judge against.
-    Unknown,
+/// A ratio to two decimals, `–` when there is none.
+pub fn two_decimals(ratio: Option<f64>) -> String {
+    ratio.map_or("–".into(), |r| format!("{r:.2}"))
 }
 
-impl Verdict {
-    pub fn beyond_noise(self) -> bool {
-        matches!(self, Verdict::Disjoint { .. } | Verdict::Welch { .. })
+fn untestable_text(why: Untestable) -> String {
+    match why {
+        Untestable::MissingSide => "a side has no value".into(),
+        Untestable::TooFew { a, b, needed } => {
+            format!("A has {a} repeat(s), B {b}; the test needs {needed} on each side")
+        }
+        Untestable::UnequalRounds { a, b } => format!("A has {a} rounds, B {b}"),
+        Untestable::NotPositive => "a value is 0, so there is no ratio".into(),
     }
 }
 
-pub fn judge(a: &Stat, b: &Stat) -> Verdict {
-    let (Some([a_low, a_high]), Some([b_low, b_high])) = (a.ci95, b.ci95) else {
-        return Verdict::Unknown;
+/// Why an older record has no CPU per request.
+const NO_COST: &str = "this record has no cost per request (written before it was measured)";
+
+fn compare_scenario(
+    name: &str,
+    a: &ScenarioResult,
+    b: &ScenarioResult,
+    pairing: Pairing,
+) -> ScenarioComparison {
+    let headline = |figure: Figure, a: Observed, b: Observed| {
+        let outcome = match (a.stat(), b.stat()) {
+            (Some(a), Some(b)) => pairing.outcome(a, b),
+            _ => Outcome::Untestable(Untestable::MissingSide),
+        };
+        Row {
+            figure,
+            a,
+            b,
+            outcome: Some(outcome),
+            finding: None,
+        }
     };
-    let welch_p = (a.runs.len() >= 3 && b.runs.len() >= 3).then(|| welch_p(&a.runs, &b.runs));
-    if a_high < b_low || b_high < a_low {
-        Verdict::Disjoint { welch_p }
-    } else {
-        match welch_p {
-            Some(p) if p < ALPHA => Verdict::Welch { p },
-            _ => Verdict::Noise { welch_p },
-        }
-    }
-}
-
-fn compare_scenario(name: &str, a: &ScenarioResult, b: &ScenarioResult) -> ScenarioComparison {
-    let row = |figure: Figure, a: Option<&Stat>, b: Option<&Stat>| Row {
-        verdict: match (a, b) {
-            (Some(a), Some(b)) => judge(a, b),
-            _ => Verdict::Unknown,
-        },
+    let shown = |figure: Figure, a: Option<&Stat>, b: Option<&Stat>| Row {
         figure,
-        a: a.cloned(),
-        b: b.cloned(),
+        a: Observed::from_option(a, "not in this run"),
+        b: Observed::from_option(b, "not in this run"),
+        outcome: None,
+        finding: None,
     };
     let mut rows = vec![
-        row(Figure::P50, Some(&a.p50_ms), Some(&b.p50_ms)),
-        row(Figure::P99, Some(&a.p99_ms), Some(&b.p99_ms)),
-        row(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s)),
+        headline(Figure::P50, p50(a), p50(b)),
+        headline(Figure::P99, p99(a), p99(b)),
+        headline(
+            Figure::Throughput,
+            Observed::Recorded(a.rate_per_s.clone()),
+            Observed::Recorded(b.rate_per_s.clone()),
+        ),
+        headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
     ];
     let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
     for process in &processes {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        rows.push(row(
+        rows.push(shown(
             Figure::Cpu((*process).clone()),
             ra.map(|r| &r.cpu_mean_percent),
             rb.map(|r| &r.cpu_mean_percent),
@@ -258,48 +563,147 @@ fn compare_scenario(name: &str, a: &ScenarioResult, b: &ScenarioResult) -> Scena
     }
     for process in &processes {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        rows.push(row(
+        rows.push(shown(
             Figure::Rss((*process).clone()),
             ra.map(|r| &r.rss_max_bytes),
             rb.map(|r| &r.rss_max_bytes),
         ));
     }
+    let trends = rows
+        .iter()
+        .filter(|row| row.figure.is_headline())
+        .flat_map(|row| [("A", &row.a), ("B", &row.b)].map(|(side, observed)| (side, row, observed)))
+        .filter_map(|(side, row, observed)| {
+            let trend = inference::trend(&observed.stat()?.runs, inference::ALPHA);
+            // Two values always move one way: that says nothing.
+            let worth_saying = match trend {
+                Trend::Drift { .. } => true,
+                Trend::TooFew { n, monotone, .. } => n >= 3 && monotone.is_some(),
+                _ => false,
+            };
+            worth_saying.then(|| SideTrend {
+                side,
+                figure: row.figure.clone(),
+                trend,
+            })
+        })
+        .collect();
     ScenarioComparison {
         scenario: name.into(),
         rows,
+        trends,
     }
+}
+
+fn p50(scenario: &ScenarioResult) -> Observed {
+    Observed::Recorded(scenario.p50_ms.clone())
+}
+
+fn p99(scenario: &ScenarioResult) -> Observed {
+    Observed::Recorded(scenario.p99_ms.clone())
+}
+
+fn cpu_per_request(scenario: &ScenarioResult) -> Observed {
+    Observed::from_option(scenario.cost.as_ref().map(|cost| &cost.system_us), NO_COST)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::study::inference::Estimate;
 
-    fn stat(runs: &[f64], ci95: Option<[f64; 2]>) -> Stat {
-        Stat {
-            mean: runs.iter().sum::<f64>() / runs.len() as f64,
-            ci95,
-            runs: runs.to_vec(),
+    fn tested(p: f64, ratio: f64) -> Outcome {
+        Outcome::Tested(Estimate {
+            design: Design::Interleaved,
+            ratio,
+            ci95: [ratio * 0.9, ratio * 1.1],
+            p,
+            n_a: 6,
+            n_b: 6,
+        })
+    }
+
+    fn row(figure: Figure, outcome: Option<Outcome>) -> Row {
+        let stat = Stat {
+            mean: 1.0,
+            ci95: None,
+            runs: vec![1.0],
+        };
+        Row {
+            figure,
+            a: Observed::Recorded(stat.clone()),
+            b: Observed::Recorded(stat),
+            outcome,
+            finding: None,
+        }
+    }
+
+    fn scenario(name: &str, rows: Vec<Row>) -> ScenarioComparison {
+        ScenarioComparison {
+            scenario: name.into(),
+            rows,
+            trends: vec![],
         }
     }
 
     #[test]
-    fn intervals_that_do_not_overlap_are_beyond_the_noise() {
-        let a = stat(&[2.0, 2.2], Some([1.9, 2.3]));
-        let b = stat(&[3.0, 3.2], Some([2.9, 3.3]));
-        assert!(judge(&a, &b).beyond_noise());
+    fn holms_family_spans_the_headline_rows_of_every_scenario() {
+        // Given two scenarios whose p99 alone would each differ at p = 0.03
+        let mut scenarios = vec![
+            scenario("s1", vec![row(Figure::P99, Some(tested(0.03, 1.3)))]),
+            scenario("s2", vec![row(Figure::P99, Some(tested(0.03, 1.3)))]),
+        ];
+        // When the headline family is judged
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        // Then both are corrected as one family of two, and neither is a finding
+        for scenario in &scenarios {
+            let finding = scenario.rows[0].finding;
+            assert!(
+                matches!(finding, Some(Finding::Noise { p_holm }) if (p_holm - 0.06).abs() < 1e-12),
+                "{finding:?}"
+            );
+        }
     }
 
     #[test]
-    fn overlapping_intervals_with_two_repeats_are_noise() {
-        let a = stat(&[2.0, 2.4], Some([1.0, 3.4]));
-        let b = stat(&[2.3, 2.7], Some([1.3, 3.7]));
-        assert_eq!(judge(&a, &b), Verdict::Noise { welch_p: None });
+    fn per_process_rows_get_no_verdict_and_no_mark() {
+        // Given a scenario with a headline row and a process's CPU row that doubled
+        let mut cpu = row(Figure::Cpu("postgres".into()), None);
+        cpu.b = Observed::Recorded(Stat {
+            mean: 2.0,
+            ci95: None,
+            runs: vec![2.0],
+        });
+        let mut scenarios = vec![scenario(
+            "s1",
+            vec![row(Figure::P50, Some(tested(0.001, 1.5))), cpu],
+        )];
+        // When the family is judged
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        // Then the headline row is marked, and the process row has its ratio but no verdict
+        let rows = &scenarios[0].rows;
+        assert!(rows[0].marked());
+        assert_eq!(rows[1].finding, None);
+        assert!(!rows[1].marked());
+        assert_eq!(rows[1].ratio_text(), "2.00");
+        assert_eq!(rows[1].verdict_text(), "");
     }
 
     #[test]
-    fn one_repeat_gives_no_verdict() {
-        let a = stat(&[2.0], None);
-        let b = stat(&[9.0], None);
-        assert_eq!(judge(&a, &b), Verdict::Unknown);
+    fn a_marked_row_says_whether_b_is_better_or_worse() {
+        let mut scenarios = vec![scenario(
+            "s1",
+            vec![
+                row(Figure::P99, Some(tested(0.001, 1.5))),
+                row(Figure::Throughput, Some(tested(0.001, 1.5))),
+            ],
+        )];
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        assert!(scenarios[0].rows[0]
+            .verdict_text()
+            .starts_with("B higher, worse *"));
+        assert!(scenarios[0].rows[1]
+            .verdict_text()
+            .starts_with("B higher, better *"));
     }
 }

@@ -1,35 +1,86 @@
-//! The comparison as an HTML page: per scenario, both runs' latency distributions overlaid, their
-//! CPU by process side by side, and the comparison's tables.
+//! The comparison as an HTML page: a mismatch of the records at the very top, the design and its
+//! rule, the findings, each run's warnings and drifts, then per scenario both runs' latency
+//! distributions overlaid, their CPU by process side by side and the comparison's tables, and the
+//! capacity results.
 
-use super::{Comparison, Figure, Row, ScenarioComparison, RULE};
+use super::{
+    capacity::step_p99_text,
+    table::{missing_notes, optional_number, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
+    two_decimals, CapacityComparison, Comparison, Figure, Observed, Pairing, Row, ScenarioComparison,
+    FAILED_STEP,
+};
 use crate::{
     scenario::Scenario,
     study::{
+        inference::Trend,
         page::{
-            distribution_points, html, percentile_plot, stat_cell, Bar, BarSeries, Chart, Markup, Page,
-            Series,
+            distribution_points, html, number, percentile_plot, stat_cell, Bar, BarSeries, Chart, Markup,
+            Page, Series,
         },
-        record::{Results, Stat},
+        record::Results,
     },
 };
 
 pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> String {
     let mut page = Page::new("stack comparison");
+    if !comparison.mismatches.is_empty() {
+        // Loud on purpose: whatever follows may be the set-up's difference, not the systems'.
+        page.html(list(
+            html!(
+                r#"<div class="warnings" id="mismatch" style="background:#fde2e2;border:3px solid #b00;font-size:16px"><b style="color:#b00">{}</b>"#,
+                MISMATCH_TITLE
+            ),
+            comparison.mismatches.iter().map(ToString::to_string).collect(),
+        ));
+    }
     page.html(html!(
-        r#"<h1>Comparison</h1><p class="subtitle"><b>A</b> = {}<br><b>B</b> = {}</p><p class="note">Each cell: the mean over the repeats, its 95 % interval in brackets. B/A is B's mean over A's, marked <span class="beyond">*</span> when {}.</p>"#,
-        comparison.a,
-        comparison.b,
-        RULE.trim_start_matches("beyond the noise (*): "),
+        r#"<h1>Comparison</h1><p class="subtitle"><b>A</b> = {}<br><b>B</b> = {}</p>"#,
+        comparison.a.label,
+        comparison.b.label,
     ));
+    let design = html!("<b>Design:</b> {}", comparison.pairing.describe());
+    page.html(match comparison.pairing {
+        Pairing::Separate => html!(r#"<div class="warnings" id="design">{}</div>"#, design),
+        Pairing::Interleaved { .. } => html!(r#"<p class="note" id="design">{}</p>"#, design),
+    });
+    page.html(html!(
+        r#"<p class="note">Each cell: the mean over the repeats, its 95 % interval below it. B/A: the estimate of the design above with its 95 % interval. {}</p>"#,
+        rule(comparison)
+    ));
+    findings_section(&mut page, comparison);
+    for (side, run) in [("A", &comparison.a), ("B", &comparison.b)] {
+        let items: Vec<String> = run.warnings.iter().map(ToString::to_string).collect();
+        page.html(if items.is_empty() {
+            html!(
+                r#"<div class="warnings none">No warnings in {}'s record.</div>"#,
+                side
+            )
+        } else {
+            list(
+                html!(r#"<div class="warnings"><b>Warnings of {}</b>"#, side),
+                items,
+            )
+        });
+    }
+    let drifts: Vec<String> = comparison
+        .drifts()
+        .into_iter()
+        .map(|(scenario, trend)| trend.describe(scenario))
+        .collect();
+    if !drifts.is_empty() {
+        page.html(list(
+            html!(r#"<div class="warnings" id="drifts"><b>Drifts over the repeats (Mann–Kendall)</b>"#),
+            drifts,
+        ));
+    }
     if !comparison.only_in_a.is_empty() || !comparison.only_in_b.is_empty() {
-        let mut markup = html!(r#"<div class="warnings"><b>Not compared</b><ul>"#);
+        let mut items = Vec::new();
         for (side, names) in [("A", &comparison.only_in_a), ("B", &comparison.only_in_b)] {
             if !names.is_empty() {
-                markup.push(html!("<li>only in {}: {}</li>", side, names.join(", ")));
+                items.push(format!("only in {side}: {}", names.join(", ")));
             }
         }
-        markup.push(html!("</ul></div>"));
-        page.html(markup);
+        page.html(list(html!(r#"<div class="warnings"><b>Not compared</b>"#), items));
     }
     for scenario in &comparison.scenarios {
         let name = &scenario.scenario;
@@ -49,68 +100,139 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
             )),
             "Each run's distribution pooled over its repeats; each decade to the right is one more nine.",
         );
-        let cpu_rows: Vec<&Row> = scenario
-            .rows
-            .iter()
-            .filter(|r| matches!(r.figure, Figure::Cpu(_)))
-            .collect();
-        let mean = |stat: &Option<Stat>| stat.as_ref().map_or(0.0, |s| s.mean);
         page.chart(
             &format!("{name}-cpu"),
-            Chart::Bar(Bar {
-                title: format!("{name}: mean CPU by process, A and B"),
-                labels: cpu_rows
-                    .iter()
-                    .map(|r| r.figure.process().unwrap_or_default().to_string())
-                    .collect(),
-                series: vec![
-                    BarSeries {
-                        label: "A".into(),
-                        values: cpu_rows.iter().map(|r| mean(&r.a)).collect(),
-                        color: 0,
-                    },
-                    BarSeries {
-                        label: "B".into(),
-                        values: cpu_rows.iter().map(|r| mean(&r.b)).collect(),
-                        color: 1,
-                    },
-                ],
-                value_title: "% of one core".into(),
-            }),
+            Chart::Bar(cpu_bars(scenario)),
             "Within each scenario's measured windows, averaged over the repeats.",
         );
         page.end_grid();
         page.html(tables(scenario));
     }
+    for capacity in &comparison.capacity {
+        page.html(capacity_table(capacity));
+    }
     page.finish()
 }
 
-/// A scenario's figures as two HTML tables: the headline figures, and CPU and memory by process.
+/// `opening` (a `<div>` with its title), the items as a list, and the `</div>`.
+fn list(mut opening: Markup, items: Vec<String>) -> Markup {
+    opening.push(html!("<ul>"));
+    for item in items {
+        opening.push(html!("<li>{}</li>", item));
+    }
+    opening.push(html!("</ul></div>"));
+    opening
+}
+
+fn findings_section(page: &mut Page, comparison: &Comparison) {
+    let findings = comparison.findings();
+    if findings.is_empty() {
+        page.html(html!(
+            r#"<div class="warnings none" id="findings"><b>Findings:</b> no headline row differs beyond the noise and the tolerance.</div>"#
+        ));
+        return;
+    }
+    let items = findings
+        .into_iter()
+        .map(|(scenario, row)| {
+            format!(
+                "{scenario} {}: B/A {}, {}",
+                row.figure.label(),
+                row.ratio_text(),
+                row.verdict_text()
+            )
+        })
+        .collect();
+    page.html(list(
+        html!(r#"<div class="warnings none" id="findings"><b>Findings</b>"#),
+        items,
+    ));
+}
+
+fn cpu_bars(scenario: &ScenarioComparison) -> Bar {
+    let cpu_rows: Vec<&Row> = scenario
+        .rows
+        .iter()
+        .filter(|r| matches!(r.figure, Figure::Cpu(_)))
+        .collect();
+    let mean = |observed: &Observed| observed.stat().map_or(0.0, |s| s.mean);
+    Bar {
+        title: format!("{}: mean CPU by process, A and B", scenario.scenario),
+        labels: cpu_rows
+            .iter()
+            .map(|r| r.figure.process().unwrap_or_default().to_string())
+            .collect(),
+        series: vec![
+            BarSeries {
+                label: "A".into(),
+                values: cpu_rows.iter().map(|r| mean(&r.a)).collect(),
+                color: 0,
+            },
+            BarSeries {
+                label: "B".into(),
+                values: cpu_rows.iter().map(|r| mean(&r.b)).collect(),
+                color: 1,
+            },
+        ],
+        value_title: "% of one core".into(),
+    }
+}
+
+fn cell(row: &Row, observed: &Observed) -> Markup {
+    match observed {
+        Observed::Recorded(stat) => stat_cell(stat, row.figure.scale()),
+        Observed::Missing(why) => html!(r#"<span title="{}">–</span>"#, why),
+    }
+}
+
+fn ratio(row: &Row) -> Markup {
+    if row.marked() {
+        html!(r#"<td class="beyond">{}</td>"#, row.ratio_text())
+    } else {
+        html!("<td>{}</td>", row.ratio_text())
+    }
+}
+
+/// A scenario's figures as two HTML tables: the judged headline rows, and CPU and memory by process.
 fn tables(scenario: &ScenarioComparison) -> Markup {
-    let cell = |row: &Row, stat: &Option<Stat>| {
-        stat.as_ref()
-            .map_or(html!("–"), |s| stat_cell(s, row.figure.scale()))
-    };
-    let ratio = |row: &Row| {
-        if row.verdict.beyond_noise() {
-            html!(r#"<td class="beyond">{}</td>"#, row.ratio_text())
+    let mut markup = html!(
+        r#"<div class="tables"><div><table class="headline"><tr><th>figure</th><th>A</th><th>B</th><th>B/A (95 %)</th><th>verdict</th></tr>"#,
+    );
+    let headline = scenario.headline();
+    for row in &headline {
+        let verdict = if row.marked() {
+            html!(r#"<td class="beyond">{}</td>"#, row.verdict_text())
         } else {
-            html!("<td>{}</td>", row.ratio_text())
-        }
-    };
-    let mut markup =
-        html!(r#"<div class="tables"><table><tr><th>figure</th><th>A</th><th>B</th><th>B/A</th></tr>"#,);
-    for row in scenario.headline() {
+            html!("<td>{}</td>", row.verdict_text())
+        };
         markup.push(html!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}</tr>",
             row.figure.label(),
             cell(row, &row.a),
             cell(row, &row.b),
-            ratio(row)
+            ratio(row),
+            verdict
         ));
     }
+    markup.push(html!("</table>"));
+    let mut notes = missing_notes(&headline);
+    notes.extend(
+        scenario
+            .trends
+            .iter()
+            .filter(|trend| !matches!(trend.trend, Trend::Drift { .. }))
+            .map(|trend| trend.describe(&scenario.scenario)),
+    );
+    for note in notes {
+        markup.push(html!(r#"<p class="note">{}</p>"#, note));
+    }
+    markup.push(html!("</div>"));
+    if scenario.by_process().is_empty() {
+        markup.push(html!(r#"<p class="note">{}</p></div>"#, NO_PROCESS_SAMPLES));
+        return markup;
+    }
     markup.push(html!(
-        "</table><table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
+        "<table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
          <th>RSS MiB A</th><th>RSS MiB B</th><th>B/A</th></tr>",
     ));
     for (cpu, rss) in scenario.by_process() {
@@ -127,4 +249,42 @@ fn tables(scenario: &ScenarioComparison) -> Markup {
     }
     markup.push(html!("</table></div>"));
     markup
+}
+
+fn capacity_table(capacity: &CapacityComparison) -> Markup {
+    let mut markup = html!(
+        r#"<h2>{} capacity</h2><p class="note">The sustained rate is the highest step rate within the SLO with every lower step within it too, the lowest over each run's repeats: shown as it is, not tested. {}</p><div class="tables"><table><tr><th></th><th>A</th><th>B</th><th>B/A</th></tr><tr><td>sustained /s</td><td>{}</td><td>{}</td><td>{}</td></tr><tr><td>SLO p99 ms</td><td>{}</td><td>{}</td><td></td></tr><tr><td>generator-limited steps</td><td>{}</td><td>{}</td><td></td></tr></table>"#,
+        capacity.scenario,
+        FAILED_STEP,
+        optional_number(capacity.sustained[0]),
+        optional_number(capacity.sustained[1]),
+        two_decimals(capacity.sustained_ratio()),
+        number(capacity.slo_p99_ms[0]),
+        number(capacity.slo_p99_ms[1]),
+        yes_no(capacity.generator_limited[0]),
+        yes_no(capacity.generator_limited[1]),
+    );
+    markup.push(html!(
+        "<table><tr><th>repeat</th><th>rate /s</th><th>p99 ms A</th><th>p99 ms B</th><th>B/A</th></tr>"
+    ));
+    for pair in &capacity.steps {
+        markup.push(html!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            pair.repeat,
+            number(pair.rate),
+            step_p99_text(pair.a.as_ref()),
+            step_p99_text(pair.b.as_ref()),
+            two_decimals(pair.p99_ratio())
+        ));
+    }
+    markup.push(html!("</table></div>"));
+    markup
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
 }

@@ -1,0 +1,62 @@
+//! The warm-up before each measured run, with the real k6: one that k6 could not run stops the bench
+//! with an error naming its scenario, while one that merely crossed a threshold does not.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use stack::study::bench::{
+    k6::{self, Invocation},
+    sampler::Sampler,
+};
+
+/// A k6 script of `text` in a folder of its own.
+fn script(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stack-warmup-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("script.js");
+    std::fs::write(&path, text).expect("the script");
+    path
+}
+
+async fn warm_up(script: PathBuf, scenario: &str) -> anyhow::Result<()> {
+    let k6 = k6::binary().expect("k6 is installed");
+    let urls = BTreeMap::new();
+    let invocation = Invocation {
+        k6: &k6,
+        script,
+        profile: "baseline",
+        urls: &urls,
+        env: Vec::new(),
+        cpus: None,
+    };
+    let sampler = Sampler::start(Vec::new(), None);
+    invocation.warm_up(scenario, 1.0, &sampler).await
+}
+
+#[tokio::test]
+async fn a_warm_up_k6_cannot_run_is_an_error_naming_its_scenario() {
+    // Given a script that throws while k6 loads it
+    let broken = script("broken", "throw new Error('broken on purpose');\n");
+    // When s5's warm-up runs it
+    let err = warm_up(broken, "s5")
+        .await
+        .expect_err("a warm-up k6 could not run is an error");
+    // Then the error says the warm-up of s5 failed, and how k6 exited
+    let message = format!("{err:#}");
+    assert!(message.contains("the warm-up of s5 failed"), "{message}");
+    assert!(message.contains("exit status"), "{message}");
+}
+
+#[tokio::test]
+async fn a_warm_up_that_only_crosses_a_threshold_goes_on() {
+    // Given a script whose one iteration fails the check its threshold requires
+    let crossing = script(
+        "threshold",
+        "import { check } from 'k6';\n\
+         export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
+         export default function () { check(1, { 'fails on purpose': () => false }); }\n",
+    );
+    // When s3's warm-up runs it, then the bench goes on to the measured run
+    warm_up(crossing, "s3")
+        .await
+        .expect("a crossed threshold in a warm-up is not a failure");
+}
