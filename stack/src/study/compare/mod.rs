@@ -243,8 +243,8 @@ fn compare_scenario(name: &str, a: &ScenarioResult, b: &ScenarioResult) -> Scena
         b: b.cloned(),
     };
     let mut rows = vec![
-        row(Figure::P50, Some(&a.p50_ms), Some(&b.p50_ms)),
-        row(Figure::P99, Some(&a.p99_ms), Some(&b.p99_ms)),
+        row(Figure::P50, a.p50_ms.as_ref(), b.p50_ms.as_ref()),
+        row(Figure::P99, a.p99_ms.as_ref(), b.p99_ms.as_ref()),
         row(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s)),
     ];
     let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
