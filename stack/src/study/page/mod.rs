@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
-use crate::study::record::{ScenarioResult, Stat, Withheld};
+use crate::study::record::{needed_samples, ScenarioResult, Stat, Withheld};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -390,11 +390,14 @@ pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
         })
 }
 
-/// `[percentile, ms]` of a scenario's pooled distribution.
+/// `[percentile, ms]` of a scenario's pooled distribution, up to the percentiles its pooled requests
+/// support (the rule of [`needed_samples`]), and its maximum.
 pub fn distribution_points(scenario: &ScenarioResult) -> Vec<[f64; 2]> {
+    let pooled = scenario.requests.runs.iter().sum::<f64>();
     scenario
         .distribution
         .iter()
+        .filter(|p| p.percentile >= 100.0 || needed_samples(p.percentile) as f64 <= pooled)
         .map(|p| [p.percentile, p.ms])
         .collect()
 }
