@@ -27,7 +27,7 @@
 import http from 'k6/http';
 import { check, group } from 'k6';
 import exec from 'k6/execution';
-import { Trend } from 'k6/metrics';
+import { Gauge, Trend } from 'k6/metrics';
 
 const HOST = __ENV.HOST || 'localhost';
 const PROFILE = __ENV.PROFILE || 'baseline';
@@ -303,11 +303,16 @@ function planOf(config) {
   if (config.executor === 'constant-arrival-rate') {
     // As k6: the interval truncated to whole nanoseconds.
     const intervalNs = Math.trunc((unit * 1e6) / config.rate);
-    return { durationMs: ms(config.duration), due: (n) => (n * intervalNs) / 1e6 };
+    const durationMs = ms(config.duration);
+    return { durationMs, arrivals: Math.round((config.rate * durationMs) / unit), due: (n) => (n * intervalNs) / 1e6 };
   }
   if (config.executor === 'ramping-arrival-rate') {
     const stages = config.stages.map((stage) => ({ ms: ms(stage.duration), to: stage.target / unit }));
-    return { durationMs: stages.reduce((sum, stage) => sum + stage.ms, 0), due: (n) => rampDue(config.startRate / unit, stages, n + 1) };
+    return {
+      durationMs: stages.reduce((sum, stage) => sum + stage.ms, 0),
+      arrivals: Math.floor(rampArea(config.startRate / unit, stages)),
+      due: (n) => rampDue(config.startRate / unit, stages, n + 1),
+    };
   }
   return null;
 }
@@ -333,7 +338,33 @@ function rampDue(startRate, stages, area) {
   return stageStart;
 }
 
+// The arrivals under a rate that ramps linearly stage by stage: the area under its curve.
+function rampArea(startRate, stages) {
+  let from = startRate;
+  let area = 0;
+  for (const stage of stages) {
+    area += (stage.ms * (from + stage.to)) / 2;
+    from = stage.to;
+  }
+  return area;
+}
+
 const PLANS = Object.fromEntries(Object.entries(SCENARIOS).map(([name, config]) => [name, planOf(config)]));
+
+// Each arrival-rate scenario's plan, once, tagged `planned:<scenario>`: how many arrivals it
+// schedules (`schedule_arrivals`) over how many seconds (`schedule_seconds`). stack's accounting
+// checks what happened against them, and divides open-loop rates by the seconds.
+const SCHEDULE_ARRIVALS = new Gauge('schedule_arrivals');
+const SCHEDULE_SECONDS = new Gauge('schedule_seconds');
+
+export function setup() {
+  for (const [name, plan] of Object.entries(PLANS)) {
+    if (plan) {
+      SCHEDULE_ARRIVALS.add(plan.arrivals, { planned: name });
+      SCHEDULE_SECONDS.add(plan.durationMs / 1000, { planned: name });
+    }
+  }
+}
 
 // The start of an iteration: its lag behind the plan (null outside arrival-rate scenarios) and the
 // test clock then.

@@ -8,7 +8,9 @@
 //!
 //! Every JSON file carries `format_version`. A reader refuses a higher version than
 //! [`FORMAT_VERSION`] with a clear error and reads every lower one: fields added later are optional
-//! (`#[serde(default)]`), so an old record still reads.
+//! (`#[serde(default)]`), so an old record still reads. Version 2 made the percentiles optional
+//! (withheld where too few samples support them, [`needed_samples`]); a version-1 record is read with
+//! that rule applied to what it holds ([`Results::withhold_unsupported`]).
 
 use std::{
     collections::BTreeMap,
@@ -20,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// The version this code writes and the highest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const META_FILE: &str = "meta.json";
 pub const RESULTS_FILE: &str = "results.json";
@@ -209,13 +211,21 @@ pub struct ScenarioResult {
     pub window: Vec<Window>,
     /// Completed requests in the measured run.
     pub requests: Stat,
-    /// Completed requests / measured duration.
+    /// Requests answered as expected per second: over the scheduled duration for an open-loop
+    /// scenario, over the first request's start to the last response for a closed-loop one.
     pub rate_per_s: Stat,
-    pub p50_ms: Stat,
-    pub p90_ms: Stat,
-    pub p99_ms: Stat,
-    pub p999_ms: Stat,
+    /// `None` when a repeat has fewer samples than the percentile needs (see `withheld`).
+    pub p50_ms: Option<Stat>,
+    pub p90_ms: Option<Stat>,
+    pub p99_ms: Option<Stat>,
+    pub p999_ms: Option<Stat>,
     pub max_ms: Stat,
+    /// Each percentile of this scenario (plain, lag, corrected) left out for want of samples.
+    #[serde(default)]
+    pub withheld: Vec<Withheld>,
+    /// Arrival-rate scenarios (version 2): schedule lag, corrected latency and the accounting.
+    #[serde(default)]
+    pub open_loop: Option<OpenLoop>,
     /// Requests k6 counted in `http_req_failed` (S5's 400 is expected, so not counted).
     pub unexpected_failures: Stat,
     /// Iterations an arrival-rate executor could not start (0 for closed-loop executors).
@@ -251,6 +261,90 @@ pub struct Cost {
     pub by_process: BTreeMap<String, Stat>,
 }
 
+/// A percentile not reported: `figure` (`p99_ms`, `corrected_p999_ms`, ...) had `samples` in its
+/// smallest repeat (or step), fewer than the `needed` of [`needed_samples`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    pub figure: String,
+    pub samples: u64,
+    pub needed: u64,
+}
+
+/// The samples a percentile `q` (0-100) needs to be reported: 10 / (1 − q/100), so that at least ten
+/// samples lie beyond it (p50 20, p90 100, p99 1,000, p99.9 10,000). Below that the figure is the
+/// few largest samples, or the maximum itself.
+pub fn needed_samples(q: f64) -> u64 {
+    (10.0 / (1.0 - q / 100.0)).round() as u64
+}
+
+/// A percentile of `samples` if they support it; else `None` and the reason in `withheld`.
+pub fn supported<T>(
+    figure: &str,
+    q: f64,
+    samples: u64,
+    value: impl FnOnce() -> T,
+    withheld: &mut Vec<Withheld>,
+) -> Option<T> {
+    let needed = needed_samples(q);
+    if samples >= needed {
+        Some(value())
+    } else {
+        withheld.push(Withheld {
+            figure: figure.to_owned(),
+            samples,
+            needed,
+        });
+        None
+    }
+}
+
+/// What an arrival-rate scenario's generator did: how late it started each iteration behind its
+/// plan (schedule lag), the latency counted from the intended start (corrected, wrk2's measure), and
+/// where every scheduled arrival went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenLoop {
+    /// max(1 ms, 5 % of the scenario's p99 SLO): a lag p99 above it is the generator's limit.
+    pub lag_limit_ms: f64,
+    pub lag_p50_ms: Option<Stat>,
+    pub lag_p99_ms: Option<Stat>,
+    pub lag_max_ms: Stat,
+    pub corrected_p50_ms: Option<Stat>,
+    pub corrected_p99_ms: Option<Stat>,
+    pub corrected_p999_ms: Option<Stat>,
+    /// Each repeat's arrivals, in repeat order.
+    pub accounting: Vec<Accounting>,
+    /// Some repeat's lag p99 (its maximum where the p99 is withheld) exceeded `lag_limit_ms`.
+    pub generator_limited: bool,
+}
+
+/// Where the arrivals of one open-loop run (or capacity step) went.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Accounting {
+    pub repeat: u32,
+    /// rate × duration, as the k6 script plans it.
+    pub scheduled: u64,
+    /// The plan's duration, in s: what open-loop rates divide by.
+    pub scheduled_s: f64,
+    /// Answered as expected.
+    pub completed: u64,
+    /// Answered unexpectedly (`http_req_failed`), or not at all (a timeout).
+    pub failed: u64,
+    /// Never started: no VU was free (`dropped_iterations`).
+    pub dropped: u64,
+    /// Started but cut off by the end of the step or run before their answer.
+    pub interrupted: u64,
+}
+
+impl Accounting {
+    /// Whether the parts add up to the plan. k6 starts the arrival due exactly at the end of the
+    /// duration only when its timer wins the race with the end, so one arrival more than planned
+    /// still closes.
+    pub fn closes(&self) -> bool {
+        let parts = self.completed + self.failed + self.dropped + self.interrupted;
+        parts == self.scheduled || parts == self.scheduled + 1
+    }
+}
+
 /// The percentiles of [`ScenarioResult::distribution`].
 pub const PERCENTILE_LADDER: [f64; 18] = [
     0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99,
@@ -282,7 +376,11 @@ pub struct TimelinePoint {
     /// The start of the one-second bucket, in `resources.csv`'s `t_s`.
     pub t_s: f64,
     pub requests: u64,
-    pub p99_ms: f64,
+    /// `None` in a second with fewer samples than a p99 needs: then `max_ms` is the figure.
+    pub p99_ms: Option<f64>,
+    /// The slowest request of the second (version 2).
+    #[serde(default)]
+    pub max_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +404,14 @@ pub struct Capacity {
     pub sustained_per_repeat: Vec<Option<f64>>,
     /// Whether any step was limited by the load generator rather than the system.
     pub generator_limited: bool,
+    /// The highest rate k6 offered this scenario on time on this machine (`stack calibrate`), when
+    /// the run knew it.
+    #[serde(default)]
+    pub generator_ceiling_per_s: Option<f64>,
+    /// The sustained rate reached the generator's ceiling: the system sustains at least that much,
+    /// beyond what this machine's generator offers; it is not the system's limit.
+    #[serde(default)]
+    pub beyond_generator: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,16 +420,42 @@ pub struct Step {
     pub repeat: u32,
     /// Requested arrivals per second.
     pub rate: f64,
+    /// Requests answered as expected ÷ the step's scheduled duration.
     pub achieved_per_s: f64,
-    pub p99_ms: f64,
+    /// `None` when the step has fewer than 1,000 samples (see `withheld`).
+    pub p99_ms: Option<f64>,
+    /// The step's slowest request (version 2).
+    #[serde(default)]
+    pub max_ms: Option<f64>,
     pub unexpected_failures: u64,
     pub dropped_iterations: u64,
+    /// Version 2: the step's schedule lag and corrected latency.
+    #[serde(default)]
+    pub schedule: Option<StepSchedule>,
+    /// Version 2: where the step's arrivals went.
+    #[serde(default)]
+    pub accounting: Option<Accounting>,
+    #[serde(default)]
+    pub withheld: Vec<Withheld>,
     /// The most VUs k6 had in use during the step.
     pub max_vus: u64,
     pub k6_cpu_percent: f64,
+    /// Its lag p99 (its maximum where the p99 is withheld) exceeded max(1 ms, 5 % of the SLO).
     pub generator_limited: bool,
-    /// p99 within the SLO, no unexpected failure, no dropped iteration.
+    /// p99 within the SLO (the maximum, where the p99 is withheld), no unexpected failure, no
+    /// dropped and no interrupted iteration.
     pub ok: bool,
+}
+
+/// One step's schedule lag and corrected latency, in ms; percentiles `None` when withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepSchedule {
+    pub lag_p50_ms: Option<f64>,
+    pub lag_p99_ms: Option<f64>,
+    pub lag_max_ms: f64,
+    pub corrected_p50_ms: Option<f64>,
+    pub corrected_p99_ms: Option<f64>,
+    pub corrected_p999_ms: Option<f64>,
 }
 
 fn first_repeat() -> u32 {
@@ -372,6 +504,35 @@ pub struct DownstreamHop {
     pub outcome: BTreeMap<String, u64>,
 }
 
+impl Results {
+    /// Applies version 2's rule to a version-1 record, which printed every percentile: a percentile
+    /// whose smallest repeat had fewer requests than it needs is withheld. (A version-1 step or
+    /// timeline second did not record its sample count; its p99 is kept as it was written.)
+    pub fn withhold_unsupported(&mut self) {
+        for scenario in self.scenarios.values_mut() {
+            let samples = scenario
+                .requests
+                .runs
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let samples = if samples.is_finite() { samples as u64 } else { 0 };
+            let mut withheld = std::mem::take(&mut scenario.withheld);
+            for (figure, q, stat) in [
+                ("p50_ms", 50.0, &mut scenario.p50_ms),
+                ("p90_ms", 90.0, &mut scenario.p90_ms),
+                ("p99_ms", 99.0, &mut scenario.p99_ms),
+                ("p999_ms", 99.9, &mut scenario.p999_ms),
+            ] {
+                if stat.is_some() {
+                    *stat = supported(figure, q, samples, || stat.take(), &mut withheld).flatten();
+                }
+            }
+            scenario.withheld = withheld;
+        }
+    }
+}
+
 /// A run directory, read.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -389,7 +550,11 @@ impl Run {
         let meta: Meta = read_json(&dir.join(META_FILE))?;
         let results_path = dir.join(RESULTS_FILE);
         let results = if results_path.exists() {
-            Some(read_json(&results_path)?)
+            let mut results: Results = read_json(&results_path)?;
+            if results.format_version < 2 {
+                results.withhold_unsupported();
+            }
+            Some(results)
         } else {
             None
         };
@@ -597,10 +762,16 @@ mod tests {
             }],
             requests: s.clone(),
             rate_per_s: s.clone(),
-            p50_ms: s.clone(),
-            p90_ms: s.clone(),
-            p99_ms: s.clone(),
-            p999_ms: s.clone(),
+            p50_ms: Some(s.clone()),
+            p90_ms: Some(s.clone()),
+            p99_ms: Some(s.clone()),
+            p999_ms: None,
+            withheld: vec![Withheld {
+                figure: "p999_ms".into(),
+                samples: 20,
+                needed: 10_000,
+            }],
+            open_loop: None,
             max_ms: s.clone(),
             unexpected_failures: s.clone(),
             dropped_iterations: s.clone(),
@@ -614,7 +785,8 @@ mod tests {
                 repeat: 1,
                 t_s: 1.0,
                 requests: 10,
-                p99_ms: 3.0,
+                p99_ms: None,
+                max_ms: Some(3.0),
             }],
             resources: BTreeMap::from([(
                 "k6".into(),
@@ -703,6 +875,14 @@ mod tests {
             }]
         );
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn percentiles_need_ten_samples_beyond_them() {
+        assert_eq!(
+            [50.0, 90.0, 99.0, 99.9].map(needed_samples),
+            [20, 100, 1_000, 10_000]
+        );
     }
 
     #[test]

@@ -18,10 +18,12 @@ use crate::{
     scenario::Scenario,
     study::{
         page::{
-            distribution_points, html, number, percentile_plot, stat_cell, Axis, Band, Bar, BarSeries, Chart,
-            Mark, Page, Scale, Series, Xy, MIB,
+            count, distribution_points, html, number, percentile_cell, percentile_plot, stat_cell,
+            withheld_reason, Axis, Band, Bar, BarSeries, Chart, Mark, Markup, Page, Scale, Series, Xy, MIB,
         },
-        record::{Capacity, Meta, ResourceRow, Results, Run, ScenarioResult},
+        record::{
+            self, Capacity, Hops, Meta, ResourceRow, Results, Run, ScenarioResult, Stat, Step, Withheld,
+        },
         warning,
     },
 };
@@ -52,14 +54,15 @@ fn render(run: &Run) -> String {
     metadata_section(&mut page, meta);
     match &run.results {
         Some(results) => {
-            headline_section(&mut page, results);
-            for (name, scenario) in &results.scenarios {
-                scenario_section(&mut page, name, scenario, results.repeats);
+            // A capacity run leads with its steps and sustained rates; its scenarios' figures pooled
+            // over every step mix different loads and are not shown.
+            for (name, capacity) in results.capacity.iter().flatten() {
+                capacity_section(&mut page, name, capacity);
             }
-            if let Some(capacity) = &results.capacity {
-                for (name, capacity) in capacity {
-                    capacity_section(&mut page, name, capacity);
-                }
+            headline_section(&mut page, results);
+            open_loop_section(&mut page, results);
+            for (name, scenario) in &results.scenarios {
+                scenario_section(&mut page, name, scenario, results);
             }
         }
         None => page.html(html!(r#"<h2>Results</h2><p>No <code>results.json</code>: the run is under way, or it stopped before its end.</p>"#)),
@@ -168,7 +171,22 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
     page.html(markup);
 }
 
+/// Whether `name`'s scenario figures pool the steps of a capacity run.
+fn pooled_over_steps(results: &Results, name: &str) -> bool {
+    results
+        .capacity
+        .as_ref()
+        .is_some_and(|capacity| capacity.contains_key(name))
+}
+
 fn headline_section(page: &mut Page, results: &Results) {
+    if results
+        .scenarios
+        .keys()
+        .all(|name| pooled_over_steps(results, name))
+    {
+        return;
+    }
     let mut markup = html!("<h2>Headline figures</h2>");
     markup.push(html!(r#"<p class="note">Mean over {} repeat{}{}. Latency in ms, as k6 measured it (http_req_duration).</p>"#,
         results.repeats,
@@ -179,25 +197,40 @@ fn headline_section(page: &mut Page, results: &Results) {
             ""
         }
     ));
+    markup.push(html!(r#"<p class="note">A percentile p is shown only when every repeat has at least 10 / (1 − p) samples (p50 20, p90 100, p99 1,000, p99.9 10,000); "–" says how many there were. Per s: requests answered as expected, over the scheduled duration for an open-loop scenario, from the first request to the last answer for a closed-loop one.</p>"#));
     markup.push(html!(
         "<table><tr><th>scenario</th><th>requests</th><th>per s</th><th>p50</th><th>p90</th><th>p99</th>\
          <th>p99.9</th><th>max</th><th>unexpected failures</th><th>dropped iterations</th><th>failed checks</th></tr>",
     ));
     for (name, s) in &results.scenarios {
+        if pooled_over_steps(results, name) {
+            continue;
+        }
         markup.push(html!("<tr><td><b>{}</b> {}</td>", name, Scenario::title_of(name)));
-        for stat in [
-            &s.requests,
-            &s.rate_per_s,
-            &s.p50_ms,
-            &s.p90_ms,
-            &s.p99_ms,
-            &s.p999_ms,
-            &s.max_ms,
-            &s.unexpected_failures,
-            &s.dropped_iterations,
-            &s.checks_failed,
-        ] {
-            markup.push(html!("<td>{}</td>", stat_cell(stat, 1.0)));
+        let percentiles = [
+            ("p50_ms", &s.p50_ms),
+            ("p90_ms", &s.p90_ms),
+            ("p99_ms", &s.p99_ms),
+            ("p999_ms", &s.p999_ms),
+        ];
+        let mut cells: Vec<Markup> = vec![stat_cell(&s.requests, 1.0), stat_cell(&s.rate_per_s, 1.0)];
+        cells.extend(
+            percentiles
+                .iter()
+                .map(|(figure, stat)| percentile_cell(stat.as_ref(), figure, &s.withheld)),
+        );
+        cells.extend(
+            [
+                &s.max_ms,
+                &s.unexpected_failures,
+                &s.dropped_iterations,
+                &s.checks_failed,
+            ]
+            .into_iter()
+            .map(|stat| stat_cell(stat, 1.0)),
+        );
+        for cell in cells {
+            markup.push(html!("<td>{}</td>", cell));
         }
         markup.push(html!("</tr>"));
     }
@@ -205,7 +238,69 @@ fn headline_section(page: &mut Page, results: &Results) {
     page.html(markup);
 }
 
-fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repeats: u32) {
+/// The arrival-rate scenarios of a run that is not a capacity run: where their arrivals went, how
+/// late k6 started them, and their latency from the intended start beside k6's own.
+fn open_loop_section(page: &mut Page, results: &Results) {
+    let open: Vec<(&String, &ScenarioResult)> = results
+        .scenarios
+        .iter()
+        .filter(|(name, s)| s.open_loop.is_some() && !pooled_over_steps(results, name))
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let mut markup = html!("<h2>Open loop: arrivals, schedule lag and corrected latency</h2>");
+    markup.push(html!(r#"<p class="note">Arrivals of each repeat: scheduled (rate × duration, as the script plans them) = completed + failed + dropped (no free VU) + interrupted (unanswered when the run ended). Lag: how late k6 started an iteration behind its plan; over max(1 ms, 5 % of the SLO) at p99 the generator, not the system, set the pace. Corrected: latency from the intended start (wrk2's measure), beside k6's, which starts when the request was sent. Latency in ms; "–": too few samples.</p>"#));
+    markup.push(html!(
+        "<table><tr><th>scenario</th><th>repeat</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th>\
+         <th>interrupted</th><th>adds up</th></tr>"
+    ));
+    for (name, s) in &open {
+        for a in s.open_loop.iter().flat_map(|open| &open.accounting) {
+            markup.push(html!(
+                "<tr><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                name,
+                a.repeat,
+                count(a.scheduled),
+                count(a.completed),
+                count(a.failed),
+                count(a.dropped),
+                count(a.interrupted),
+                if a.closes() { "✓" } else { "✗" }
+            ));
+        }
+    }
+    markup.push(html!("</table>"));
+    markup.push(html!(
+        "<table><tr><th>scenario</th><th>lag p50</th><th>lag p99</th><th>lag max</th><th>lag limit</th>\
+         <th>k6 p50</th><th>k6 p99</th><th>corrected p50</th><th>corrected p99</th><th>corrected p99.9</th>\
+         <th>generator-limited</th></tr>"
+    ));
+    for (name, s) in &open {
+        let Some(o) = &s.open_loop else { continue };
+        let cell = |figure: &str, stat: &Option<Stat>| percentile_cell(stat.as_ref(), figure, &s.withheld);
+        markup.push(html!(
+            "<tr><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            name,
+            cell("lag_p50_ms", &o.lag_p50_ms),
+            cell("lag_p99_ms", &o.lag_p99_ms),
+            stat_cell(&o.lag_max_ms, 1.0),
+            number(o.lag_limit_ms),
+            cell("p50_ms", &s.p50_ms),
+            cell("p99_ms", &s.p99_ms),
+            cell("corrected_p50_ms", &o.corrected_p50_ms),
+            cell("corrected_p99_ms", &o.corrected_p99_ms),
+            cell("corrected_p999_ms", &o.corrected_p999_ms),
+            if o.generator_limited { "yes" } else { "no" }
+        ));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
+}
+
+fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, results: &Results) {
+    let repeats = results.repeats;
+    let pooled = pooled_over_steps(results, name);
     page.html(html!("<h2>{} {}</h2>", name, Scenario::title_of(name)));
     if let Some(fixed) = &scenario.fixed_work {
         page.html(html!(
@@ -215,6 +310,27 @@ fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repe
         ));
     }
     page.grid(false);
+    if !pooled {
+        percentiles_chart(page, name, scenario, repeats);
+    }
+    page.chart(
+        &format!("{name}-timeline"),
+        Chart::Xy(timeline_plot(name, scenario)),
+        "Per second of each measured run: requests completed (solid, left) and their p99 (dashed, right); in a second with fewer than 1,000 requests, which cannot support a p99, their slowest (dotted) instead.",
+    );
+    page.chart(
+        &format!("{name}-cpu"),
+        Chart::Bar(cpu_bars(name, scenario)),
+        "Mean CPU of each process within this scenario's measured windows, averaged over the repeats.",
+    );
+    page.end_grid();
+    if let Some(hops) = &scenario.hops {
+        hops_table(page, hops);
+    }
+}
+
+/// The scenario's latency by percentile, pooled over its repeats (not shown for capacity runs).
+fn percentiles_chart(page: &mut Page, name: &str, scenario: &ScenarioResult, repeats: u32) {
     page.chart(
         &format!("{name}-percentiles"),
         Chart::Xy(percentile_plot(
@@ -231,50 +347,41 @@ fn scenario_section(page: &mut Page, name: &str, scenario: &ScenarioResult, repe
         )),
         "Each decade to the right is one more nine: p90, p99, p99.9, p99.99.",
     );
-    page.chart(
-        &format!("{name}-timeline"),
-        Chart::Xy(timeline_plot(name, scenario)),
-        "Per second of each measured run: requests completed (solid, left) and their p99 (dashed, right).",
+}
+
+/// Where the time of the entry request went, hop by hop, from the services' metrics.
+fn hops_table(page: &mut Page, hops: &Hops) {
+    let mut markup = html!(
+        "<h3>Where the time went (server side, {})</h3><table><tr><th>hop</th><th>calls</th><th>mean ms</th><th>p99 ms</th></tr>",
+        hops.service
     );
-    page.chart(
-        &format!("{name}-cpu"),
-        Chart::Bar(cpu_bars(name, scenario)),
-        "Mean CPU of each process within this scenario's measured windows, averaged over the repeats.",
-    );
-    page.end_grid();
-    if let Some(hops) = &scenario.hops {
-        let mut markup = html!(
-            "<h3>Where the time went (server side, {})</h3><table><tr><th>hop</th><th>calls</th><th>mean ms</th><th>p99 ms</th></tr>",
-            hops.service
-        );
+    markup.push(html!(
+        "<tr><td>{} end to end</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        hops.service,
+        hops.end_to_end.count,
+        number(hops.end_to_end.mean_ms),
+        number(hops.end_to_end.p99_ms)
+    ));
+    for hop in &hops.downstream {
         markup.push(html!(
-            "<tr><td>{} end to end</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            hops.service,
-            hops.end_to_end.count,
-            number(hops.end_to_end.mean_ms),
-            number(hops.end_to_end.p99_ms)
+            "<tr><td>→ {} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            hop.server,
+            hop.route,
+            hop.count,
+            number(hop.mean_ms),
+            number(hop.p99_ms)
         ));
-        for hop in &hops.downstream {
-            markup.push(html!(
-                "<tr><td>→ {} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                hop.server,
-                hop.route,
-                hop.count,
-                number(hop.mean_ms),
-                number(hop.p99_ms)
-            ));
-        }
-        if let Some(wait) = &hops.pool_wait {
-            markup.push(html!(
-                "<tr><td>waiting for a database connection</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                wait.count,
-                number(wait.mean_ms),
-                number(wait.p99_ms)
-            ));
-        }
-        markup.push(html!("</table>"));
-        page.html(markup);
     }
+    if let Some(wait) = &hops.pool_wait {
+        markup.push(html!(
+            "<tr><td>waiting for a database connection</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            wait.count,
+            number(wait.mean_ms),
+            number(wait.p99_ms)
+        ));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
 }
 
 fn timeline_plot(name: &str, scenario: &ScenarioResult) -> Xy {
@@ -287,22 +394,44 @@ fn timeline_plot(name: &str, scenario: &ScenarioResult) -> Xy {
             .iter()
             .find(|w| w.repeat == *repeat)
             .map_or(0.0, |w| w.start_s);
-        let points = scenario.timeline.iter().filter(|p| p.repeat == *repeat);
-        let (rate, p99): (Vec<_>, Vec<_>) = points
-            .map(|p| ([p.t_s - start, p.requests as f64], [p.t_s - start, p.p99_ms]))
-            .unzip();
+        let points: Vec<_> = scenario.timeline.iter().filter(|p| p.repeat == *repeat).collect();
+        let rate = points
+            .iter()
+            .map(|p| [p.t_s - start, p.requests as f64])
+            .collect();
+        let p99 = points
+            .iter()
+            .filter_map(|p| Some([p.t_s - start, p.p99_ms?]))
+            .collect();
+        // A second too small for a p99 shows its slowest request, drawn apart.
+        let slowest: Vec<_> = points
+            .iter()
+            .filter(|p| p.p99_ms.is_none())
+            .filter_map(|p| Some([p.t_s - start, p.max_ms?]))
+            .collect();
         series.push(Series::line(format!("requests/s, repeat {repeat}"), rate, i));
         series.push(
             Series::line(format!("p99 ms, repeat {repeat}"), p99, i)
                 .on_right()
                 .dashed(),
         );
+        if !slowest.is_empty() {
+            series.push(
+                Series::line(
+                    format!("slowest ms (under 1,000 requests), repeat {repeat}"),
+                    slowest,
+                    i,
+                )
+                .on_right()
+                .dots(),
+            );
+        }
     }
     Xy {
-        title: format!("{name}: throughput and p99 over time"),
+        title: format!("{name}: throughput and p99 (or slowest) over time"),
         x: Axis::new("seconds into the measured run", Scale::Linear),
         y: Axis::new("requests per second", Scale::Linear),
-        y2: Some(Axis::new("p99, ms", Scale::Linear)),
+        y2: Some(Axis::new("p99 or slowest, ms", Scale::Linear)),
         series,
         bands: vec![],
         marks: vec![],
@@ -329,16 +458,73 @@ fn cpu_bars(name: &str, scenario: &ScenarioResult) -> Bar {
     }
 }
 
+/// A step's p99 as text: the figure, or "–" with its slowest request where too few samples.
+fn step_p99(step: &Step) -> String {
+    match (step.p99_ms, step.max_ms) {
+        (Some(p99), _) => number(p99),
+        (None, Some(max)) => format!("– (max {})", number(max)),
+        (None, None) => "–".into(),
+    }
+}
+
+/// An optional per-step figure, "–" with the reason when withheld.
+fn step_figure(value: Option<f64>, figure: &str, withheld: &[Withheld]) -> String {
+    value.map_or_else(|| format!("– ({})", withheld_reason(figure, withheld)), number)
+}
+
+/// "N/s" sustained, or "at least N/s" when the generator's ceiling was reached.
+pub fn sustained_text(capacity: &Capacity) -> String {
+    match (capacity.sustained_rate, capacity.beyond_generator) {
+        (None, _) => "none: the first step already failed".into(),
+        (Some(rate), true) => format!(
+            "at least {}/s, beyond what this machine's generator offers (its ceiling: {}/s)",
+            number(rate),
+            capacity.generator_ceiling_per_s.map_or("?".into(), number)
+        ),
+        (Some(rate), false) => format!("{}/s", number(rate)),
+    }
+}
+
 fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
     page.html(html!(
-        "<h2>{} capacity</h2><p>Sustained rate: <b>{}</b> (the highest step with p99 within {} ms, no unexpected \
-         failure and no dropped iteration, every lower step as well; the lowest over the repeats).</p>",
+        "<h2>{} {}: capacity</h2><p>Sustained rate: <b>{}</b> (the highest step with p99 within {} ms, or its slowest request \
+         within it where the step has under 1,000 requests, no unexpected failure, no dropped and no interrupted iteration, \
+         every lower step as well; the lowest over the repeats).</p>",
         name,
-        capacity
-            .sustained_rate
-            .map_or("none: the first step already failed".into(), |rate| format!("{} requests/s", number(rate))),
+        Scenario::title_of(name),
+        sustained_text(capacity),
         number(capacity.slo_p99_ms),
     ));
+    let mut markup = html!(
+        "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>lag p99 ms</th>\
+         <th>corrected p99 ms</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
+         <th>max VUs</th><th>k6 CPU %</th><th>generator-limited</th><th>ok</th></tr>",
+    );
+    for s in &capacity.steps {
+        let schedule = s.schedule.as_ref();
+        let accounting = |pick: fn(&record::Accounting) -> u64| {
+            s.accounting.as_ref().map_or("–".into(), |a| count(pick(a)))
+        };
+        markup.push(html!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.repeat,
+            number(s.rate),
+            number(s.achieved_per_s),
+            step_p99(s),
+            schedule.map_or("–".into(), |sc| step_figure(sc.lag_p99_ms, "lag_p99_ms", &s.withheld)),
+            schedule.map_or("–".into(), |sc| step_figure(sc.corrected_p99_ms, "corrected_p99_ms", &s.withheld)),
+            accounting(|a| a.scheduled),
+            accounting(|a| a.completed),
+            s.unexpected_failures,
+            s.dropped_iterations,
+            accounting(|a| a.interrupted),
+            s.max_vus,
+            number(s.k6_cpu_percent),
+            if s.generator_limited { "yes" } else { "no" },
+            if s.ok { "✓" } else { "✗" },
+        ));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
     let repeats = repeats_of(capacity.steps.iter().map(|s| s.repeat));
     let mut series = Vec::new();
     let top = capacity.steps.iter().map(|s| s.rate).fold(0.0, f64::max);
@@ -355,8 +541,11 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         );
         series.push(
             Series::line(
-                format!("p99 ms, repeat {repeat}"),
-                steps.iter().map(|s| [s.rate, s.p99_ms]).collect(),
+                format!("p99 ms (slowest where too few), repeat {repeat}"),
+                steps
+                    .iter()
+                    .filter_map(|s| Some([s.rate, s.p99_ms.or(s.max_ms)?]))
+                    .collect(),
                 i + 3,
             )
             .on_right()
@@ -380,6 +569,15 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             color: "#070",
         });
     }
+    if let Some(ceiling) = capacity.generator_ceiling_per_s {
+        marks.push(Mark {
+            x: Some(ceiling),
+            y: None,
+            axis: "y",
+            label: format!("generator ceiling {}/s", number(ceiling)),
+            color: "#555",
+        });
+    }
     page.grid(false);
     page.wide_chart(
         &format!("{name}-capacity"),
@@ -393,29 +591,77 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             marks,
             legend: true,
         }),
-        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective.",
+        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
     );
     page.end_grid();
-    let mut markup = html!(
-        "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>unexpected failures</th>\
-         <th>dropped</th><th>max VUs</th><th>k6 CPU %</th><th>generator-limited</th><th>ok</th></tr>",
+}
+
+/// The figures `stack bench` prints at its end: per scenario, mean ± half the 95 % interval, "–"
+/// for a percentile too few samples support; a capacity run's steps by their sustained rate only.
+pub fn summary(results: &Results) -> String {
+    use std::fmt::Write as _;
+    let show = |stat: &Stat| match stat.ci95 {
+        Some([low, high]) => format!("{:.2} ±{:.2}", stat.mean, (high - low) / 2.0),
+        None => format!("{:.2}", stat.mean),
+    };
+    let percentile = |stat: &Option<Stat>, figure: &str, withheld: &[Withheld]| {
+        stat.as_ref()
+            .map_or_else(|| format!("– ({})", withheld_reason(figure, withheld)), show)
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<4} {:>16} {:>16} {:>20} {:>20} {:>20} {:>8} {:>8}",
+        "", "requests", "rate/s", "p50 ms", "p99 ms", "p99.9 ms", "failed", "dropped"
     );
-    for s in &capacity.steps {
-        markup.push(html!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s.repeat,
-            number(s.rate),
-            number(s.achieved_per_s),
-            number(s.p99_ms),
-            s.unexpected_failures,
-            s.dropped_iterations,
-            s.max_vus,
-            number(s.k6_cpu_percent),
-            if s.generator_limited { "yes" } else { "no" },
-            if s.ok { "✓" } else { "✗" },
-        ));
+    for (name, scenario) in &results.scenarios {
+        if pooled_over_steps(results, name) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{name:<4} {:>16} {:>16} {:>20} {:>20} {:>20} {:>8} {:>8}",
+            show(&scenario.requests),
+            show(&scenario.rate_per_s),
+            percentile(&scenario.p50_ms, "p50_ms", &scenario.withheld),
+            percentile(&scenario.p99_ms, "p99_ms", &scenario.withheld),
+            percentile(&scenario.p999_ms, "p999_ms", &scenario.withheld),
+            scenario.unexpected_failures.runs.iter().sum::<f64>(),
+            scenario.dropped_iterations.runs.iter().sum::<f64>(),
+        );
+        if let Some(open) = &scenario.open_loop {
+            let _ = writeln!(
+                out,
+                "     lag p99 {} (limit {} ms), corrected p99 {}, interrupted {}{}",
+                percentile(&open.lag_p99_ms, "lag_p99_ms", &scenario.withheld),
+                number(open.lag_limit_ms),
+                percentile(&open.corrected_p99_ms, "corrected_p99_ms", &scenario.withheld),
+                open.accounting.iter().map(|a| a.interrupted).sum::<u64>(),
+                if open.generator_limited {
+                    " (generator-limited)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
-    markup.push(html!("</table>"));
-    page.html(markup);
+    for (name, capacity) in results.capacity.iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{name}: sustained {} within p99 <= {} ms{}",
+            sustained_text(capacity),
+            number(capacity.slo_p99_ms),
+            if capacity.generator_limited {
+                " (generator-limited steps)"
+            } else {
+                ""
+            }
+        );
+    }
+    for warning in &results.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
 }
 
 /// Small multiples, one per process: CPU (solid, left) and resident memory (dashed, right) over

@@ -9,9 +9,8 @@
 use std::{collections::BTreeMap, fmt};
 
 use crate::study::{
-    bench::analysis::GENERATOR_CPU_LIMIT,
     page::{number, MIB},
-    record::{DbReset, Meta, ResourceRow, Results, Run, Stat},
+    record::{Accounting, DbReset, Meta, ResourceRow, Results, Run, Stat},
 };
 
 /// The sampler's budget, in % of one core.
@@ -35,10 +34,24 @@ pub enum Warning {
         what: Failure,
         per_repeat: Vec<f64>,
     },
-    /// k6 used more than [`GENERATOR_CPU_LIMIT`] of a core at times.
-    GeneratorBusy { scenario: String },
+    /// An open-loop scenario's schedule lag p99 exceeded its limit in some repeat.
+    GeneratorLate { scenario: String, limit_ms: f64 },
     /// Some capacity steps were limited by the load generator rather than the system.
     GeneratorLimitedSteps { scenario: String },
+    /// Requests cut off by the end of a run or step before their answer.
+    Interrupted {
+        scenario: String,
+        /// The capacity step's offered rate, for a step.
+        step: Option<f64>,
+        repeat: u32,
+        count: u64,
+    },
+    /// The arrivals of a run or step do not add up to its plan.
+    AccountingOpen {
+        scenario: String,
+        step: Option<f64>,
+        accounting: Accounting,
+    },
     /// Repeats after the first started from the previous repeat's data.
     NotReset,
     /// k6 and the system were not pinned to CPUs of their own (`--cpus`): they competed for cores.
@@ -102,9 +115,36 @@ impl fmt::Display for Warning {
                     repeats.join(", ")
                 )
             }
-            Self::GeneratorBusy { scenario } => write!(
+            Self::GeneratorLate { scenario, limit_ms } => write!(
                 f,
-                "{scenario}: k6 used over {GENERATOR_CPU_LIMIT:.0} % of a core at times: the generator may be the limit"
+                "{scenario}: k6's schedule lag p99 exceeded {} ms: the generator, not the system, set the pace",
+                number(*limit_ms)
+            ),
+            Self::Interrupted {
+                scenario,
+                step,
+                repeat,
+                count,
+            } => write!(
+                f,
+                "{scenario}{} repeat {repeat}: {count} requests still unanswered when it ended (interrupted)",
+                step_label(*step)
+            ),
+            Self::AccountingOpen {
+                scenario,
+                step,
+                accounting: a,
+            } => write!(
+                f,
+                "{scenario}{} repeat {}: {} arrivals scheduled, but {} completed + {} failed + {} dropped + {} interrupted = {}",
+                step_label(*step),
+                a.repeat,
+                a.scheduled,
+                a.completed,
+                a.failed,
+                a.dropped,
+                a.interrupted,
+                a.completed + a.failed + a.dropped + a.interrupted
             ),
             Self::GeneratorLimitedSteps { scenario } => write!(
                 f,
@@ -142,6 +182,11 @@ impl fmt::Display for Warning {
             Self::Recorded(text) => f.write_str(text),
         }
     }
+}
+
+/// ` step <rate>/s` for a capacity step, nothing for a whole run.
+fn step_label(step: Option<f64>) -> String {
+    step.map_or(String::new(), |rate| format!(" step {}/s", number(rate)))
 }
 
 /// Every warning about `run`, in the order a reader should meet them.
@@ -207,16 +252,15 @@ pub fn of_record(meta: &Meta, results: Option<&Results>, resources: &[ResourceRo
                     });
                 }
             }
-            if let Some(k6) = scenario.resources.get("k6") {
-                if k6
-                    .cpu_max_percent
-                    .runs
-                    .iter()
-                    .any(|&max| max > GENERATOR_CPU_LIMIT)
-                {
-                    warnings.push(Warning::GeneratorBusy {
+            if let Some(open) = &scenario.open_loop {
+                if open.generator_limited {
+                    warnings.push(Warning::GeneratorLate {
                         scenario: name.clone(),
+                        limit_ms: open.lag_limit_ms,
                     });
+                }
+                for accounting in &open.accounting {
+                    warnings.extend(accounting_warnings(name, None, accounting));
                 }
             }
         }
@@ -226,10 +270,37 @@ pub fn of_record(meta: &Meta, results: Option<&Results>, resources: &[ResourceRo
                     scenario: name.clone(),
                 });
             }
+            for step in &capacity.steps {
+                if let Some(accounting) = &step.accounting {
+                    warnings.extend(accounting_warnings(name, Some(step.rate), accounting));
+                }
+            }
         }
     }
     warnings.extend(restarts(resources, meta.sampler.interval_s));
     warnings
+}
+
+/// What one run's or step's accounting calls for: its interrupted requests, and parts that do not
+/// add up to the plan.
+fn accounting_warnings(scenario: &str, step: Option<f64>, accounting: &Accounting) -> Vec<Warning> {
+    let mut found = Vec::new();
+    if accounting.interrupted > 0 {
+        found.push(Warning::Interrupted {
+            scenario: scenario.to_owned(),
+            step,
+            repeat: accounting.repeat,
+            count: accounting.interrupted,
+        });
+    }
+    if !accounting.closes() {
+        found.push(Warning::AccountingOpen {
+            scenario: scenario.to_owned(),
+            step,
+            accounting: *accounting,
+        });
+    }
+    found
 }
 
 /// `(repeat, value)` of each repeat whose value is not zero.

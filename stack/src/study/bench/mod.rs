@@ -421,7 +421,9 @@ impl<'s> Measuring<'s> {
             measured: &self.measured,
             resources: &rows,
             s4_reports: bench.s4_reports,
-            capacity: step_s.map(|step_s| (&self.session.capacity.scenarios, step_s)),
+            plans: &self.session.capacity.scenarios,
+            capacity_step_s: step_s,
+            ceiling: None,
         })?;
         for (scenario, runs) in &self.scrapes {
             let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
@@ -653,45 +655,7 @@ fn unix_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// The headline figures, one line per scenario: mean ± half the 95 % interval.
+/// The headline figures ([`crate::study::report::summary`]).
 fn print_summary(results: &Results) {
-    let show = |stat: &record::Stat| match stat.ci95 {
-        Some([low, high]) => format!("{:.2} ±{:.2}", stat.mean, (high - low) / 2.0),
-        None => format!("{:.2}", stat.mean),
-    };
-    println!(
-        "\n{:<4} {:>16} {:>16} {:>16} {:>16} {:>16} {:>8} {:>8}",
-        "", "requests", "rate/s", "p50 ms", "p99 ms", "p99.9 ms", "failed", "dropped"
-    );
-    for (name, scenario) in &results.scenarios {
-        println!(
-            "{name:<4} {:>16} {:>16} {:>16} {:>16} {:>16} {:>8} {:>8}",
-            show(&scenario.requests),
-            show(&scenario.rate_per_s),
-            show(&scenario.p50_ms),
-            show(&scenario.p99_ms),
-            show(&scenario.p999_ms),
-            scenario.unexpected_failures.runs.iter().sum::<f64>(),
-            scenario.dropped_iterations.runs.iter().sum::<f64>(),
-        );
-    }
-    if let Some(capacity) = &results.capacity {
-        for (name, figures) in capacity {
-            println!(
-                "{name}: sustained {} /s within p99 <= {} ms{}",
-                figures
-                    .sustained_rate
-                    .map_or("no step".to_owned(), |rate| format!("{rate}")),
-                figures.slo_p99_ms,
-                if figures.generator_limited {
-                    " (generator-limited steps)"
-                } else {
-                    ""
-                }
-            );
-        }
-    }
-    for warning in &results.warnings {
-        println!("warning: {warning}");
-    }
+    print!("{}", crate::study::report::summary(results));
 }

@@ -86,6 +86,19 @@ pub struct Samples {
     pub dropped_iterations: BTreeMap<String, u64>,
     /// `(Unix ms, active VUs)`.
     pub vus: Vec<(f64, u64)>,
+    /// Arrival-rate scenarios, by scenario: each started iteration's schedule lag, in ms.
+    pub lags: BTreeMap<String, Vec<f64>>,
+    /// ... and each answered iteration's latency from its intended start, in ms.
+    pub corrected: BTreeMap<String, Vec<f64>>,
+    /// ... and the script's plan: arrivals scheduled and over how many seconds.
+    pub plans: BTreeMap<String, Plan>,
+}
+
+/// An arrival-rate scenario's plan, as the k6 script emits it in its setup.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Plan {
+    pub arrivals: u64,
+    pub seconds: f64,
 }
 
 impl Samples {
@@ -107,6 +120,8 @@ impl Samples {
             column("scenario")?,
             column("expected_response")?,
         );
+        // Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
+        let extra = column("extra_tags").ok();
         let mut samples = Self::default();
         for record in reader.records() {
             let record = record.with_context(|| format!("reading {}", path.display()))?;
@@ -133,6 +148,27 @@ impl Samples {
                         .or_default() += number(value) as u64;
                 }
                 "vus" => samples.vus.push((number(time), number(value) as u64)),
+                "schedule_lag" => samples
+                    .lags
+                    .entry(field(scenario).to_owned())
+                    .or_default()
+                    .push(number(value)),
+                "corrected_duration" => samples
+                    .corrected
+                    .entry(field(scenario).to_owned())
+                    .or_default()
+                    .push(number(value)),
+                name @ ("schedule_arrivals" | "schedule_seconds") => {
+                    let tags = extra.map_or("", field);
+                    if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
+                        let plan = samples.plans.entry(planned.to_owned()).or_default();
+                        if name == "schedule_arrivals" {
+                            plan.arrivals = number(value) as u64;
+                        } else {
+                            plan.seconds = number(value);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -184,6 +220,7 @@ pub struct RunFigures {
     pub requests: u64,
     /// From the first request's start to the last response, in s.
     pub duration_s: f64,
+    /// Requests answered as expected per second of `duration_s` (closed loop's rate).
     pub rate_per_s: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
@@ -191,6 +228,8 @@ pub struct RunFigures {
     pub p999_ms: f64,
     pub max_ms: f64,
     pub unexpected_failures: u64,
+    /// Requests answered as expected (`requests` − `unexpected_failures`).
+    pub completed: u64,
     /// `(Unix ms)` of the first request's start and the last response.
     pub first_start_ms: f64,
     pub last_end_ms: f64,
@@ -215,7 +254,7 @@ pub fn run_figures(requests: &[&Request]) -> RunFigures {
         requests: requests.len() as u64,
         duration_s,
         rate_per_s: if duration_s > 0.0 {
-            requests.len() as f64 / duration_s
+            requests.iter().filter(|r| !r.failed).count() as f64 / duration_s
         } else {
             0.0
         },
@@ -225,6 +264,7 @@ pub fn run_figures(requests: &[&Request]) -> RunFigures {
         p999_ms: percentile_ms(&histogram, 99.9),
         max_ms: percentile_ms(&histogram, 100.0),
         unexpected_failures: requests.iter().filter(|r| r.failed).count() as u64,
+        completed: requests.iter().filter(|r| !r.failed).count() as u64,
         first_start_ms: if requests.is_empty() { 0.0 } else { first_start_ms },
         last_end_ms: if requests.is_empty() { 0.0 } else { last_end_ms },
     }

@@ -48,18 +48,24 @@ impl StepPair {
     /// B's p99 over A's at this step.
     pub fn p99_ratio(&self) -> Option<f64> {
         let (a, b) = (self.a.as_ref()?, self.b.as_ref()?);
-        (a.p99_ms > 0.0).then(|| b.p99_ms / a.p99_ms)
+        let (a_p99, b_p99) = (a.p99_ms?, b.p99_ms?);
+        (a_p99 > 0.0).then(|| b_p99 / a_p99)
     }
 }
 
 /// What the tables say under a step marked failed.
 pub const FAILED_STEP: &str = "✗: the step failed (p99 over the SLO, or failed or dropped requests)";
 
-/// A step's p99 for a table, `✗` after it when the step failed; `–` when the ladder did not reach it.
+/// A step's p99 for a table, `✗` after it when the step failed; `–` when the ladder did not reach it
+/// or the step had too few samples for a p99.
 pub fn step_p99_text(step: Option<&Step>) -> String {
     match step {
         None => "–".into(),
-        Some(step) => format!("{}{}", number(step.p99_ms), if step.ok { "" } else { " ✗" }),
+        Some(step) => format!(
+            "{}{}",
+            step.p99_ms.map_or_else(|| "–".to_owned(), number),
+            if step.ok { "" } else { " ✗" }
+        ),
     }
 }
 

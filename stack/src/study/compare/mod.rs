@@ -596,11 +596,24 @@ fn compare_scenario(
 }
 
 fn p50(scenario: &ScenarioResult) -> Observed {
-    Observed::Recorded(scenario.p50_ms.clone())
+    percentile(scenario, scenario.p50_ms.as_ref(), "p50_ms")
 }
 
 fn p99(scenario: &ScenarioResult) -> Observed {
-    Observed::Recorded(scenario.p99_ms.clone())
+    percentile(scenario, scenario.p99_ms.as_ref(), "p99_ms")
+}
+
+/// A percentile as the record has it, or why the record withheld it (too few samples).
+fn percentile(scenario: &ScenarioResult, stat: Option<&Stat>, figure: &str) -> Observed {
+    let reason = scenario
+        .withheld
+        .iter()
+        .find(|withheld| withheld.figure == figure)
+        .map_or_else(
+            || "not in this run".to_owned(),
+            |withheld| format!("n = {} < {} samples", withheld.samples, withheld.needed),
+        );
+    Observed::from_option(stat, &reason)
 }
 
 fn cpu_per_request(scenario: &ScenarioResult) -> Observed {

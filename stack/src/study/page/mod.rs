@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
-use crate::study::record::{ScenarioResult, Stat};
+use crate::study::record::{needed_samples, ScenarioResult, Stat, Withheld};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -343,6 +343,19 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// A whole number grouped by thousands: 75, 1,000, 10,000.
+pub fn count(value: u64) -> String {
+    let digits = value.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
 /// A [`Stat`] as a table cell: the mean, and its 95 % interval in small type when there is one.
 pub fn stat_cell(stat: &Stat, scale: f64) -> Markup {
     match stat.ci95 {
@@ -356,11 +369,35 @@ pub fn stat_cell(stat: &Stat, scale: f64) -> Markup {
     }
 }
 
-/// `[percentile, ms]` of a scenario's pooled distribution.
+/// A percentile that may be withheld: its [`stat_cell`], or "–" and why (`n = 75 < 1,000`).
+pub fn percentile_cell(stat: Option<&Stat>, figure: &str, withheld: &[Withheld]) -> Markup {
+    match stat {
+        Some(stat) => stat_cell(stat, 1.0),
+        None => html!(
+            r#"– <span class="ci">{}</span>"#,
+            withheld_reason(figure, withheld)
+        ),
+    }
+}
+
+/// Why `figure` is not reported: `n = 75 < 1,000`, or "not recorded" when the record does not say.
+pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
+    withheld
+        .iter()
+        .find(|w| w.figure == figure)
+        .map_or("not recorded".into(), |w| {
+            format!("n = {} < {}", count(w.samples), count(w.needed))
+        })
+}
+
+/// `[percentile, ms]` of a scenario's pooled distribution, up to the percentiles its pooled requests
+/// support (the rule of [`needed_samples`]), and its maximum.
 pub fn distribution_points(scenario: &ScenarioResult) -> Vec<[f64; 2]> {
+    let pooled = scenario.requests.runs.iter().sum::<f64>();
     scenario
         .distribution
         .iter()
+        .filter(|p| p.percentile >= 100.0 || needed_samples(p.percentile) as f64 <= pooled)
         .map(|p| [p.percentile, p.ms])
         .collect()
 }
@@ -393,6 +430,19 @@ mod tests {
         assert_eq!(number(1674.4), "1,674");
         assert_eq!(number(-12345.0), "-12,345");
         assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn a_withheld_percentile_shows_a_dash_and_its_samples_against_those_it_needs() {
+        let withheld = [Withheld {
+            figure: "p99_ms".into(),
+            samples: 75,
+            needed: 1000,
+        }];
+        assert_eq!(
+            percentile_cell(None, "p99_ms", &withheld),
+            Markup(r#"– <span class="ci">n = 75 &lt; 1,000</span>"#.into())
+        );
     }
 
     #[test]
