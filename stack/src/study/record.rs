@@ -53,6 +53,10 @@ pub struct Meta {
     pub sampler: Sampling,
     #[serde(default)]
     pub options: ScriptOptions,
+    /// `results/generator-ceiling.json` as the run began: the rates k6 on this machine offers on
+    /// time (`stack calibrate`); `None` if it was not calibrated.
+    #[serde(default)]
+    pub generator_ceiling: Option<crate::study::bench::generator::CeilingFile>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -487,6 +491,7 @@ mod tests {
                 cpu_percent_of_one_core: Some(0.4),
             },
             options: ScriptOptions::default(),
+            generator_ceiling: None,
         }
     }
 

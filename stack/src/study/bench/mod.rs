@@ -215,6 +215,7 @@ impl<'a> Session<'a> {
                 s4_reports: bench.s4_reports,
                 capacity_step_s: step_s,
             },
+            generator_ceiling: generator::CeilingFile::read(root)?,
         };
         record::write_meta(dir, &meta)?;
 
