@@ -3,12 +3,14 @@
 //! k6 is on time when its schedule lag (how late each arrival-rate iteration starts behind its plan,
 //! `schedule_lag` of the k6 script) stays small beside the latency being measured: a run or step is
 //! **generator-limited** when its lag p99 exceeds [`lag_limit_ms`], max(1 ms, 5 % of the scenario's
-//! p99 SLO), or when it dropped arrivals while VUs were free.
+//! p99 SLO).
 //!
 //! `stack calibrate` ([`calibrate`]) measures how fast k6 on this machine can offer each scenario's
 //! arrivals on time: it drives the script's own iterations (profile `calibrate`) against the
-//! [`Responder`], which answers at once, at doubling rates and then bisects, and keeps the highest
-//! rate whose lag p99 is within the limit with no dropped iteration. It writes
+//! [`Responder`], which answers at once, from the scenario's highest capacity step up by doubling or
+//! down by halving, then bisects, and keeps the highest rate whose lag p99 is within the limit with
+//! no dropped iteration; when none is, the file says so and keeps the lowest lag k6 showed (its
+//! floor). Documented for users in `docs/generator.md`. It writes
 //! `results/generator-ceiling.json` ([`CeilingFile`]), which `bench` reads: a capacity above the
 //! ceiling is the generator's, not the system's.
 //!
@@ -269,7 +271,9 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             .min(cap)
             .ceil()
             .max(1.0);
-        let found = search(first.ceil(), floor, cap, |rate| {
+        // From the study's highest step: where k6 is on time there (the large SLOs), two probes
+        // settle it; where it is not, the halving probes are short until the rates are low.
+        let found = search(highest.ceil(), floor, cap, |rate| {
             let probe = probe(rate);
             async move {
                 let result = probe.await?;
