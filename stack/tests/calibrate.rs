@@ -18,7 +18,7 @@ async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
         &CalibrateOptions {
             scenarios: vec![Scenario::S6],
             probe_s: 2.0,
-            min_per_s: 250.0,
+            min_per_s: Some(250.0),
             max_per_s: Some(1000.0),
         },
     )
@@ -57,4 +57,11 @@ async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
         });
     assert_eq!(s6.ceiling_per_s, highest_on_time, "{s6:?}");
     assert_eq!(s6.at_least, s6.probes.iter().all(|probe| probe.on_time), "{s6:?}");
+    // and the lag floor is the lowest lag p99 any probe showed
+    let lowest = s6
+        .probes
+        .iter()
+        .map(|probe| probe.lag_p99_ms)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(s6.lag_floor_ms, Some(lowest), "{s6:?}");
 }

@@ -72,6 +72,10 @@ pub struct Meta {
     /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
     #[serde(default)]
     pub cpus: Option<crate::study::bench::pinning::CpuPinning>,
+    /// `results/generator-ceiling.json` as the run began: the rates k6 on this machine offers on
+    /// time (`stack calibrate`); `None` if it was not calibrated.
+    #[serde(default)]
+    pub generator_ceiling: Option<crate::study::bench::generator::CeilingFile>,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -749,6 +753,7 @@ mod tests {
             postgres_settings: None,
             runs: Vec::new(),
             cpus: None,
+            generator_ceiling: None,
         }
     }
 

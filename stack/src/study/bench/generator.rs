@@ -3,12 +3,14 @@
 //! k6 is on time when its schedule lag (how late each arrival-rate iteration starts behind its plan,
 //! `schedule_lag` of the k6 script) stays small beside the latency being measured: a run or step is
 //! **generator-limited** when its lag p99 exceeds [`lag_limit_ms`], max(1 ms, 5 % of the scenario's
-//! p99 SLO), or when it dropped arrivals while VUs were free.
+//! p99 SLO).
 //!
 //! `stack calibrate` ([`calibrate`]) measures how fast k6 on this machine can offer each scenario's
 //! arrivals on time: it drives the script's own iterations (profile `calibrate`) against the
-//! [`Responder`], which answers at once, at doubling rates and then bisects, and keeps the highest
-//! rate whose lag p99 is within the limit with no dropped iteration. It writes
+//! [`Responder`], which answers at once, from the scenario's highest capacity step up by doubling or
+//! down by halving, then bisects, and keeps the highest rate whose lag p99 is within the limit with
+//! no dropped iteration; when none is, the file says so and keeps the lowest lag k6 showed (its
+//! floor). Documented for users in `docs/generator.md`. It writes
 //! `results/generator-ceiling.json` ([`CeilingFile`]), which `bench` reads: a capacity above the
 //! ceiling is the generator's, not the system's.
 //!
@@ -45,6 +47,11 @@ pub const CEILING_FORMAT_VERSION: u32 = 1;
 /// The search goes no higher than this many times a scenario's highest capacity step.
 pub const CAP_FACTOR: f64 = 2.0;
 
+/// Unless told otherwise, the search goes no lower than a scenario's first capacity step divided by
+/// this: low enough to find the lag k6 shows when it is nearly idle (its floor), without probes of a
+/// minute each at a few arrivals per second.
+pub const FLOOR_DIVISOR: f64 = 16.0;
+
 /// Bisections between the last rate on time and the first one late.
 const BISECTIONS: u32 = 3;
 
@@ -76,7 +83,40 @@ pub struct ScenarioCeiling {
     pub ceiling_per_s: Option<f64>,
     /// The search stopped at its cap with k6 still on time: the ceiling is higher than this.
     pub at_least: bool,
+    /// The lowest lag p99 of any probe, in ms: the best k6 on this machine did. Above
+    /// `lag_limit_ms`, no rate is on time and `ceiling_per_s` is `None` because of k6's floor, not
+    /// its speed. `None` in files written before it was recorded.
+    #[serde(default)]
+    pub lag_floor_ms: Option<f64>,
     pub probes: Vec<Probe>,
+}
+
+impl ScenarioCeiling {
+    /// The probe with the lowest lag p99, whose figure is [`Self::lag_floor_ms`].
+    fn floor(probes: &[Probe]) -> Option<&Probe> {
+        probes.iter().min_by(|a, b| a.lag_p99_ms.total_cmp(&b.lag_p99_ms))
+    }
+
+    /// One line for a person: the ceiling, or why there is none.
+    pub fn summary(&self) -> String {
+        let floor = Self::floor(&self.probes).map_or("no probe".to_owned(), |probe| {
+            format!(
+                "lag floor p99 {:.3} ms at {}/s",
+                probe.lag_p99_ms, probe.rate_per_s
+            )
+        });
+        match self.ceiling_per_s {
+            Some(rate) => format!(
+                "{}{rate}/s within lag p99 <= {} ms ({floor})",
+                if self.at_least { "at least " } else { "" },
+                self.lag_limit_ms
+            ),
+            None => format!(
+                "no ceiling: no rate probed was on time within lag p99 <= {} ms ({floor})",
+                self.lag_limit_ms
+            ),
+        }
+    }
 }
 
 /// One rate offered to the responder.
@@ -132,8 +172,9 @@ pub struct CalibrateOptions {
     /// Seconds per probe at least; a probe lasts long enough for [`PROBE_ITERATIONS`] iterations,
     /// up to [`PROBE_MAX_S`].
     pub probe_s: f64,
-    /// No probe below or above these rates (arrivals per second).
-    pub min_per_s: f64,
+    /// No probe below or above these rates (arrivals per second); by default a scenario's first
+    /// capacity step / [`FLOOR_DIVISOR`] and its highest step × [`CAP_FACTOR`].
+    pub min_per_s: Option<f64>,
     pub max_per_s: Option<f64>,
 }
 
@@ -144,6 +185,22 @@ pub const PROBE_MAX_S: f64 = 60.0;
 /// How long a probe at `rate` per second lasts, in whole seconds.
 fn probe_seconds(rate: f64, at_least_s: f64) -> f64 {
     at_least_s.max((PROBE_ITERATIONS / rate).min(PROBE_MAX_S)).ceil()
+}
+
+/// `stack calibrate`: calibrates, writes [`CEILING_FILE`] under `root`, and prints each scenario's
+/// ceiling.
+pub async fn calibrate_and_write(root: &Path, options: &CalibrateOptions) -> Result<CeilingFile> {
+    let file = calibrate(root, options).await?;
+    let path = file.write(root)?;
+    println!(
+        "\ngenerator ceiling (load average {:?} before, {:?} after):",
+        file.load_average_before, file.load_average_after
+    );
+    for (name, ceiling) in &file.scenarios {
+        println!("{name}: {}", ceiling.summary());
+    }
+    println!("written: {}", path.display());
+    Ok(file)
 }
 
 /// Calibrates every scenario asked for; the caller writes the file ([`CeilingFile::write`]).
@@ -209,7 +266,15 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
                 Ok::<_, anyhow::Error>((probe, start_s, end_s))
             }
         };
-        let found = search(first.ceil(), options.min_per_s.max(1.0), cap, |rate| {
+        let floor = options
+            .min_per_s
+            .unwrap_or(first / FLOOR_DIVISOR)
+            .min(cap)
+            .ceil()
+            .max(1.0);
+        // From the study's highest step: where k6 is on time there (the large SLOs), two probes
+        // settle it; where it is not, the halving probes are short until the rates are low.
+        let found = search(highest.ceil(), floor, cap, |rate| {
             let probe = probe(rate);
             async move {
                 let result = probe.await?;
@@ -223,6 +288,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
                 lag_limit_ms: limit,
                 ceiling_per_s: found.ceiling_per_s,
                 at_least: found.at_least,
+                lag_floor_ms: None,
                 probes: Vec::new(),
             },
         );
@@ -241,6 +307,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             ceiling
                 .probes
                 .sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+            ceiling.lag_floor_ms = ScenarioCeiling::floor(&ceiling.probes).map(|probe| probe.lag_p99_ms);
         }
     }
     let _ = std::fs::remove_dir_all(&work);

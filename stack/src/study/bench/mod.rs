@@ -296,6 +296,7 @@ impl<'s> Measuring<'s> {
             postgres_settings,
             runs: Vec::new(),
             cpus: Some(bench.cpus.clone()),
+            generator_ceiling: generator::CeilingFile::read(root)?,
         };
         record::write_meta(&session.dir, &meta)?;
 
@@ -423,7 +424,7 @@ impl<'s> Measuring<'s> {
             s4_reports: bench.s4_reports,
             plans: &self.session.capacity.scenarios,
             capacity_step_s: step_s,
-            ceiling: None,
+            ceiling: self.meta.generator_ceiling.as_ref(),
         })?;
         for (scenario, runs) in &self.scrapes {
             let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();

@@ -3,11 +3,18 @@
 //! real system gives and a body of the same shape, so that whatever lag k6 shows against it is k6's
 //! own.
 //!
+//! `stack respond` ([`serve`]) runs it on its own, for `stack bench --target urls` (every `--url` at
+//! the URL it prints). With `--delay-ms N` every answer is sent N ms after its request was read, on
+//! the timer of its own connection (k6 sends one request at a time on a connection, so answers are
+//! not queued behind one another): a target
+//! slowed on purpose, whose latency is N ms plus the loopback's, at any rate k6 can offer. Two
+//! responders at N and 1.2 × N are a pair whose second is really 20 % slower.
+//!
 //! It is a plain HTTP/1.1 loop on tokio rather than an axum app: it parses the request line and
 //! `Content-Length`, nothing else, so that the system side of a calibration costs next to nothing on
 //! the two cores it shares with k6. Connections are kept alive, as k6 keeps them.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context, Result};
 use tokio::{
@@ -47,16 +54,22 @@ pub struct Responder {
 }
 
 impl Responder {
-    /// Listens on an ephemeral port of 127.0.0.1.
+    /// Listens on an ephemeral port of 127.0.0.1 and answers at once.
     pub async fn start() -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::listen(0, Duration::ZERO).await
+    }
+
+    /// Listens on `port` of 127.0.0.1 (0: any free one) and answers each request `delay` after it
+    /// was read.
+    pub async fn listen(port: u16, delay: Duration) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .context("binding the calibration responder")?;
+            .with_context(|| format!("binding the responder to 127.0.0.1:{port}"))?;
         let addr = listener.local_addr()?;
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(answer_all(stream));
+                tokio::spawn(answer_all(stream, delay));
             }
         });
         Ok(Self { addr, accept })
@@ -74,9 +87,22 @@ impl Drop for Responder {
     }
 }
 
-/// Answers the requests of one connection until the client closes it or sends something that is
-/// not HTTP/1.1.
-async fn answer_all(stream: TcpStream) {
+/// `stack respond`: a responder on `port` answering after `delay`, its URL printed, until Ctrl-C or
+/// SIGTERM.
+pub async fn serve(port: u16, delay: Duration) -> Result<()> {
+    let responder = Responder::listen(port, delay).await?;
+    println!(
+        "responding on {} after {} ms: Ctrl-C or SIGTERM stops it",
+        responder.url(),
+        delay.as_secs_f64() * 1000.0
+    );
+    common::serve::shutdown_signal().await;
+    Ok(())
+}
+
+/// Answers the requests of one connection, each `delay` after it was read, until the client closes
+/// it or sends something that is not HTTP/1.1.
+async fn answer_all(stream: TcpStream, delay: Duration) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut line = String::new();
@@ -113,6 +139,9 @@ async fn answer_all(stream: TcpStream) {
         body.resize(length, 0);
         if read.read_exact(&mut body).await.is_err() {
             return;
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         if write.write_all(&response(&method, &path)).await.is_err() || close {
             return;
@@ -178,5 +207,36 @@ mod tests {
         }
         // Then each gets its scenario's status
         assert_eq!(statuses, [201, 200, 200, 200, 400, 200, 404]);
+    }
+
+    #[tokio::test]
+    async fn a_delayed_responder_answers_each_request_after_its_delay_without_queueing_them() {
+        // Given a responder that waits 300 ms before each answer
+        let delay = Duration::from_millis(300);
+        let responder = Responder::listen(0, delay).await.expect("starts");
+        let client = reqwest::Client::new();
+        let url = format!("{}/track_click", responder.url());
+        // When five clicks are sent at once, each on its own connection
+        let started = std::time::Instant::now();
+        let mut clicks = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let (client, url) = (client.clone(), url.clone());
+            clicks.spawn(async move {
+                let sent = std::time::Instant::now();
+                let answer = client.post(&url).body("{}").send().await.expect("answers");
+                (answer.status().as_u16(), sent.elapsed())
+            });
+        }
+        let answers = clicks.join_all().await;
+        let all = started.elapsed();
+        // Then each is answered, none before its delay, and together well before five delays
+        for (status, took) in &answers {
+            assert_eq!(*status, 200);
+            assert!(*took >= delay, "answered after {took:?}");
+        }
+        assert!(
+            all < delay * 5,
+            "five answers took {all:?}: queued behind one another"
+        );
     }
 }

@@ -1,0 +1,204 @@
+//! `stack bench` and `stack respond` as a user runs them, for the tests that judge a whole run on
+//! real processes: the release binary, started in a folder of its own (the repository's compose file
+//! and k6 scripts linked in) so that each test's record lands in its own `results/` and is read back
+//! with `stack::study::record`.
+//!
+//! A test that starts the local system binds 127.0.0.1:8001-8010: the nextest group `ports` runs
+//! those one at a time (`.config/nextest.toml`), and by hand they run under
+//! `flock /tmp/stack-ports.lock`.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStderr, Command, ExitStatus, Stdio},
+};
+
+use stack::{
+    scenario::Scenario,
+    study::record::{Results, Run, META_FILE},
+};
+
+/// The repository.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `stack` release binary this test was built with.
+pub fn stack_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_stack")
+}
+
+/// The ten services' binaries, built beside `stack` (a no-op when they are up to date), so that a
+/// bench run of the local system can start them with `--no-build` from its own folder.
+pub fn build_services() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    stack::system::process::build_release_binaries(&root(), &cargo)
+        .unwrap_or_else(|err| panic!("the services do not build: {err:#}"));
+}
+
+/// A folder a bench run works in: the repository's compose file and `k6-tests/` linked in, its own
+/// `results/`; removed on drop.
+pub struct BenchFolder {
+    pub dir: PathBuf,
+}
+
+impl BenchFolder {
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stack-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder for the run");
+        for shared in ["docker-compose-sync.yml", "k6-tests"] {
+            std::os::unix::fs::symlink(root().join(shared), dir.join(shared)).expect("linked in");
+        }
+        Self { dir }
+    }
+
+    /// `stack bench <args>` in this folder, with `env` beside the caller's environment.
+    pub fn bench(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(stack_binary());
+        command
+            .arg("bench")
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `stack bench <args>` to its end; its exit status.
+    pub fn run_bench(&self, args: &[&str], env: &[(&str, &str)]) -> ExitStatus {
+        self.bench(args, env).status().expect("stack bench starts")
+    }
+
+    /// The record of the one run made in this folder.
+    pub fn record(&self) -> Run {
+        let runs: Vec<PathBuf> = std::fs::read_dir(self.dir.join("results"))
+            .expect("a results folder")
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.join(META_FILE).is_file())
+            .collect();
+        assert_eq!(runs.len(), 1, "one run recorded: {runs:?}");
+        Run::read(&runs[0]).unwrap_or_else(|err| panic!("the record reads: {err:#}"))
+    }
+
+    /// The results of the one run made in this folder.
+    pub fn results(&self) -> Results {
+        self.record().results.expect("the run wrote its results")
+    }
+
+    /// A `K6` for `stack bench`: k6 (`K6`, else on the `PATH`) pinned to `core` by `taskset`.
+    pub fn k6_pinned_to(&self, core: u32) -> PathBuf {
+        let k6 = std::env::var("K6").unwrap_or_else(|_| "k6".into());
+        let path = self.dir.join("k6-pinned");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nexec taskset -c {core} '{k6}' \"$@\"\n"),
+        )
+        .expect("the wrapper written");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("the wrapper made executable");
+        path
+    }
+}
+
+impl Drop for BenchFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A child process killed (by its own id) when the test ends, however it ends.
+pub struct Owned(pub Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A busy loop pinned to `core`, until the test ends.
+pub fn burn_core(core: u32) -> Owned {
+    Owned(
+        Command::new("taskset")
+            .args(["-c", &core.to_string(), "sh", "-c", "while :; do :; done"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("taskset starts a busy loop"),
+    )
+}
+
+/// `stack respond --delay-ms <delay_ms>` on a free port, and its URL.
+pub fn respond(delay_ms: f64) -> (Owned, String) {
+    let mut child = Command::new(stack_binary())
+        .args(["respond", "--delay-ms", &delay_ms.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("stack respond starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("its output");
+    let read = BufReader::new(stdout).read_line(&mut line);
+    let child = Owned(child);
+    read.expect("stack respond prints its URL");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// `--target urls` with every entrypoint at `url`.
+pub fn urls_at(url: &str) -> Vec<String> {
+    let mut args = vec!["--target".to_owned(), "urls".to_owned()];
+    for scenario in Scenario::ALL {
+        args.push("--url".into());
+        args.push(format!("{}={url}", scenario.entry().service));
+    }
+    args
+}
+
+/// Reads `stderr` line by line (each passed on to this test's own), until `wanted` is one of them;
+/// the rest is passed on by a thread of its own.
+pub fn wait_for_line(stderr: ChildStderr, wanted: impl Fn(&str) -> bool) {
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr reads");
+        eprintln!("{line}");
+        if wanted(&line) {
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    eprintln!("{line}");
+                }
+            });
+            return;
+        }
+    }
+    panic!("the process ended before it said what was waited for");
+}
+
+/// The ids of the running processes whose parent is `parent` and whose name is one of `names`.
+pub fn children_named(parent: u32, names: &[&str]) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..].split_whitespace().nth(1);
+        // The kernel keeps 15 bytes of a name (`analyticsservic`).
+        let named = names.iter().any(|name| &name[..name.len().min(15)] == comm);
+        if ppid == Some(&parent.to_string()) && named {
+            found.push(pid);
+        }
+    }
+    found
+}
