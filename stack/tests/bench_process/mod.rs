@@ -152,11 +152,23 @@ pub fn respond(delay_ms: f64) -> (Owned, String) {
 /// `--target urls` with every entrypoint at `url`.
 pub fn urls_at(url: &str) -> Vec<String> {
     let mut args = vec!["--target".to_owned(), "urls".to_owned()];
-    for scenario in Scenario::ALL {
-        args.push("--url".into());
-        args.push(format!("{}={url}", scenario.entry().service));
-    }
+    args.extend(entrypoints_at("--url", url));
     args
+}
+
+/// `--versus urls` with every entrypoint of the second system at `url`.
+pub fn versus_urls_at(url: &str) -> Vec<String> {
+    let mut args = vec!["--versus".to_owned(), "urls".to_owned()];
+    args.extend(entrypoints_at("--versus-url", url));
+    args
+}
+
+/// `flag SERVICE=url` for each scenario's entrypoint.
+fn entrypoints_at(flag: &str, url: &str) -> Vec<String> {
+    Scenario::ALL
+        .iter()
+        .flat_map(|scenario| [flag.to_owned(), format!("{}={url}", scenario.entry().service)])
+        .collect()
 }
 
 /// Reads `stderr` line by line (each passed on to this test's own), until `wanted` is one of them;
