@@ -64,8 +64,10 @@ const CAPACITY = JSON.parse(open('./capacity.json'));
 // all allocated before it starts. Requests in flight average rate x latency (Little's law), so a
 // system answering within its SLO keeps about a third of them busy; k6 drops an arrival only when
 // every VU is busy, that is once requests take about three times the SLO (the step has failed by
-// then, and the drops are counted).
-const VU_MARGIN = 3;
+// then, and the drops are counted). A larger VU_MARGIN (`stack bench --vu-margin`) keeps a stalled
+// system's arrivals waiting on it, measured, instead of dropped, at k6's memory's expense.
+const VU_MARGIN = Number(__ENV.VU_MARGIN || 3);
+if (!(VU_MARGIN > 0)) throw new Error(`VU_MARGIN=${__ENV.VU_MARGIN}: a multiple of rate x SLO, above 0`);
 const MIN_VUS = 10;
 
 // `250ms`, `20s`, `1m`, `1h` in milliseconds.
@@ -286,8 +288,11 @@ const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toStrin
 // of script before it); an iteration of several requests would count its whole span from its
 // intended start, what a user of it waits. Limits, stated where the figures are reported:
 // - `iterationInTest` counts started iterations only. After k6 drops an arrival (no idle VU) the
-//   index runs behind the plan, and every later lag of that scenario is overstated by one arrival
-//   interval per drop: lag and corrected latency are exact only for a scenario with no drop.
+//   index runs behind the plan, and every later lag of that scenario reads one arrival interval too
+//   long per drop. `stack` takes each sample net of the drops timed before its slot (k6 times a drop
+//   at its slot; stack/src/study/bench/stats.rs, `net_of_drops`): exact for constant-arrival-rate,
+//   approximate (the plan's mean interval) for ramping-arrival-rate. This summary's own
+//   `schedule_lag` and `corrected_duration` are as measured, uncorrected.
 // - ramping-arrival-rate begins its plan after allocating its VUs, a little after `progress` starts
 //   counting, so its lags are overstated by that allocation time (constant-arrival-rate's plan and
 //   `progress` share their start).

@@ -128,6 +128,10 @@ struct BenchArgs {
     /// Fixed-work S4: exactly N reports per measured run; the figure is the time to complete them.
     #[arg(long, env = "S4_REPORTS", value_parser = clap::value_parser!(u32).range(1..))]
     s4_reports: Option<u32>,
+    /// Each arrival-rate scenario's VUs as a multiple of rate × its p99 SLO (the script's default 3):
+    /// larger keeps a stalled system's arrivals waiting on it, measured, instead of dropped.
+    #[arg(long, value_parser = positive_multiple)]
+    vu_margin: Option<f64>,
     /// Also export k6's web dashboard of each measured run (runs longer than about 30 s).
     #[arg(long)]
     dashboard: bool,
@@ -184,6 +188,13 @@ fn non_negative_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(seconds),
         _ => Err(format!("{text:?} is not a number of seconds")),
+    }
+}
+
+fn positive_multiple(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(multiple) if multiple > 0.0 && multiple.is_finite() => Ok(multiple),
+        _ => Err(format!("{text:?} is not a multiple above 0")),
     }
 }
 
@@ -286,6 +297,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 repeat: args.rounds.unwrap_or(args.repeat),
                 warmup_s: args.warmup.unwrap_or(args.profile.default_warmup_s()),
                 s4_reports: args.s4_reports,
+                vu_margin: args.vu_margin,
                 dashboard: args.dashboard,
                 no_build: args.no_build,
                 target,

@@ -12,7 +12,7 @@ use std::{
 use stack::{
     study::{
         bench::sampler::{Sampler, Source, INTERVAL},
-        record::ResourceRow,
+        record::{ResourceRow, Window},
     },
     system::target::watched_process,
 };
@@ -184,18 +184,72 @@ fn every_row_carries_its_measured_interval_and_starts_where_the_last_one_ended()
     let asleep = spawn("sleep", &["30"]);
     // When it is sampled for a few ticks
     let readings = readings_of(&asleep, 3.6);
-    // Then each row's interval is about the sampler's, the first starts at the repeat's start and
-    // each next one where the last ended
-    assert!(readings.len() >= 3, "{readings:?}");
+    // Then each row's interval is about the sampler's (but the last, which the finish closes), the
+    // first starts at the repeat's start and each next one where the last ended
+    assert!(readings.len() >= 4, "{readings:?}");
     assert!(readings[0].t_s < 0.1, "{readings:?}");
     for pair in readings.windows(2) {
         let ends = pair[0].t_s + pair[0].interval_s;
-        assert!((ends - pair[1].t_s).abs() < 0.002, "{readings:?}");
+        assert!((ends - pair[1].t_s).abs() < 1e-9, "{readings:?}");
     }
-    for reading in &readings {
+    for reading in &readings[..readings.len() - 1] {
         let off = (reading.interval_s - INTERVAL.as_secs_f64()).abs();
         assert!(off < 0.25, "{readings:?}");
     }
+}
+
+#[tokio::test]
+async fn a_run_shorter_than_a_tick_between_two_marks_gets_the_cpu_measured_in_it() {
+    // Given the sampler watching this test's own process, which is idle and then, between two marks
+    // well inside one tick's interval, burns about 0.3 s of CPU
+    let sampler = Sampler::start(
+        vec![("self".into(), Some(Source::Tree(std::process::id())))],
+        None,
+    );
+    sampler.begin_repeat(1);
+    tokio::time::sleep(INTERVAL + INTERVAL / 10).await;
+    let start_s = sampler.mark().await;
+    let before = cpu_seconds_of(std::process::id());
+    let burning = std::time::Instant::now();
+    while cpu_seconds_of(std::process::id()) - before < 0.3 && burning.elapsed() < Duration::from_secs(30) {
+        std::hint::black_box((0..10_000u64).sum::<u64>());
+    }
+    let end_s = sampler.mark().await;
+    let burned = cpu_seconds_of(std::process::id()) - before;
+    tokio::time::sleep(INTERVAL / 2).await;
+    // When the sampler is finished
+    let readings = sampler.finish_all().readings;
+    // Then rows begin and end exactly at the marks, the rows between them hold the CPU burned
+    // (to a clock tick or two), and the rows outside hold next to none of it
+    let window = Window {
+        repeat: 1,
+        start_s,
+        end_s,
+    };
+    assert!(end_s > start_s, "marks at {start_s} and {end_s}");
+    assert!(readings.iter().any(|r| r.t_s == start_s), "{readings:?}");
+    assert!(readings.iter().any(|r| r.t_s == end_s), "{readings:?}");
+    let whole_or_none = |share: f64| !(1e-9..=1.0 - 1e-9).contains(&share);
+    assert!(
+        readings.iter().all(|r| whole_or_none(window.share_of(r))),
+        "{readings:?}"
+    );
+    let inside: f64 = readings
+        .iter()
+        .filter(|r| window.holds(r))
+        .map(ResourceRow::cpu_seconds)
+        .sum();
+    let outside: f64 = readings
+        .iter()
+        .filter(|r| !window.holds(r))
+        .map(ResourceRow::cpu_seconds)
+        .sum();
+    assert!(burned >= 0.3, "burned {burned} s");
+    assert!(
+        (inside - burned).abs() <= 0.03,
+        "{inside:.3} s counted of {burned:.3} s: {readings:?}"
+    );
+    assert!(outside < 0.1, "{outside:.3} s outside: {readings:?}");
 }
 
 /// The CPU time `pid` has used so far, in s, from its `/proc/<pid>/stat`.

@@ -151,6 +151,9 @@ pub struct ScriptOptions {
     /// `capacity` only: seconds per step (`CAPACITY_STEP_S`).
     #[serde(default)]
     pub capacity_step_s: Option<f64>,
+    /// The arrival-rate VU pool's multiple of rate × SLO (`VU_MARGIN`), where not the script's 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vu_margin: Option<f64>,
 }
 
 /// One line of `resources.csv`: one watched name over one sampling interval.
@@ -265,14 +268,45 @@ pub struct Cost {
     pub by_process: BTreeMap<String, Stat>,
 }
 
-/// A percentile not reported: `figure` (`p99_ms`, `corrected_p999_ms`, ...) had `samples` in its
-/// smallest repeat (or step), fewer than the `needed` of [`needed_samples`].
+/// A figure not reported because too little lies behind it: `figure` had `samples` of its
+/// `basis` in its smallest repeat (or step), fewer than `needed`. A percentile (`p99_ms`,
+/// `corrected_p999_ms`, ...) counts requests against [`needed_samples`]; the cost per request
+/// (`cost`) counts the system's CPU clock ticks against [`CPU_TICKS_NEEDED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withheld {
     pub figure: String,
     pub samples: u64,
     pub needed: u64,
+    #[serde(default, skip_serializing_if = "Basis::is_requests")]
+    pub basis: Basis,
 }
+
+/// What a [`Withheld`] figure's `samples` count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Requests (latency samples): a percentile's basis.
+    #[default]
+    Requests,
+    /// Clock ticks of CPU time (`/proc` counts CPU in ticks of 1/100 s): the cost's basis.
+    CpuTicks,
+}
+
+impl Basis {
+    fn is_requests(&self) -> bool {
+        *self == Basis::Requests
+    }
+}
+
+/// The clock ticks of CPU (1/100 s each) the system must have spent in every measured run of a
+/// scenario for its cost per request to be reported. `/proc` truncates each process's CPU time to
+/// whole ticks, so each process's CPU over a window is off by up to a tick: at 100 ticks a dozen
+/// processes are within an eighth at worst, and their independent errors mostly cancel. Below it, a
+/// smoke run's handful of requests reads 0 µs (issue 18's figure must not say that).
+pub const CPU_TICKS_NEEDED: u64 = 100;
+
+/// The cost per request's name in a scenario's `withheld`.
+pub const COST_FIGURE: &str = "cost";
 
 /// The samples a percentile `q` (0-100) needs to be reported: 10 / (1 − q/100), so that at least ten
 /// samples lie beyond it (p50 20, p90 100, p99 1,000, p99.9 10,000). Below that the figure is the
@@ -297,6 +331,7 @@ pub fn supported<T>(
             figure: figure.to_owned(),
             samples,
             needed,
+            basis: Basis::Requests,
         });
         None
     }
@@ -355,11 +390,30 @@ pub const PERCENTILE_LADDER: [f64; 18] = [
     100.0,
 ];
 
+/// A measured run's span within its repeat, on the clock of `resources.csv`'s `t_s`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     pub repeat: u32,
     pub start_s: f64,
     pub end_s: f64,
+}
+
+impl Window {
+    /// The share of `row`'s interval that lies within this window, 0 to 1. A run's window is
+    /// bounded by sampler marks, so its rows lie wholly inside (1) or outside (0); a window cut
+    /// from within a run (a capacity step) can straddle a row.
+    pub fn share_of(&self, row: &ResourceRow) -> f64 {
+        if row.repeat != self.repeat || row.interval_s <= 0.0 {
+            return 0.0;
+        }
+        let overlap = (row.t_s + row.interval_s).min(self.end_s) - row.t_s.max(self.start_s);
+        (overlap / row.interval_s).clamp(0.0, 1.0)
+    }
+
+    /// Whether most of `row`'s interval lies within this window.
+    pub fn holds(&self, row: &ResourceRow) -> bool {
+        self.share_of(row) > 0.5
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -775,6 +829,7 @@ mod tests {
                 figure: "p999_ms".into(),
                 samples: 20,
                 needed: 10_000,
+                basis: Basis::Requests,
             }],
             open_loop: None,
             max_ms: s.clone(),

@@ -23,6 +23,7 @@ use crate::{
         },
         record::{
             self, Capacity, Hops, Meta, ResourceRow, Results, Run, ScenarioResult, Stat, Step, Withheld,
+            COST_FIGURE,
         },
         warning,
     },
@@ -61,6 +62,7 @@ fn render(run: &Run) -> String {
             }
             headline_section(&mut page, results);
             open_loop_section(&mut page, results);
+            cost_section(&mut page, results);
             for (name, scenario) in &results.scenarios {
                 scenario_section(&mut page, name, scenario, results);
             }
@@ -163,6 +165,12 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
     if let Some(reports) = meta.options.s4_reports {
         rows.push(("S4", format!("fixed work: {reports} reports")));
     }
+    if let Some(margin) = meta.options.vu_margin {
+        rows.push((
+            "VU pool",
+            format!("{} × rate × SLO (the script's default: 3)", number(margin)),
+        ));
+    }
     let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
     for (key, value) in rows {
         markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
@@ -231,6 +239,46 @@ fn headline_section(page: &mut Page, results: &Results) {
         );
         for cell in cells {
             markup.push(html!("<td>{}</td>", cell));
+        }
+        markup.push(html!("</tr>"));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
+}
+
+/// CPU per request of each part, from the resource samples over the measured windows (issue 18's
+/// figure, as `results.json` holds it). Pooled capacity steps are left out, as in the headline.
+fn cost_section(page: &mut Page, results: &Results) {
+    let scenarios: Vec<(&String, &ScenarioResult)> = results
+        .scenarios
+        .iter()
+        .filter(|(name, _)| !pooled_over_steps(results, name))
+        .collect();
+    if scenarios.is_empty() {
+        return;
+    }
+    let mut markup = html!("<h2>Cost per request</h2>");
+    markup.push(html!(r#"<p class="note">CPU-µs per completed request over the measured windows, from the sampler's /proc readings: the system (services and PostgreSQL, its exited workers included) and k6 apart. k6 and the system share the machine's cores unless --cpus pins them apart. Shown only when the system spent at least 1 s of CPU in every repeat: /proc counts CPU in ticks of 10 ms per process, so a smaller figure is mostly rounding.</p>"#));
+    markup.push(html!(
+        "<table><tr><th>scenario</th><th>system</th><th>services</th><th>PostgreSQL</th><th>k6</th></tr>"
+    ));
+    for (name, s) in scenarios {
+        markup.push(html!("<tr><td><b>{}</b> {}</td>", name, Scenario::title_of(name)));
+        match &s.cost {
+            Some(cost) => {
+                for stat in [
+                    &cost.system_us,
+                    &cost.services_us,
+                    &cost.database_us,
+                    &cost.generator_us,
+                ] {
+                    markup.push(html!("<td>{}</td>", stat_cell(stat, 1.0)));
+                }
+            }
+            None => markup.push(html!(
+                r#"<td colspan="4" style="text-align:left">– <span class="ci">{}</span></td>"#,
+                withheld_reason(COST_FIGURE, &s.withheld)
+            )),
         }
         markup.push(html!("</tr>"));
     }

@@ -3,7 +3,7 @@
 //! and k6 scripts linked in) so that each test's record lands in its own `results/` and is read back
 //! with `stack::study::record`.
 //!
-//! A test that starts the local system binds 127.0.0.1:8001-8010: the nextest group `ports` runs
+//! A test that starts the local system binds 127.0.0.1:8001-8010: the nextest group `whole-runs` runs
 //! those one at a time (`.config/nextest.toml`), and by hand they run under
 //! `flock /tmp/stack-ports.lock`.
 

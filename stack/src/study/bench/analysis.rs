@@ -203,11 +203,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
         let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
         let resources = resources_of(inputs.resources, &windows);
-        let cost = cost::per_request(
-            inputs.resources,
-            &windows,
-            &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
-        );
         let fixed_work = (scenario == Scenario::S4)
             .then_some(inputs.s4_reports)
             .flatten()
@@ -228,6 +223,12 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
         let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
         let open_loop = open_loop_of(&per_run, slo_p99_ms, &mut withheld);
+        let cost = cost::per_request(
+            inputs.resources,
+            &windows,
+            &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
+            &mut withheld,
+        );
         scenarios.insert(
             name.to_owned(),
             ScenarioResult {

@@ -2,9 +2,10 @@
 //! scenario's measured windows, from the sampler's rows (`resources.csv`). One figure, built once,
 //! that `results.json`, the report and the comparison all show (issues 17 and 18).
 //!
-//! A row stands for the CPU time of its interval ([`ResourceRow::cpu_seconds`]); a row that
-//! straddles a window's edge counts in proportion to its overlap with the window, as if its CPU
-//! were spread evenly over the interval (the sampler cannot see finer). Each measured run gives one
+//! A row stands for the CPU time of its interval ([`ResourceRow::cpu_seconds`]). A run's window is
+//! bounded by sampler marks, so it is made of whole rows and its CPU is what was measured in it;
+//! a row that straddles a window's edge (a window cut from within a run) counts in proportion to
+//! its overlap ([`Window::share_of`]), as if its CPU were spread evenly over the interval. Each measured run gives one
 //! value per figure, `CPU µs ÷ completed requests`; a [`Stat`] summarises them over the repeats.
 //!
 //! The parts, by watched name: `k6` is the generator, `postgres` the database, every other name a
@@ -14,26 +15,54 @@
 use std::collections::BTreeMap;
 
 use super::stats::stat;
-use crate::study::record::{Cost, ResourceRow, Stat, Window};
+use crate::study::record::{Basis, Cost, ResourceRow, Stat, Window, Withheld, COST_FIGURE, CPU_TICKS_NEEDED};
 
 /// The watched name of the load generator.
 pub const GENERATOR: &str = "k6";
 /// The watched name of the database.
 pub const DATABASE: &str = "postgres";
+/// `/proc`'s clock ticks (USER_HZ, 100 on Linux whatever the kernel's own tick rate).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU-µs per completed request over `windows` (one per measured run), `completed[i]` requests in
 /// `windows[i]`; `None` when there is nothing to divide by (no rows, or a run that completed no
-/// request).
-pub fn per_request(rows: &[ResourceRow], windows: &[Window], completed: &[u64]) -> Option<Cost> {
+/// request), or when a run's system spent fewer than [`CPU_TICKS_NEEDED`] ticks of CPU (then
+/// `withheld` says so).
+pub fn per_request(
+    rows: &[ResourceRow],
+    windows: &[Window],
+    completed: &[u64],
+    withheld: &mut Vec<Withheld>,
+) -> Option<Cost> {
     if rows.is_empty() || windows.is_empty() || windows.len() != completed.len() || completed.contains(&0) {
         return None;
     }
-    let per_run: Vec<BTreeMap<&str, f64>> = windows
+    let seconds: Vec<BTreeMap<&str, f64>> = windows
         .iter()
+        .map(|window| cpu_seconds_in(rows, window))
+        .collect();
+    let least_ticks = seconds
+        .iter()
+        .map(|run| {
+            let system: f64 = run.iter().filter(|(p, _)| **p != GENERATOR).map(|(_, s)| s).sum();
+            (system * TICKS_PER_SECOND).round() as u64
+        })
+        .min()
+        .unwrap_or(0);
+    if least_ticks < CPU_TICKS_NEEDED {
+        withheld.push(Withheld {
+            figure: COST_FIGURE.into(),
+            samples: least_ticks,
+            needed: CPU_TICKS_NEEDED,
+            basis: Basis::CpuTicks,
+        });
+        return None;
+    }
+    let per_run: Vec<BTreeMap<&str, f64>> = seconds
+        .into_iter()
         .zip(completed)
-        .map(|(window, &requests)| {
-            cpu_seconds_in(rows, window)
-                .into_iter()
+        .map(|(run, &requests)| {
+            run.into_iter()
                 .map(|(process, seconds)| (process, seconds * 1e6 / requests as f64))
                 .collect()
         })
@@ -63,15 +92,8 @@ pub fn per_request(rows: &[ResourceRow], windows: &[Window], completed: &[u64]) 
 /// Each watched name's CPU seconds within `window`.
 fn cpu_seconds_in<'a>(rows: &'a [ResourceRow], window: &Window) -> BTreeMap<&'a str, f64> {
     let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
-    for row in rows.iter().filter(|row| row.repeat == window.repeat) {
-        let end = row.t_s + row.interval_s;
-        let overlap = end.min(window.end_s) - row.t_s.max(window.start_s);
-        let share = if row.interval_s > 0.0 {
-            (overlap / row.interval_s).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        *seconds.entry(row.process.as_str()).or_default() += row.cpu_seconds() * share;
+    for row in rows {
+        *seconds.entry(row.process.as_str()).or_default() += row.cpu_seconds() * window.share_of(row);
     }
     seconds
 }
@@ -120,7 +142,7 @@ mod tests {
             })
             .collect();
         // When the cost per request is taken over that window
-        let cost = per_request(&rows, &[window(1, 0.0, 2.0)], &[1_000]).expect("a cost");
+        let cost = per_request(&rows, &[window(1, 0.0, 2.0)], &[1_000], &mut Vec::new()).expect("a cost");
         // Then each part costs its CPU seconds / 1,000 in µs, and the system is services + database
         assert_eq!(cost.services_us.mean, 1_000.0);
         assert_eq!(cost.database_us.mean, 400.0);
@@ -132,12 +154,12 @@ mod tests {
 
     #[test]
     fn a_row_straddling_the_window_counts_in_proportion_to_its_overlap() {
-        // Given rows of 100 % of a core at 0-1 s and 1-2 s, and a window from 0.5 s to 1.25 s
-        let rows = [row(1, 0.0, "svc", 100.0), row(1, 1.0, "svc", 100.0)];
+        // Given rows of two full cores at 0-1 s and 1-2 s, and a window from 0.5 s to 1.25 s
+        let rows = [row(1, 0.0, "svc", 200.0), row(1, 1.0, "svc", 200.0)];
         // When one request completed in it
-        let cost = per_request(&rows, &[window(1, 0.5, 1.25)], &[1]).expect("a cost");
-        // Then it cost the 0.75 s of the window that the rows cover
-        assert_eq!(cost.services_us.mean, 750_000.0);
+        let cost = per_request(&rows, &[window(1, 0.5, 1.25)], &[1], &mut Vec::new()).expect("a cost");
+        // Then it cost the 1.5 s of CPU of the window's 0.75 s that the rows cover
+        assert_eq!(cost.services_us.mean, 1_500_000.0);
     }
 
     #[test]
@@ -146,28 +168,61 @@ mod tests {
         let mut late = row(1, 0.0, "svc", 40.0);
         late.interval_s = 2.5;
         // When 100 requests completed in a window holding it whole
-        let cost = per_request(&[late], &[window(1, 0.0, 3.0)], &[100]).expect("a cost");
+        let cost = per_request(&[late], &[window(1, 0.0, 3.0)], &[100], &mut Vec::new()).expect("a cost");
         // Then its 1 s of CPU is spread over them
         assert_eq!(cost.services_us.mean, 10_000.0);
     }
 
     #[test]
     fn each_repeat_is_one_run_of_the_figure_from_its_own_rows() {
-        // Given a service at 10 % in repeat 1 and 30 % in repeat 2, both with 100 requests in 1 s
-        let rows = [row(1, 0.0, "svc", 10.0), row(2, 0.0, "svc", 30.0)];
+        // Given a service at 100 % of a core in repeat 1 and 300 % in repeat 2, both with 100
+        // requests in 1 s
+        let rows = [row(1, 0.0, "svc", 100.0), row(2, 0.0, "svc", 300.0)];
         let windows = [window(1, 0.0, 1.0), window(2, 0.0, 1.0)];
         // When the cost is taken
-        let cost = per_request(&rows, &windows, &[100, 100]).expect("a cost");
+        let cost = per_request(&rows, &windows, &[100, 100], &mut Vec::new()).expect("a cost");
         // Then each repeat has its own value and the figure is their mean
-        assert_eq!(cost.services_us.runs, vec![1_000.0, 3_000.0]);
-        assert_eq!(cost.services_us.mean, 2_000.0);
+        assert_eq!(cost.services_us.runs, vec![10_000.0, 30_000.0]);
+        assert_eq!(cost.services_us.mean, 20_000.0);
         assert!(cost.services_us.ci95.is_some());
     }
 
     #[test]
     fn there_is_no_cost_without_requests_or_rows() {
         let rows = [row(1, 0.0, "svc", 10.0)];
-        assert_eq!(per_request(&rows, &[window(1, 0.0, 1.0)], &[0]), None);
-        assert_eq!(per_request(&[], &[window(1, 0.0, 1.0)], &[10]), None);
+        assert_eq!(
+            per_request(&rows, &[window(1, 0.0, 1.0)], &[0], &mut Vec::new()),
+            None
+        );
+        assert_eq!(
+            per_request(&[], &[window(1, 0.0, 1.0)], &[10], &mut Vec::new()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_run_whose_system_spent_under_a_second_of_cpu_has_its_cost_withheld_with_the_ticks_it_had() {
+        // Given two runs: one whose service spent 2 s of CPU, one only 0.6 s (k6's 5 s aside)
+        let rows = [
+            row(1, 0.0, "svc", 100.0),
+            row(1, 1.0, "svc", 100.0),
+            row(2, 0.0, "svc", 60.0),
+            row(2, 0.0, "k6", 500.0),
+        ];
+        let windows = [window(1, 0.0, 2.0), window(2, 0.0, 1.0)];
+        let mut withheld = Vec::new();
+        // When the cost is taken
+        let cost = per_request(&rows, &windows, &[100, 100], &mut withheld);
+        // Then there is none, and the record says why: 60 ticks of the 100 needed
+        assert_eq!(cost, None);
+        assert_eq!(
+            withheld,
+            vec![Withheld {
+                figure: COST_FIGURE.into(),
+                samples: 60,
+                needed: CPU_TICKS_NEEDED,
+                basis: Basis::CpuTicks,
+            }]
+        );
     }
 }

@@ -250,9 +250,8 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             let dir = work.join(format!("{name}-{rate}"));
             let sampler = &sampler;
             async move {
-                let start_s = sampler.t_s();
-                let status = invocation.measure(name, &dir, false, sampler).await?;
-                let end_s = sampler.t_s();
+                let run = invocation.measure(name, &dir, false, sampler).await?;
+                let (status, start_s, end_s) = (run.status, run.start_s, run.end_s);
                 if !status.success() {
                     bail!("k6 failed calibrating {name} at {rate}/s ({status}); its output is above");
                 }
@@ -408,11 +407,16 @@ fn read_probe(summary_path: &Path, rate: f64, limit_ms: f64) -> Result<Probe> {
     })
 }
 
-/// The mean CPU of `process` over rows starting within `[start_s, end_s]`, weighted by interval.
+/// The mean CPU of `process` over the rows between two marks, `start_s` and `end_s`, weighted by
+/// interval.
 fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f64 {
+    // Rows tile the time between marks exactly; the slack is float rounding only.
+    const EDGE_S: f64 = 1e-6;
     let rows: Vec<_> = readings
         .iter()
-        .filter(|r| r.process == process && r.t_s >= start_s && r.t_s + r.interval_s <= end_s + 0.5)
+        .filter(|r| {
+            r.process == process && r.t_s >= start_s - EDGE_S && r.t_s + r.interval_s <= end_s + EDGE_S
+        })
         .collect();
     let time: f64 = rows.iter().map(|r| r.interval_s).sum();
     if time <= 0.0 {

@@ -96,14 +96,15 @@ impl Invocation<'_> {
         Ok(())
     }
 
-    /// The measured run of `scenario`, its files in `dir`; k6's exit status.
+    /// The measured run of `scenario`, its files in `dir`: k6's exit status and the run's window,
+    /// between a sampler mark just before k6 starts and one once it has exited.
     pub async fn measure(
         &self,
         scenario: &str,
         dir: &Path,
         dashboard: bool,
         sampler: &Sampler,
-    ) -> Result<ExitStatus> {
+    ) -> Result<K6Run> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut command = self.command(scenario);
         command
@@ -117,8 +118,10 @@ impl Invocation<'_> {
                 .env("K6_WEB_DASHBOARD", "true")
                 .env("K6_WEB_DASHBOARD_EXPORT", dir.join("dashboard.html"));
         }
+        let start_s = sampler.mark().await;
         let mut child = command.spawn().context("starting k6")?;
-        sampler.watch("k6", child.id().map(Source::Tree));
+        let pid = child.id();
+        sampler.watch("k6", pid.map(Source::Tree));
         let mut copy = String::new();
         if let Some(stdout) = child.stdout.take() {
             let mut lines = BufReader::new(stdout).lines();
@@ -130,10 +133,47 @@ impl Invocation<'_> {
                 }
             }
         }
+        // The end mark is taken while k6 is exited but not yet reaped: its CPU time is still
+        // readable then, and once reaped, what it used since the last tick would go with it.
+        if let Some(pid) = pid {
+            // An error here (it was reaped already) costs only that last stretch of k6's CPU.
+            let _ = tokio::task::spawn_blocking(move || exited_unreaped(pid)).await;
+        }
+        let end_s = sampler.mark().await;
         let status = child.wait().await;
         sampler.watch("k6", None);
         std::fs::write(dir.join(K6_TEXT_FILE), copy)?;
-        Ok(status?)
+        Ok(K6Run {
+            status: status.context("waiting for k6")?,
+            start_s,
+            end_s,
+        })
+    }
+}
+
+/// A measured k6 run: how it exited, and its window in the sampler's time (`resources.csv`'s `t_s`).
+#[derive(Debug, Clone, Copy)]
+pub struct K6Run {
+    pub status: ExitStatus,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Blocks until child `pid` has exited, leaving it unreaped (a zombie whose `/proc/<pid>/stat`
+/// still holds its CPU time) for its `Child` to reap.
+fn exited_unreaped(pid: u32) -> std::io::Result<()> {
+    let id = libc::id_t::from(pid);
+    loop {
+        // SAFETY: waitid(2) writes only into `info`, which lives across the call.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let done = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if done == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
 }
 

@@ -104,6 +104,8 @@ pub struct Bench {
     pub repeat: u32,
     pub warmup_s: f64,
     pub s4_reports: Option<u32>,
+    /// The arrival-rate VU pool's multiple of rate × SLO, where not the script's default.
+    pub vu_margin: Option<f64>,
     pub dashboard: bool,
     pub no_build: bool,
     pub target: Target,
@@ -290,6 +292,7 @@ impl<'s> Measuring<'s> {
             options: ScriptOptions {
                 s4_reports: bench.s4_reports,
                 capacity_step_s: step_s,
+                vu_margin: bench.vu_margin,
             },
             order: Some(order.clone()),
             quiescing: Some(quiescing),
@@ -308,6 +311,9 @@ impl<'s> Measuring<'s> {
         }
         if let Some(step_s) = step_s {
             env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
+        }
+        if let Some(margin) = bench.vu_margin {
+            env.push(("VU_MARGIN".to_owned(), margin.to_string()));
         }
         let invocation = k6::Invocation {
             k6: &session.k6,
@@ -353,8 +359,7 @@ impl<'s> Measuring<'s> {
             eprintln!("stack: {run}: measured{}", prepared.said());
             let before = scrape_for_hops(scenario, &self.metrics_urls).await;
             let idle_before = idle.map(IdleMeter::start);
-            let start_s = self.sampler.t_s();
-            let status = self
+            let k6_run = self
                 .invocation
                 .measure(
                     name,
@@ -363,7 +368,7 @@ impl<'s> Measuring<'s> {
                     &self.sampler,
                 )
                 .await?;
-            let end_s = self.sampler.t_s();
+            let status = k6_run.status;
             let idle_cpu_percent = idle_before.and_then(IdleMeter::percent);
             let database = match (self.quiescer.as_mut(), prepared.counters) {
                 (Some(quiescer), Some(before)) => Some(
@@ -387,8 +392,8 @@ impl<'s> Measuring<'s> {
                 scenario,
                 window: Window {
                     repeat,
-                    start_s: (start_s * 10.0).round() / 10.0,
-                    end_s: (end_s * 10.0).round() / 10.0,
+                    start_s: k6_run.start_s,
+                    end_s: k6_run.end_s,
                 },
                 repeat_start_ms,
                 thresholds_crossed: !status.success(),

@@ -27,6 +27,11 @@
 //!   that comes late (a stalled machine, a slow `docker stats`) is taken once and the ones it missed
 //!   are skipped, never fired back to back; the measured intervals are reported
 //!   ([`Cadence`]).
+//! - **Edges**: a run's window is bounded by [`Sampler::mark`], which takes a tick there and then,
+//!   so a window is made of whole rows and its CPU is what was measured in it, never a share of a
+//!   row that straddles its edge (a run shorter than a tick would otherwise fall inside one row
+//!   and get a proportion of CPU spent mostly outside it). The interval under way when a repeat
+//!   ends, or the sampler stops, is recorded too, under the repeat it began in.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -117,6 +122,11 @@ struct State {
     repeat_start: Option<Instant>,
     /// A repeat has begun: start a fresh interval now.
     realign: bool,
+    /// Marks asked for and taken ([`Sampler::mark`]); a tick is due while they differ.
+    marks_asked: u64,
+    marks_taken: u64,
+    /// When the last tick was taken, in seconds since the repeat under way began.
+    last_tick_t_s: f64,
     stop: bool,
     readings: Vec<Reading>,
     skipped_ticks: u64,
@@ -173,6 +183,16 @@ impl Sampler {
             .map_or(0.0, |start| start.elapsed().as_secs_f64())
     }
 
+    /// Takes a tick now, ending one interval and starting the next, and returns when it was taken
+    /// in seconds since the repeat under way began (the `t_s` of `resources.csv`): a window
+    /// between two marks is made of whole rows.
+    pub async fn mark(&self) -> f64 {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.mark())
+            .await
+            .unwrap_or(0.0)
+    }
+
     /// Points `name` at a new source (k6's process of the current run), or none.
     pub fn watch(&self, name: &str, source: Option<Source>) {
         if let Ok(mut state) = self.shared.state.lock() {
@@ -212,6 +232,28 @@ impl Sampler {
             state.stop = true;
         }
         self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn mark(&self) -> f64 {
+        let Ok(mut state) = self.state.lock() else {
+            return 0.0;
+        };
+        state.marks_asked += 1;
+        let asked = state.marks_asked;
+        self.wake.notify_all();
+        // A tick reads /proc (milliseconds) or runs `docker stats` (a second or two); the bound
+        // only keeps a wedged sampler from hanging the run.
+        let deadline = Instant::now() + 10 * INTERVAL;
+        while state.marks_taken < asked && !state.stop && Instant::now() < deadline {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            state = match self.wake.wait_timeout(state, wait) {
+                Ok((state, _)) => state,
+                Err(_) => return 0.0,
+            };
+        }
+        state.last_tick_t_s
     }
 }
 
@@ -269,22 +311,22 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
     let mut scanned = read_proc();
     let mut interval_start = Instant::now();
     let mut due = interval_start + INTERVAL;
+    // The repeat the interval under way began in, and when that repeat began: its rows are its.
+    let mut recording: Option<(u32, Instant)> = None;
     let Ok(mut state) = shared.state.lock() else {
         return 0.0;
     };
     loop {
-        while !state.stop && !state.realign && Instant::now() < due {
+        while !state.stop && !state.realign && state.marks_asked == state.marks_taken && Instant::now() < due
+        {
             let wait = due.saturating_duration_since(Instant::now());
             state = match shared.wake.wait_timeout(state, wait) {
                 Ok((state, _)) => state,
                 Err(_) => return 0.0,
             };
         }
-        if state.stop {
-            break;
-        }
         let watched = state.watched.clone();
-        let (repeat, repeat_start, realign) = (state.repeat, state.repeat_start, state.realign);
+        let (stopping, realign, marks) = (state.stop, state.realign, state.marks_asked);
         state.realign = false;
         drop(state);
 
@@ -331,11 +373,14 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
                     },
                 );
             }
-            if let Some(start) = repeat_start.filter(|_| repeat > 0 && !realign) {
+            if let Some((repeat, start)) = recording {
+                // Both edges rounded the same way, so one row ends exactly where the next begins
+                // (and where a mark said it would).
+                let since = |at: Instant| round(at.saturating_duration_since(start).as_secs_f64(), 1e3);
                 readings.push(Reading {
                     repeat,
-                    t_s: round(interval_start.saturating_duration_since(start).as_secs_f64(), 1e3),
-                    interval_s: round(interval_s, 1e3),
+                    t_s: since(interval_start),
+                    interval_s: round(since(now) - since(interval_start), 1e3),
                     process: name.clone(),
                     cpu_percent: round(100.0 * cpu_seconds / interval_s, 10.0),
                     rss_bytes,
@@ -346,7 +391,8 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
         interval_start = now;
         scanned = processes;
         let skipped;
-        (due, skipped) = if realign {
+        // A tick taken before it was due (a repeat begun, a mark) starts the cadence again from here.
+        (due, skipped) = if now < due {
             (now + INTERVAL, 0)
         } else {
             next_tick(due, Instant::now(), INTERVAL)
@@ -357,6 +403,20 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
         };
         state.readings.extend(readings);
         state.skipped_ticks += skipped;
+        if realign {
+            recording = state
+                .repeat_start
+                .filter(|_| state.repeat > 0)
+                .map(|start| (state.repeat, start));
+        }
+        state.last_tick_t_s = recording.map_or(0.0, |(_, start)| {
+            round(now.saturating_duration_since(start).as_secs_f64(), 1e3)
+        });
+        state.marks_taken = marks;
+        shared.wake.notify_all();
+        if stopping {
+            break;
+        }
     }
     let own = thread_cpu_seconds() - cpu_at_start + docker_cpu;
     100.0 * own / started.elapsed().as_secs_f64().max(1e-3)

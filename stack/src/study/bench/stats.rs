@@ -86,9 +86,10 @@ pub struct Samples {
     pub dropped_iterations: BTreeMap<String, u64>,
     /// `(Unix ms, active VUs)`.
     pub vus: Vec<(f64, u64)>,
-    /// Arrival-rate scenarios, by scenario: each started iteration's schedule lag, in ms.
+    /// Arrival-rate scenarios, by scenario: each started iteration's schedule lag, in ms, net of
+    /// the drops before it ([`net_of_drops`]).
     pub lags: BTreeMap<String, Vec<f64>>,
-    /// ... and each answered iteration's latency from its intended start, in ms.
+    /// ... and each answered iteration's latency from its intended start, in ms, likewise.
     pub corrected: BTreeMap<String, Vec<f64>>,
     /// ... and the script's plan: arrivals scheduled and over how many seconds.
     pub plans: BTreeMap<String, Plan>,
@@ -123,6 +124,10 @@ impl Samples {
         // Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
         let extra = column("extra_tags").ok();
         let mut samples = Self::default();
+        // By scenario, as `(Unix ms, value)`: corrected for drops once every sample is read.
+        let mut lags: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut corrected: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut drops: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for record in reader.records() {
             let record = record.with_context(|| format!("reading {}", path.display()))?;
             let field = |index: usize| record.get(index).unwrap_or("");
@@ -142,22 +147,23 @@ impl Samples {
                         .or_default() += 1;
                 }
                 "dropped_iterations" => {
+                    let count = number(value) as u64;
                     *samples
                         .dropped_iterations
                         .entry(field(scenario).to_owned())
-                        .or_default() += number(value) as u64;
+                        .or_default() += count;
+                    let times = drops.entry(field(scenario).to_owned()).or_default();
+                    times.extend(std::iter::repeat_n(number(time), count as usize));
                 }
                 "vus" => samples.vus.push((number(time), number(value) as u64)),
-                "schedule_lag" => samples
-                    .lags
+                "schedule_lag" => lags
                     .entry(field(scenario).to_owned())
                     .or_default()
-                    .push(number(value)),
-                "corrected_duration" => samples
-                    .corrected
+                    .push((number(time), number(value))),
+                "corrected_duration" => corrected
                     .entry(field(scenario).to_owned())
                     .or_default()
-                    .push(number(value)),
+                    .push((number(time), number(value))),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
                     let tags = extra.map_or("", field);
                     if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
@@ -172,8 +178,61 @@ impl Samples {
                 _ => {}
             }
         }
+        for times in drops.values_mut() {
+            times.sort_by(f64::total_cmp);
+        }
+        let interval_ms = |name: &str| {
+            samples
+                .plans
+                .get(name)
+                .filter(|plan| plan.arrivals > 0)
+                .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64)
+        };
+        let no_drops = Vec::new();
+        for (into, from) in [(&mut samples.lags, lags), (&mut samples.corrected, corrected)] {
+            for (name, timed) in from {
+                let values = match interval_ms(&name) {
+                    Some(interval) => net_of_drops(&timed, drops.get(&name).unwrap_or(&no_drops), interval),
+                    None => timed.iter().map(|(_, value)| *value).collect(),
+                };
+                into.insert(name, values);
+            }
+        }
         Ok(samples)
     }
+}
+
+/// `timed` lag or corrected-latency samples `(Unix ms when emitted, ms)` of one arrival-rate
+/// scenario, net of the arrivals k6 dropped before each (`drops`: their Unix ms, sorted).
+///
+/// The script measures an iteration against the slot of its index, `exec.scenario.iterationInTest`,
+/// which counts started iterations only: after k6 drops an arrival (no idle VU) every later index
+/// runs one slot behind its arrival, and its lag and corrected latency read one arrival interval
+/// too long per drop. A sample's emission time minus its value is the (wrong) slot the script
+/// measured from, the same for the lag at the iteration's start and the corrected latency at its
+/// end. The iteration's own slot is `k` intervals later, where `k` is the number of drops timed at
+/// or before that slot (the slots skipped to reach it): found by iterating from `k = 0` (each step
+/// can only add drops, and stops at the total). k6 times a drop at its slot, so this is exact to the millisecond of its timestamps
+/// for constant-arrival-rate; for ramping-arrival-rate, whose interval varies, it uses the plan's
+/// mean interval (approximate).
+pub fn net_of_drops(timed: &[(f64, f64)], drops: &[f64], interval_ms: f64) -> Vec<f64> {
+    // Drops at or before slot time `t` (half an interval of slack for the timestamps' milliseconds).
+    let dropped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t + interval_ms / 2.0);
+    timed
+        .iter()
+        .map(|&(emitted, value)| {
+            let measured_from = emitted - value;
+            let mut behind = 0;
+            loop {
+                let found = dropped_by(measured_from + behind as f64 * interval_ms);
+                if found == behind {
+                    break;
+                }
+                behind = found;
+            }
+            (value - behind as f64 * interval_ms).max(0.0)
+        })
+        .collect()
 }
 
 /// The longest latency a histogram tracks, in microseconds (one hour); longer ones count as this.
@@ -270,13 +329,10 @@ pub fn run_figures(requests: &[&Request]) -> RunFigures {
     }
 }
 
-/// Per process: (mean CPU %, max CPU %, max RSS) of the rows of `window`.
+/// Per process: (mean CPU %, max CPU %, max RSS) of the rows of `window` (those mostly within it).
 pub fn resources_in(rows: &[ResourceRow], window: &Window) -> BTreeMap<String, (f64, f64, f64)> {
     let mut by_process: BTreeMap<String, Vec<&ResourceRow>> = BTreeMap::new();
-    for row in rows
-        .iter()
-        .filter(|row| row.repeat == window.repeat && row.t_s >= window.start_s && row.t_s <= window.end_s)
-    {
+    for row in rows.iter().filter(|row| window.holds(row)) {
         by_process.entry(row.process.clone()).or_default().push(row);
     }
     by_process
@@ -304,6 +360,31 @@ pub fn sustained_rate(steps: &[(f64, bool)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_dropped_arrivals_a_lag_is_measured_from_its_own_slot_not_its_index() {
+        // Given arrivals every 10 ms from t = 0 whose slots 3, 4 and 5 were dropped (timed at 30,
+        // 40 and 50 ms), so the iteration of slot 6, started 2 ms late at 62 ms, has index 3 and
+        // the script measured its lag from slot 3 (32 ms); and an iteration before the drops
+        let drops = [30.0, 40.0, 50.0];
+        let timed = [(21.0, 1.0), (62.0, 32.0)];
+        // When they are taken net of the drops
+        let lags = net_of_drops(&timed, &drops, 10.0);
+        // Then the later one is 2 ms late, the earlier one as measured
+        assert_eq!(lags, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_corrected_latency_counts_only_the_drops_before_its_slot_not_those_while_it_waited() {
+        // Given an iteration of slot 2 (20 ms) on time, answered at 1,020 ms after a stall in which
+        // slots 5 to 104 were dropped (50 to 1,040 ms): its corrected latency is 1,000 ms
+        let drops: Vec<f64> = (5..105).map(|slot| slot as f64 * 10.0).collect();
+        let timed = [(1_020.0, 1_000.0)];
+        // When it is taken net of the drops
+        let corrected = net_of_drops(&timed, &drops, 10.0);
+        // Then none of the drops counts against it: they came after its slot
+        assert_eq!(corrected, vec![1_000.0]);
+    }
 
     #[test]
     fn the_interval_of_a_known_sample_is_students_t() {
@@ -353,7 +434,8 @@ mod tests {
     }
 
     #[test]
-    fn resources_in_a_window_are_mean_and_max_of_its_rows() {
+    fn resources_in_a_window_are_mean_and_max_of_the_rows_within_it() {
+        // Given one-second rows at 0, 1, 2 and 3 s, and a window from 1 to 3 s
         let row = |t_s: f64, cpu_percent: f64, rss_bytes: u64| ResourceRow {
             repeat: 1,
             t_s,
@@ -372,8 +454,10 @@ mod tests {
         let window = Window {
             repeat: 1,
             start_s: 1.0,
-            end_s: 2.0,
+            end_s: 3.0,
         };
+        // Then its figures are those of the rows at 1 and 2 s: the rows ending at its start and
+        // starting at its end are not its
         assert_eq!(resources_in(&rows, &window)["k6"], (20.0, 30.0, 7.0));
     }
 

@@ -88,6 +88,11 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         option(a.options.capacity_step_s),
         option(b.options.capacity_step_s),
     );
+    check(
+        "VU margin",
+        option(a.options.vu_margin),
+        option(b.options.vu_margin),
+    );
     // An older record did not pin: the same as a record pinned on neither side.
     let pinning = |meta: &Meta| {
         let cpus = meta.cpus.clone().unwrap_or_default();

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
-use crate::study::record::{needed_samples, ScenarioResult, Stat, Withheld};
+use crate::study::record::{needed_samples, Basis, ScenarioResult, Stat, Withheld};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -380,13 +380,19 @@ pub fn percentile_cell(stat: Option<&Stat>, figure: &str, withheld: &[Withheld])
     }
 }
 
-/// Why `figure` is not reported: `n = 75 < 1,000`, or "not recorded" when the record does not say.
+/// Why `figure` is not reported: `n = 75 < 1,000` (requests), `CPU 0.42 s < 1.00 s` (a cost), or
+/// "not recorded" when the record does not say.
 pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
     withheld
         .iter()
         .find(|w| w.figure == figure)
-        .map_or("not recorded".into(), |w| {
-            format!("n = {} < {}", count(w.samples), count(w.needed))
+        .map_or("not recorded".into(), |w| match w.basis {
+            Basis::Requests => format!("n = {} < {}", count(w.samples), count(w.needed)),
+            Basis::CpuTicks => format!(
+                "CPU {:.2} s < {:.2} s",
+                w.samples as f64 / 100.0,
+                w.needed as f64 / 100.0
+            ),
         })
 }
 
@@ -438,6 +444,7 @@ mod tests {
             figure: "p99_ms".into(),
             samples: 75,
             needed: 1000,
+            basis: Basis::Requests,
         }];
         assert_eq!(
             percentile_cell(None, "p99_ms", &withheld),
