@@ -14,8 +14,8 @@ use stack::study::{
     record::{self, Run, Study},
 };
 
-const RUN_A: &str = "docs/runs/20261202T000236Z-smoke";
-const RUN_B: &str = "docs/runs/20261202T000427Z-smoke";
+const RUN_A: &str = "docs/runs/20261205T084928Z-smoke";
+const RUN_B: &str = "docs/runs/20261205T084736Z-smoke";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -123,8 +123,8 @@ fn censoring_a_step_whose_last_requests_outlive_its_grace_counts_them_as_interru
 
 #[test]
 fn a_version_1_record_still_reads_with_its_unsupported_percentiles_withheld() {
-    // Given the version-1 smoke record the README quotes
-    let run = Run::read(&root().join("docs/runs/20261202T000236Z-smoke")).expect("a v1 record reads");
+    // Given a version-1 smoke record (the one the README quoted until 2026-12-05)
+    let run = Run::read(&root().join("stack/tests/fixtures/runs/v1-smoke")).expect("a v1 record reads");
     let results = run.results.expect("its results");
     assert_eq!(results.format_version, 1);
     // Then a scenario with few requests has no p99, and the reason is there

@@ -34,8 +34,15 @@ pub enum Warning {
         what: Failure,
         per_repeat: Vec<f64>,
     },
-    /// An open-loop scenario's schedule lag p99 exceeded its limit in some repeat.
-    GeneratorLate { scenario: String, limit_ms: f64 },
+    /// An open-loop scenario's schedule lag exceeded its limit in some repeat: its p99, or, where
+    /// too few arrivals support a p99, its maximum (`p99_withheld`); `lag_ms` the largest over the
+    /// repeats.
+    GeneratorLate {
+        scenario: String,
+        limit_ms: f64,
+        lag_ms: f64,
+        p99_withheld: bool,
+    },
     /// Some capacity steps were limited by the load generator rather than the system.
     GeneratorLimitedSteps { scenario: String },
     /// Requests cut off by the end of a run or step before their answer.
@@ -115,9 +122,21 @@ impl fmt::Display for Warning {
                     repeats.join(", ")
                 )
             }
-            Self::GeneratorLate { scenario, limit_ms } => write!(
+            Self::GeneratorLate {
+                scenario,
+                limit_ms,
+                lag_ms,
+                p99_withheld,
+            } => write!(
                 f,
-                "{scenario}: k6's schedule lag p99 exceeded {} ms: the generator, not the system, set the pace",
+                "{scenario}: k6's schedule lag {} {} ms exceeded its limit of {} ms: the generator, not the \
+                 system, set the pace",
+                if *p99_withheld {
+                    "maximum (its p99 withheld: under 1,000 arrivals)"
+                } else {
+                    "p99"
+                },
+                number(*lag_ms),
                 number(*limit_ms)
             ),
             Self::Interrupted {
@@ -254,9 +273,15 @@ pub fn of_record(meta: &Meta, results: Option<&Results>, resources: &[ResourceRo
             }
             if let Some(open) = &scenario.open_loop {
                 if open.generator_limited {
+                    let largest = |stat: &Stat| stat.runs.iter().copied().fold(stat.mean, f64::max);
                     warnings.push(Warning::GeneratorLate {
                         scenario: name.clone(),
                         limit_ms: open.lag_limit_ms,
+                        lag_ms: open
+                            .lag_p99_ms
+                            .as_ref()
+                            .map_or(largest(&open.lag_max_ms), largest),
+                        p99_withheld: open.lag_p99_ms.is_none(),
                     });
                 }
                 for accounting in &open.accounting {

@@ -143,7 +143,7 @@ mod tests {
 
     fn committed_run() -> Meta {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261202T000236Z-smoke");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
         Run::read(&dir).expect("the committed run reads").meta
     }
 
