@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use reqwest::Url;
 
 use crate::scenario::Scenario;
-pub use crate::study::record::{DownstreamHop, HopFigure, Hops};
+pub use crate::study::record::{Bucket, DownstreamHop, HopFigure, Hops};
 
 const SERVER_DURATION: &str = "http_server_request_duration_seconds";
 const CLIENT_DURATION: &str = "http_client_request_duration_seconds";
@@ -233,6 +233,7 @@ pub fn breakdown_pooled(scenario: Scenario, runs: &[(&Snapshot, &Snapshot)]) -> 
                 count: timing.count,
                 mean_ms: timing.mean_ms,
                 p99_ms: timing.p99_ms,
+                p99_bucket: timing.p99_bucket,
                 outcome,
             })
         })
@@ -287,34 +288,45 @@ fn timing(delta: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<HopFig
     }
     let mut cumulative: Vec<(f64, f64)> = buckets.into_values().collect();
     cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (p99_s, (from_s, to_s)) = quantile(&cumulative, count, 0.99);
     Some(HopFigure {
         count: count.round() as u64,
         mean_ms: round(sum / count * 1000.0),
-        p99_ms: round(quantile(&cumulative, count, 0.99) * 1000.0),
+        p99_ms: round(p99_s * 1000.0),
+        p99_bucket: Some(Bucket {
+            from_ms: round(from_s * 1000.0),
+            to_ms: to_s.is_finite().then(|| round(to_s * 1000.0)),
+        }),
     })
 }
 
 /// The `q` quantile of a cumulative histogram `(upper bound, count at or below)`, interpolated
-/// linearly within its bucket as Prometheus's `histogram_quantile` does.
-fn quantile(cumulative: &[(f64, f64)], count: f64, q: f64) -> f64 {
+/// linearly within its bucket as Prometheus's `histogram_quantile` does, and that bucket's bounds:
+/// the interpolation assumes the bucket's samples spread evenly, so the true quantile is known only
+/// to lie within them.
+fn quantile(cumulative: &[(f64, f64)], count: f64, q: f64) -> (f64, (f64, f64)) {
     let rank = q * count;
     let mut lower_bound = 0.0;
     let mut lower_count = 0.0;
     for &(bound, at_or_below) in cumulative {
         if at_or_below >= rank {
+            let within = (lower_bound, bound);
             if bound.is_infinite() {
-                return lower_bound;
+                return (lower_bound, within);
             }
             let in_bucket = at_or_below - lower_count;
             if in_bucket <= 0.0 {
-                return bound;
+                return (bound, within);
             }
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / in_bucket;
+            return (
+                lower_bound + (bound - lower_bound) * (rank - lower_count) / in_bucket,
+                within,
+            );
         }
         lower_bound = bound;
         lower_count = at_or_below;
     }
-    lower_bound
+    (lower_bound, (lower_bound, f64::INFINITY))
 }
 
 fn round(value: f64) -> f64 {
@@ -371,6 +383,13 @@ process_cpu_seconds_total 1.5
             hops.end_to_end.p99_ms > 1.0 && hops.end_to_end.p99_ms <= 10.0,
             "{hops:?}"
         );
+        assert_eq!(
+            hops.end_to_end.p99_bucket,
+            Some(Bucket {
+                from_ms: 1.0,
+                to_ms: Some(10.0)
+            })
+        );
         assert_eq!(hops.downstream.len(), 1);
         assert_eq!(hops.downstream[0].server, "searchservice");
         assert_eq!(
@@ -386,9 +405,16 @@ process_cpu_seconds_total 1.5
     }
 
     #[test]
-    fn a_quantile_is_interpolated_within_its_bucket() {
+    fn a_quantile_is_interpolated_within_its_bucket_and_names_it() {
         // 100 observations: 50 at or below 1, the other 50 between 1 and 2.
         let cumulative = [(1.0, 50.0), (2.0, 100.0), (f64::INFINITY, 100.0)];
-        assert_eq!(quantile(&cumulative, 100.0, 0.99), 1.98);
+        assert_eq!(quantile(&cumulative, 100.0, 0.99), (1.98, (1.0, 2.0)));
+    }
+
+    #[test]
+    fn a_quantile_in_the_top_bucket_is_its_lower_bound_with_no_upper_one() {
+        // 100 observations: 50 at or below 1, the other 50 above every finite bound.
+        let cumulative = [(1.0, 50.0), (f64::INFINITY, 100.0)];
+        assert_eq!(quantile(&cumulative, 100.0, 0.99), (1.0, (1.0, f64::INFINITY)));
     }
 }

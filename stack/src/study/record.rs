@@ -548,6 +548,17 @@ pub struct HopFigure {
     pub mean_ms: f64,
     /// Interpolated within the histogram buckets of the delta.
     pub p99_ms: f64,
+    /// The bucket it was interpolated in: the true p99 lies somewhere in it (absent in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_bucket: Option<Bucket>,
+}
+
+/// A histogram bucket, in ms: from its lower bound (the next bucket down's upper bound, or 0) to its
+/// upper bound (`None` for the top, unbounded bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub from_ms: f64,
+    pub to_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -557,6 +568,9 @@ pub struct DownstreamHop {
     pub count: u64,
     pub mean_ms: f64,
     pub p99_ms: f64,
+    /// The bucket `p99_ms` was interpolated in (absent in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_bucket: Option<Bucket>,
     /// Calls by outcome (`ok`, `error_status`, `timeout`, `connect`).
     #[serde(default)]
     pub outcome: BTreeMap<String, u64>,

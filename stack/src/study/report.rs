@@ -22,8 +22,8 @@ use crate::{
             withheld_reason, Axis, Band, Bar, BarSeries, Chart, Mark, Markup, Page, Scale, Series, Xy, MIB,
         },
         record::{
-            self, Capacity, Hops, Meta, ResourceRow, Results, Run, ScenarioResult, Stat, Step, Withheld,
-            COST_FIGURE,
+            self, Bucket, Capacity, Hops, Meta, ResourceRow, Results, Run, ScenarioResult, Stat, Step,
+            Withheld, COST_FIGURE,
         },
         warning,
     },
@@ -397,6 +397,20 @@ fn percentiles_chart(page: &mut Page, name: &str, scenario: &ScenarioResult, rep
     );
 }
 
+/// A server-side p99 and, under it, the histogram bucket it was interpolated in, where it is known
+/// only to lie.
+fn hop_p99_cell(p99_ms: f64, bucket: Option<Bucket>) -> Markup {
+    match bucket {
+        Some(Bucket { from_ms, to_ms }) => html!(
+            r#"{}<br><span class="ci">in {}–{}</span>"#,
+            number(p99_ms),
+            number(from_ms),
+            to_ms.map_or("∞".to_owned(), number)
+        ),
+        None => html!("{}", number(p99_ms)),
+    }
+}
+
 /// Where the time of the entry request went, hop by hop, from the services' metrics.
 fn hops_table(page: &mut Page, hops: &Hops) {
     let mut markup = html!(
@@ -408,7 +422,7 @@ fn hops_table(page: &mut Page, hops: &Hops) {
         hops.service,
         hops.end_to_end.count,
         number(hops.end_to_end.mean_ms),
-        number(hops.end_to_end.p99_ms)
+        hop_p99_cell(hops.end_to_end.p99_ms, hops.end_to_end.p99_bucket)
     ));
     for hop in &hops.downstream {
         markup.push(html!(
@@ -417,7 +431,7 @@ fn hops_table(page: &mut Page, hops: &Hops) {
             hop.route,
             hop.count,
             number(hop.mean_ms),
-            number(hop.p99_ms)
+            hop_p99_cell(hop.p99_ms, hop.p99_bucket)
         ));
     }
     if let Some(wait) = &hops.pool_wait {
@@ -425,10 +439,11 @@ fn hops_table(page: &mut Page, hops: &Hops) {
             "<tr><td>waiting for a database connection</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             wait.count,
             number(wait.mean_ms),
-            number(wait.p99_ms)
+            hop_p99_cell(wait.p99_ms, wait.p99_bucket)
         ));
     }
     markup.push(html!("</table>"));
+    markup.push(html!(r#"<p class="note">Server-side p99s are interpolated within the services' histogram buckets, as Prometheus's histogram_quantile does; under each, the bucket it lies in. The true p99 is only known to lie within it, so the end-to-end p99 can read above k6's p99 for the same requests by up to its bucket's width, never by more.</p>"#));
     page.html(markup);
 }
 
