@@ -305,6 +305,9 @@ impl Basis {
 /// smoke run's handful of requests reads 0 µs (issue 18's figure must not say that).
 pub const CPU_TICKS_NEEDED: u64 = 100;
 
+/// `/proc`'s clock ticks per second (USER_HZ, 100 on Linux whatever the kernel's own tick rate).
+pub const CPU_TICKS_PER_SECOND: f64 = 100.0;
+
 /// The cost per request's name in a scenario's `withheld`.
 pub const COST_FIGURE: &str = "cost";
 

@@ -276,8 +276,8 @@ fn cost_section(page: &mut Page, results: &Results) {
                 }
             }
             None => markup.push(html!(
-                r#"<td colspan="4" style="text-align:left">– <span class="ci">{}</span></td>"#,
-                withheld_reason(COST_FIGURE, &s.withheld)
+                r#"<td colspan="4" style="text-align:left">{}</td>"#,
+                percentile_cell(None, COST_FIGURE, &s.withheld)
             )),
         }
         markup.push(html!("</tr>"));

@@ -15,14 +15,14 @@
 use std::collections::BTreeMap;
 
 use super::stats::stat;
-use crate::study::record::{Basis, Cost, ResourceRow, Stat, Window, Withheld, COST_FIGURE, CPU_TICKS_NEEDED};
+use crate::study::record::{
+    Basis, Cost, ResourceRow, Stat, Window, Withheld, COST_FIGURE, CPU_TICKS_NEEDED, CPU_TICKS_PER_SECOND,
+};
 
 /// The watched name of the load generator.
 pub const GENERATOR: &str = "k6";
 /// The watched name of the database.
 pub const DATABASE: &str = "postgres";
-/// `/proc`'s clock ticks (USER_HZ, 100 on Linux whatever the kernel's own tick rate).
-const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU-µs per completed request over `windows` (one per measured run), `completed[i]` requests in
 /// `windows[i]`; `None` when there is nothing to divide by (no rows, or a run that completed no
@@ -45,7 +45,7 @@ pub fn per_request(
         .iter()
         .map(|run| {
             let system: f64 = run.iter().filter(|(p, _)| **p != GENERATOR).map(|(_, s)| s).sum();
-            (system * TICKS_PER_SECOND).round() as u64
+            (system * CPU_TICKS_PER_SECOND).round() as u64
         })
         .min()
         .unwrap_or(0);

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     scenario::{CapacityPlan, Scenario},
-    study::record::{Machine, SUMMARY_FILE},
+    study::record::{Machine, Window, SUMMARY_FILE},
     system::target::entrypoints,
 };
 
@@ -407,16 +407,17 @@ fn read_probe(summary_path: &Path, rate: f64, limit_ms: f64) -> Result<Probe> {
     })
 }
 
-/// The mean CPU of `process` over the rows between two marks, `start_s` and `end_s`, weighted by
-/// interval.
+/// The mean CPU of `process` over the rows between two marks, `start_s` and `end_s` (the
+/// calibration's one repeat), weighted by interval.
 fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f64 {
-    // Rows tile the time between marks exactly; the slack is float rounding only.
-    const EDGE_S: f64 = 1e-6;
+    let window = Window {
+        repeat: 1,
+        start_s,
+        end_s,
+    };
     let rows: Vec<_> = readings
         .iter()
-        .filter(|r| {
-            r.process == process && r.t_s >= start_s - EDGE_S && r.t_s + r.interval_s <= end_s + EDGE_S
-        })
+        .filter(|r| r.process == process && window.holds(r))
         .collect();
     let time: f64 = rows.iter().map(|r| r.interval_s).sum();
     if time <= 0.0 {

@@ -374,13 +374,12 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
                 );
             }
             if let Some((repeat, start)) = recording {
-                // Both edges rounded the same way, so one row ends exactly where the next begins
+                // Both edges stamped the same way, so one row ends exactly where the next begins
                 // (and where a mark said it would).
-                let since = |at: Instant| round(at.saturating_duration_since(start).as_secs_f64(), 1e3);
                 readings.push(Reading {
                     repeat,
-                    t_s: since(interval_start),
-                    interval_s: round(since(now) - since(interval_start), 1e3),
+                    t_s: stamp(interval_start, start),
+                    interval_s: round(stamp(now, start) - stamp(interval_start, start), 1e3),
                     process: name.clone(),
                     cpu_percent: round(100.0 * cpu_seconds / interval_s, 10.0),
                     rss_bytes,
@@ -409,9 +408,7 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
                 .filter(|_| state.repeat > 0)
                 .map(|start| (state.repeat, start));
         }
-        state.last_tick_t_s = recording.map_or(0.0, |(_, start)| {
-            round(now.saturating_duration_since(start).as_secs_f64(), 1e3)
-        });
+        state.last_tick_t_s = recording.map_or(0.0, |(_, start)| stamp(now, start));
         state.marks_taken = marks;
         shared.wake.notify_all();
         if stopping {
@@ -420,6 +417,12 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
     }
     let own = thread_cpu_seconds() - cpu_at_start + docker_cpu;
     100.0 * own / started.elapsed().as_secs_f64().max(1e-3)
+}
+
+/// `at` in seconds since the repeat began at `start`, to the millisecond: the `t_s` of a row and of a
+/// mark.
+fn stamp(at: Instant, start: Instant) -> f64 {
+    round(at.saturating_duration_since(start).as_secs_f64(), 1e3)
 }
 
 fn round(value: f64, per_unit: f64) -> f64 {

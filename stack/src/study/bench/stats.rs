@@ -212,9 +212,9 @@ impl Samples {
 /// measured from, the same for the lag at the iteration's start and the corrected latency at its
 /// end. The iteration's own slot is `k` intervals later, where `k` is the number of drops timed at
 /// or before that slot (the slots skipped to reach it): found by iterating from `k = 0` (each step
-/// can only add drops, and stops at the total). k6 times a drop at its slot, so this is exact to the millisecond of its timestamps
-/// for constant-arrival-rate; for ramping-arrival-rate, whose interval varies, it uses the plan's
-/// mean interval (approximate).
+/// can only add drops, and stops at the total). k6 times a drop at its slot, so this is exact to
+/// the millisecond of its timestamps for constant-arrival-rate; for ramping-arrival-rate, whose
+/// interval varies, it uses the plan's mean interval (approximate).
 pub fn net_of_drops(timed: &[(f64, f64)], drops: &[f64], interval_ms: f64) -> Vec<f64> {
     // Drops at or before slot time `t` (half an interval of slack for the timestamps' milliseconds).
     let dropped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t + interval_ms / 2.0);

@@ -34,7 +34,7 @@ pub use matching::Mismatch;
 
 use crate::study::{
     inference::{self, Bootstrap, Criteria, Design, Direction, Finding, Outcome, Trend, Untestable},
-    page::{withheld_reason, MIB},
+    page::{why_withheld, MIB},
     record::{self, Results, Run, ScenarioResult, Stat, COST_FIGURE},
     warning::{self, Warning},
 };
@@ -605,23 +605,15 @@ fn p99(scenario: &ScenarioResult) -> Observed {
 
 /// A percentile as the record has it, or why the record withheld it (too few samples).
 fn percentile(scenario: &ScenarioResult, stat: Option<&Stat>, figure: &str) -> Observed {
-    Observed::from_option(stat, &why_absent(scenario, figure, "not in this run"))
+    let reason = why_withheld(figure, &scenario.withheld).unwrap_or_else(|| "not in this run".into());
+    Observed::from_option(stat, &reason)
 }
 
 /// The system's cost per request, or why the record has none (too little CPU to measure it, or
 /// a record from before it was measured).
 fn cpu_per_request(scenario: &ScenarioResult) -> Observed {
-    let reason = why_absent(scenario, COST_FIGURE, NO_COST);
+    let reason = why_withheld(COST_FIGURE, &scenario.withheld).unwrap_or_else(|| NO_COST.into());
     Observed::from_option(scenario.cost.as_ref().map(|cost| &cost.system_us), &reason)
-}
-
-/// The record's reason for leaving `figure` out, else `otherwise`.
-fn why_absent(scenario: &ScenarioResult, figure: &str, otherwise: &str) -> String {
-    if scenario.withheld.iter().any(|withheld| withheld.figure == figure) {
-        withheld_reason(figure, &scenario.withheld)
-    } else {
-        otherwise.to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
-use crate::study::record::{needed_samples, Basis, ScenarioResult, Stat, Withheld};
+use crate::study::record::{needed_samples, Basis, ScenarioResult, Stat, Withheld, CPU_TICKS_PER_SECOND};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -369,7 +369,8 @@ pub fn stat_cell(stat: &Stat, scale: f64) -> Markup {
     }
 }
 
-/// A percentile that may be withheld: its [`stat_cell`], or "–" and why (`n = 75 < 1,000`).
+/// A figure that may be withheld (a percentile, or a cost): its [`stat_cell`], or "–" and why
+/// (`n = 75 < 1,000`).
 pub fn percentile_cell(stat: Option<&Stat>, figure: &str, withheld: &[Withheld]) -> Markup {
     match stat {
         Some(stat) => stat_cell(stat, 1.0),
@@ -383,17 +384,20 @@ pub fn percentile_cell(stat: Option<&Stat>, figure: &str, withheld: &[Withheld])
 /// Why `figure` is not reported: `n = 75 < 1,000` (requests), `CPU 0.42 s < 1.00 s` (a cost), or
 /// "not recorded" when the record does not say.
 pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
-    withheld
-        .iter()
-        .find(|w| w.figure == figure)
-        .map_or("not recorded".into(), |w| match w.basis {
-            Basis::Requests => format!("n = {} < {}", count(w.samples), count(w.needed)),
-            Basis::CpuTicks => format!(
-                "CPU {:.2} s < {:.2} s",
-                w.samples as f64 / 100.0,
-                w.needed as f64 / 100.0
-            ),
-        })
+    why_withheld(figure, withheld).unwrap_or_else(|| "not recorded".into())
+}
+
+/// Why the record withheld `figure`, if it did.
+pub fn why_withheld(figure: &str, withheld: &[Withheld]) -> Option<String> {
+    let w = withheld.iter().find(|w| w.figure == figure)?;
+    Some(match w.basis {
+        Basis::Requests => format!("n = {} < {}", count(w.samples), count(w.needed)),
+        Basis::CpuTicks => format!(
+            "CPU {:.2} s < {:.2} s",
+            w.samples as f64 / CPU_TICKS_PER_SECOND,
+            w.needed as f64 / CPU_TICKS_PER_SECOND
+        ),
+    })
 }
 
 /// `[percentile, ms]` of a scenario's pooled distribution, up to the percentiles its pooled requests
