@@ -40,10 +40,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the whole system on 127.0.0.1:8001-8010 until Ctrl-C or SIGTERM.
+    /// Start the whole system on 127.0.0.1:8001-8010 (or --port-offset up) until Ctrl-C or SIGTERM.
     Up(UpArgs),
     /// Drive the system through the k6 scenarios and leave a run record under results/.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Print what `up` would start, with each service's environment.
     Plan,
     /// Write <RUN_DIR>/report.html: the run's figures and charts, one file that opens offline.
@@ -109,6 +109,10 @@ struct UpArgs {
     /// Also run a local Prometheus on 127.0.0.1:9090 scraping the ten services (Debian's `prometheus`).
     #[arg(long)]
     observe: bool,
+    /// Move every port up by N, the private PostgreSQL's too: a second copy of the system beside the
+    /// first (1000: services on 9001-9010, PostgreSQL on 55329), for `bench --target urls`.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    port_offset: u16,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +153,10 @@ struct BenchArgs {
     /// Name the database `postgres` for the cost per request to count it as the database.
     #[arg(long = "watch", value_name = "NAME=pid:N|container:NAME|cmd:REGEX")]
     watch: Vec<String>,
+    /// With --target urls: its PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB, recorded with the
+    /// command line), reset to the seed and quiesced before each measured run like a local one's.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Which implementation is driven, for the record.
     #[arg(long, default_value = "sync")]
     implementation: String,
@@ -169,6 +177,16 @@ struct BenchArgs {
     /// With --versus urls: SERVICE=URL for each of the six entrypoints of the second system.
     #[arg(long = "versus-url", value_name = "SERVICE=URL", requires = "versus")]
     versus_urls: Vec<String>,
+    /// With --versus urls: what to sample of the second system, as --watch does for the first.
+    #[arg(
+        long = "versus-watch",
+        value_name = "NAME=pid:N|container:NAME|cmd:REGEX",
+        requires = "versus"
+    )]
+    versus_watch: Vec<String>,
+    /// With --versus urls: the second system's PostgreSQL, as --database is for the first.
+    #[arg(long, value_name = "URL", requires = "versus")]
+    versus_database: Option<String>,
     /// With --versus: how many rounds, each one repeat of every scenario on both sides (instead of --repeat).
     #[arg(long, requires = "versus", conflicts_with = "repeat", value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: Option<u32>,
@@ -226,7 +244,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let compose = Compose::read(&root.join("docker-compose-sync.yml"))?;
     match cli.command {
         Command::Plan => {
-            let plan = Plan::new(&compose, &system::configured_database())?;
+            let plan = Plan::new(&compose, &system::configured_database(), 0)?;
             for service in &plan.services {
                 println!("{} on 127.0.0.1:{}", service.name, service.port);
                 for (key, value) in &service.env {
@@ -263,7 +281,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Up(args) => {
-            let system = System::up(&root, &compose, args.no_build).await?;
+            let system = System::up(&root, &compose, args.no_build, args.port_offset).await?;
             let prometheus = if args.observe {
                 match system.observe(&root).await {
                     Ok(prometheus) => Some(prometheus),
@@ -279,7 +297,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(prometheus) = &prometheus {
                 println!("{:<18} {:<24} scraping the ten", "prometheus", prometheus.url());
             }
-            println!("\nready: Ctrl-C or SIGTERM stops everything");
+            // The pid is what `bench --target urls --watch NAME=pid:N` samples this copy by.
+            println!(
+                "\nready (stack pid {}): Ctrl-C or SIGTERM stops everything",
+                std::process::id()
+            );
             let stopped = system.run_until_signal().await;
             if let Some(mut prometheus) = prometheus {
                 prometheus.stop().await;
@@ -287,7 +309,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stopped
         }
         Command::Bench(args) => {
-            let target = Target::new(args.target, &compose, &args.urls)?.with_watch(&args.watch)?;
+            let target = Target::new(args.target, &compose, &args.urls)?
+                .with_watch(&args.watch)?
+                .with_database(args.database.as_deref())?;
             let mut scenarios = args.scenarios;
             scenarios.sort();
             scenarios.dedup();
@@ -310,7 +334,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match args.versus {
                 Some(kind) => {
                     let versus = Versus {
-                        target: Target::new(kind, &compose, &args.versus_urls)?,
+                        target: Target::new(kind, &compose, &args.versus_urls)?
+                            .with_watch(&args.versus_watch)?
+                            .with_database(args.versus_database.as_deref())?,
                         implementation: args.versus_implementation,
                     };
                     bench.run_versus(&versus, &root, &compose).await

@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod bench_process;
 
-use bench_process::{respond, urls_at, BenchFolder};
+use bench_process::s2_capacity_against_a_responder;
 use stack::study::bench::generator::lag_limit_ms;
 
 /// k6 above this share of one core has no headroom left.
@@ -14,16 +14,10 @@ const HEADROOM_PERCENT: f64 = 90.0;
 #[test]
 fn a_target_slowed_past_its_slo_fails_every_step_as_the_systems_limit_never_the_generators() {
     // Given a target answering every request after 2.5 s, past S2's p99 SLO of 2.1 s
-    let (_responder, url) = respond(2500.0);
-    let folder = BenchFolder::new("busy-system");
     // When S2 runs through its capacity steps (5 to 80 arrivals/s, 5 s each)
-    let mut args = vec!["--profile", "capacity", "--scenarios", "s2", "--warmup", "0"];
-    let urls = urls_at(&url);
-    args.extend(urls.iter().map(String::as_str));
-    folder.run_bench(&args, &[("CAPACITY_STEP_S", "5")]);
+    let results = s2_capacity_against_a_responder("busy-system", 2500.0, "5");
     // Then every step failed, with k6 on time (its lag within the limit) and below a core: each is
     // the system's limit, and none, nor the scenario, is flagged generator-limited
-    let results = folder.results();
     let capacity = &results.capacity.as_ref().expect("a capacity record")["s2"];
     let lag_limit = lag_limit_ms(capacity.slo_p99_ms);
     assert!(!capacity.steps.is_empty());

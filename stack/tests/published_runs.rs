@@ -1,5 +1,6 @@
 //! The runs the documentation quotes are in the repository: every `docs/runs/<id>` that the README
-//! or a page under `docs/` names exists, is a complete record that `record` reads, and every run kept
+//! or a page under `docs/` names exists, is a complete record that `record` reads (or a study
+//! directory whose two sides are), and every run kept
 //! there is named somewhere (no orphan). A researcher can then `stack compare docs/runs/<id> ...` on
 //! a fresh clone.
 
@@ -8,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use stack::study::record::Run;
+use stack::study::record::{read_study, Run};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -62,22 +63,36 @@ fn every_cited_run_is_in_the_repository_and_reads_as_a_complete_record() {
     }
     assert!(!cited.is_empty(), "the documentation cites no committed run");
 
-    // When each cited run is read
+    // When each cited run is read (a study's two sides each as a run)
     for id in &cited {
-        let dir = root.join("docs/runs").join(id);
-        let run = Run::read(&dir).unwrap_or_else(|err| panic!("docs/runs/{id} is cited but: {err:#}"));
-
-        // Then it is complete: it ended, and has its figures and its resource samples
-        assert!(run.meta.ended_at.is_some(), "docs/runs/{id} never ended");
-        let results = run
-            .results
-            .unwrap_or_else(|| panic!("docs/runs/{id} has no results.json"));
-        assert!(!results.scenarios.is_empty(), "docs/runs/{id} has no scenario");
-        assert!(
-            !run.resources.is_empty(),
-            "docs/runs/{id} has no resources.csv rows"
-        );
+        for (name, dir) in records_in(&root.join("docs/runs").join(id), id) {
+            assert_complete(&name, &dir);
+        }
     }
+}
+
+/// The records under a cited folder: itself, or a study's two sides (`study.json`'s `a` and `b`).
+fn records_in(dir: &Path, id: &str) -> Vec<(String, PathBuf)> {
+    if !dir.join("study.json").is_file() {
+        return vec![(format!("docs/runs/{id}"), dir.to_path_buf())];
+    }
+    let study = read_study(dir).unwrap_or_else(|err| panic!("docs/runs/{id} is cited but: {err:#}"));
+    assert!(!study.rounds.is_empty(), "docs/runs/{id} has no round");
+    [study.a, study.b]
+        .into_iter()
+        .map(|side| (format!("docs/runs/{id}/{side}"), dir.join(side)))
+        .collect()
+}
+
+/// Then each is complete: it ended, and has its figures and its resource samples.
+fn assert_complete(name: &str, dir: &Path) {
+    let run = Run::read(dir).unwrap_or_else(|err| panic!("{name} is cited but: {err:#}"));
+    assert!(run.meta.ended_at.is_some(), "{name} never ended");
+    let results = run
+        .results
+        .unwrap_or_else(|| panic!("{name} has no results.json"));
+    assert!(!results.scenarios.is_empty(), "{name} has no scenario");
+    assert!(!run.resources.is_empty(), "{name} has no resources.csv rows");
 }
 
 #[test]

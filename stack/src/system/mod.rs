@@ -65,8 +65,10 @@ pub struct System {
 
 impl System {
     /// Builds the service binaries (unless `no_build`), starts the database if it is ours, then
-    /// every service, each after what it depends on.
-    pub async fn up(root: &Path, compose: &Compose, no_build: bool) -> Result<Self> {
+    /// every service, each after what it depends on. `port_offset` moves the whole system up, its
+    /// private cluster included (into a folder of its own), so a second copy can run beside the
+    /// first; a `DATABASE_URL` is used as given.
+    pub async fn up(root: &Path, compose: &Compose, no_build: bool, port_offset: u16) -> Result<Self> {
         let bin_dir = std::env::current_exe()?
             .parent()
             .context("the stack binary has no folder")?
@@ -74,14 +76,25 @@ impl System {
         if !no_build {
             build_services(root)?;
         }
-        let database = configured_database();
-        let plan = Plan::new(compose, &database)?;
+        let database = match configured_database() {
+            Database::Local { port } => Database::Local {
+                port: port.checked_add(port_offset).with_context(|| {
+                    format!("the database's port {port} + offset {port_offset} is past 65535")
+                })?,
+            },
+            given => given,
+        };
+        let plan = Plan::new(compose, &database, port_offset)?;
         let cluster = match database {
             Database::Url(_) => None,
             Database::Local { port } => {
                 eprintln!("stack: starting a private PostgreSQL on 127.0.0.1:{port} (set DATABASE_URL to use another)");
+                let folder = match port_offset {
+                    0 => "postgres".to_owned(),
+                    _ => format!("postgres-{port}"),
+                };
                 Some(Cluster::start(
-                    &root.join("target/stack/postgres"),
+                    &root.join("target/stack").join(folder),
                     port,
                     &plan.database,
                 )?)
@@ -128,9 +141,13 @@ impl System {
         }
         match &self.cluster {
             Some(cluster) => println!(
-                "{:<18} 127.0.0.1:{:<14} private cluster",
+                "{:<18} 127.0.0.1:{:<14} private cluster{}",
                 "postgres",
-                cluster.port()
+                cluster.port(),
+                cluster
+                    .postmaster_pid()
+                    .map(|pid| format!(", postmaster pid {pid}"))
+                    .unwrap_or_default()
             ),
             None => println!("{:<18} {:<24} DATABASE_URL", "postgres", "(given)"),
         }

@@ -63,7 +63,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(compose: &Compose, database: &Database) -> Result<Self> {
+    /// The plan with every service's port moved up by `port_offset` (0: the compose file's ports),
+    /// so that a second copy of the system can run beside the first.
+    pub fn new(compose: &Compose, database: &Database, port_offset: u16) -> Result<Self> {
         let postgres = compose
             .services
             .get(DATABASE_SERVICE)
@@ -81,7 +83,7 @@ impl Plan {
                 .unwrap_or_else(|| "postgres".into()),
         };
 
-        let ports = local_ports(compose)?;
+        let ports = local_ports(compose, port_offset)?;
         let mut services = Vec::new();
         for name in start_order(compose)? {
             let service = &compose.services[&name];
@@ -124,8 +126,8 @@ impl Plan {
     }
 }
 
-/// Each service's local port: its published host port, or its fixed internal one.
-fn local_ports(compose: &Compose) -> Result<BTreeMap<String, u16>> {
+/// Each service's local port: its published host port, or its fixed internal one, plus `offset`.
+fn local_ports(compose: &Compose, offset: u16) -> Result<BTreeMap<String, u16>> {
     let mut ports = BTreeMap::new();
     for (name, service) in &compose.services {
         if name == DATABASE_SERVICE {
@@ -143,6 +145,9 @@ fn local_ports(compose: &Compose) -> Result<BTreeMap<String, u16>> {
             [(host, CONTAINER_PORT)] => *host,
             other => bail!("{name}: expected one published port to {CONTAINER_PORT}, found {other:?}"),
         };
+        let port = port
+            .checked_add(offset)
+            .with_context(|| format!("{name}: port {port} + offset {offset} is past 65535"))?;
         ports.insert(name.clone(), port);
     }
     Ok(ports)
@@ -222,7 +227,7 @@ mod tests {
     use super::*;
 
     fn plan_of(yaml: &str) -> Result<Plan> {
-        Plan::new(&Compose::parse(yaml)?, &Database::Local { port: 5555 })
+        Plan::new(&Compose::parse(yaml)?, &Database::Local { port: 5555 }, 0)
     }
 
     const FILE: &str = include_str!("../../../docker-compose-sync.yml");
@@ -266,6 +271,38 @@ mod tests {
             user.env["POSTGRES_USER"], "postgres",
             "only host names are rewritten"
         );
+    }
+
+    #[test]
+    fn a_port_offset_moves_every_service_and_every_address_of_one() {
+        // Given the compose file, planned 1,000 ports up
+        let plan = Plan::new(
+            &Compose::parse(FILE).expect("the compose file"),
+            &Database::Local { port: 5555 },
+            1000,
+        )
+        .expect("a plan");
+        // Then each service listens 1,000 up and calls the others 1,000 up; the database is as given
+        let user = plan
+            .services
+            .iter()
+            .find(|s| s.name == "userservice")
+            .expect("userservice");
+        assert_eq!(user.port, 9001);
+        assert_eq!(user.env["PORT"], "9001");
+        assert_eq!(user.env["EMAIL_SERVICE_URL"], "http://127.0.0.1:9007");
+        assert_eq!(user.env["POSTGRES_PORT"], "5555");
+        let mut ports: Vec<u16> = plan.services.iter().map(|s| s.port).collect();
+        ports.sort_unstable();
+        assert_eq!(ports, (9001..=9010).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn a_port_offset_past_the_last_port_is_refused() {
+        let compose = Compose::parse(FILE).expect("the compose file");
+        let err = Plan::new(&compose, &Database::Local { port: 5555 }, 60_000)
+            .expect_err("8001 + 60,000 is no port");
+        assert!(format!("{err:#}").contains("past 65535"), "{err:#}");
     }
 
     #[test]

@@ -17,7 +17,11 @@ use sqlx::{
     PgPool,
 };
 
-use super::{compose::Compose, plan::CONTAINER_PORT, seed, System};
+use super::{
+    compose::Compose,
+    plan::{CONTAINER_PORT, DATABASE_SERVICE},
+    seed, System,
+};
 use crate::{
     scenario::Scenario,
     study::{
@@ -61,10 +65,12 @@ pub enum Target {
         urls: BTreeMap<String, String>,
         docker: String,
     },
-    /// Any implementation, by URL; `watch` is what the sampler reads of it (`--watch`), by name.
+    /// Any implementation, by URL; `watch` is what the sampler reads of it (`--watch`), by name;
+    /// `database` is its PostgreSQL (`--database`), when it has one `stack` may reset and quiesce.
     Urls {
         urls: BTreeMap<String, String>,
         watch: Vec<(String, Source)>,
+        database: Option<String>,
     },
 }
 
@@ -126,6 +132,7 @@ impl Target {
         Ok(Self::Urls {
             urls,
             watch: Vec::new(),
+            database: None,
         })
     }
 
@@ -135,7 +142,12 @@ impl Target {
         if list.is_empty() {
             return Ok(self);
         }
-        let Self::Urls { urls, mut watch } = self else {
+        let Self::Urls {
+            urls,
+            mut watch,
+            database,
+        } = self
+        else {
             bail!("--watch is for --target urls (the other targets sample their own processes)");
         };
         for item in list {
@@ -146,11 +158,52 @@ impl Target {
             );
             watch.push((name, source));
         }
-        Ok(Self::Urls { urls, watch })
+        Ok(Self::Urls {
+            urls,
+            watch,
+            database,
+        })
     }
 
-    /// How this target's database goes back to its seed: over SQL on the local system's database,
-    /// through the container CLI on compose's, not at all behind URLs.
+    /// This target with its database at `url` (`--database postgres://...`; `--target urls` only):
+    /// reset to the seed and quiesced before each measured run, as a local system's is. The
+    /// implementation behind the URLs must keep the seeded tables (`seed::reset_sql`).
+    pub fn with_database(self, url: Option<&str>) -> Result<Self> {
+        let Some(url) = url else {
+            return Ok(self);
+        };
+        let Self::Urls { urls, watch, .. } = self else {
+            bail!("--database is for --target urls (the other targets reset their own database)");
+        };
+        ensure!(
+            ["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme)),
+            "--database {url:?}: expected postgres://USER:PASSWORD@HOST:PORT/DB"
+        );
+        PgConnectOptions::from_str(url)
+            .with_context(|| format!("--database {url:?}: not a PostgreSQL URL"))?;
+        Ok(Self::Urls {
+            urls,
+            watch,
+            database: Some(url.to_owned()),
+        })
+    }
+
+    /// What `postgres` names among `--watch`, as the database's processes: the CPU quiescing waits on.
+    pub fn watched_database(&self) -> Option<&Source> {
+        match self {
+            Self::Urls { watch, .. } => watch
+                .iter()
+                .find(|(name, _)| name == DATABASE_SERVICE)
+                .map(|(_, source)| source),
+            _ => None,
+        }
+    }
+
+    /// How this target's database goes back to its seed: over SQL on the local system's database
+    /// (or the one `--database` gives behind URLs), through the container CLI on compose's, not at
+    /// all behind URLs without one.
     pub fn resetter(&self, system: Option<&System>) -> Result<Resetter> {
         Ok(match (self, system) {
             (Self::Local { .. }, Some(system)) => match &system.cluster {
@@ -167,6 +220,12 @@ impl Target {
             (Self::Compose { docker, .. }, _) => Resetter::ComposeExec {
                 docker: docker.clone(),
             },
+            (
+                Self::Urls {
+                    database: Some(url), ..
+                },
+                _,
+            ) => Resetter::sql_url(url)?,
             _ => Resetter::None,
         })
     }
@@ -472,6 +531,39 @@ mod tests {
         // Then it holds them and the generator, and needs no container CLI
         assert_eq!(names, ["db", "app", "k6"]);
         assert_eq!(target.docker(), None);
+    }
+
+    // The pool behind a SQL resetter is made (lazily, unconnected) on a Tokio runtime.
+    #[tokio::test]
+    async fn a_urls_target_with_a_database_is_reset_over_sql_and_quiesced_on_its_watched_postmaster() {
+        // Given a target by URLs whose database and postmaster are named
+        let target = urls_target()
+            .with_watch(&["postgres=pid:4242".into()])
+            .and_then(|target| target.with_database(Some("postgres://u:p@127.0.0.1:55329/sync")))
+            .expect("a watch and a database");
+        // Then it resets over SQL, and its database's processes are that postmaster's tree
+        let resetter = target.resetter(None).expect("a resetter");
+        assert!(matches!(resetter.kind(), DbReset::Sql));
+        assert!(matches!(target.watched_database(), Some(Source::Tree(4242))));
+        // while one without a database is not reset at all
+        assert!(matches!(
+            urls_target().resetter(None).expect("a resetter").kind(),
+            DbReset::None
+        ));
+    }
+
+    #[test]
+    fn a_database_is_refused_for_the_targets_that_reset_their_own_and_when_it_is_no_postgres_url() {
+        let compose = Compose::parse(include_str!("../../../docker-compose-sync.yml")).expect("compose");
+        let local = Target::new(TargetKind::Local, &compose, &[]).expect("local");
+        let err = local
+            .with_database(Some("postgres://127.0.0.1/sync"))
+            .expect_err("local resets its own");
+        assert!(format!("{err:#}").contains("--target urls"), "{err:#}");
+        let err = urls_target()
+            .with_database(Some("mysql://127.0.0.1/sync"))
+            .expect_err("not PostgreSQL");
+        assert!(format!("{err:#}").contains("--database"), "{err:#}");
     }
 
     #[test]

@@ -214,3 +214,16 @@ pub fn children_named(parent: u32, names: &[&str]) -> Vec<i32> {
     }
     found
 }
+
+/// S2's capacity profile, steps of `step_s` seconds, against a responder answering every request
+/// after `delay_ms` (standing for every entrypoint), benched in a folder named for `test`: its
+/// results.
+pub fn s2_capacity_against_a_responder(test: &str, delay_ms: f64, step_s: &str) -> Results {
+    let (_responder, url) = respond(delay_ms);
+    let folder = BenchFolder::new(test);
+    let mut args = vec!["--profile", "capacity", "--scenarios", "s2", "--warmup", "0"];
+    let urls = urls_at(&url);
+    args.extend(urls.iter().map(String::as_str));
+    folder.run_bench(&args, &[("CAPACITY_STEP_S", step_s)]);
+    folder.results()
+}

@@ -40,7 +40,7 @@ use self::{
     order::{OrderKind, RunOrder},
     pinning::CpuPinning,
     quiesce::{PostgresSettings, ProcessSet, Quiescence, Quiescer, Quiescing, QuietRule, RunDeltas},
-    sampler::Sampler,
+    sampler::{Sampler, Source},
 };
 use crate::{
     scenario::{CapacityPlan, Scenario},
@@ -144,7 +144,7 @@ impl Bench {
         let session = Session::begin(self, root)?;
         let system = match self.target {
             Target::Local { .. } => {
-                let system = System::up(root, compose, self.no_build).await?;
+                let system = System::up(root, compose, self.no_build, 0).await?;
                 system.print_table();
                 Some(system)
             }
@@ -564,8 +564,17 @@ async fn quiescer_for(
             Ok((pool.connect_options().as_ref().clone(), processes))
         }
         (Target::Compose { docker, .. }, _) => compose_database(docker, compose),
+        (Target::Urls { .. }, Resetter::Sql(pool)) => {
+            // Its processes are the ones `--watch postgres=...` names; else every `postgres` on
+            // this machine, which can only make the wait for quiet longer, never shorter.
+            let processes = match target.watched_database() {
+                Some(Source::Tree(pid)) => ProcessSet::Tree(*pid),
+                _ => ProcessSet::Named("postgres".into()),
+            };
+            Ok((pool.connect_options().as_ref().clone(), processes))
+        }
         _ => Err(anyhow::anyhow!(
-            "stack has no access to the database behind --target urls"
+            "stack has no access to the database behind --target urls (give it with --database)"
         )),
     };
     let connected = match found {

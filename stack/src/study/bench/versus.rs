@@ -8,7 +8,7 @@
 //! `<study>/study.json` says which side ran first in each round. While one side is measured the other
 //! is up and meant to be idle: its CPU over each measured run is recorded in the measured side's
 //! `meta.json` (`runs[].idle_system_cpu_percent`) where its processes can be read on this machine
-//! (a local system, or compose's containers; not a system behind URLs).
+//! (a local system, compose's containers, or a system behind URLs watched by `--watch NAME=pid:N`).
 //!
 //! Both systems are up at once, so at most one of them can be the one on the compose file's ports
 //! (`local` or `compose`): the other is given by URLs (`--versus urls --versus-url ...`, or
@@ -20,7 +20,9 @@ use anyhow::{ensure, Context, Result};
 use rand::{seq::SliceRandom, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{pinning, print_summary, quiesce::ProcessSet, system_roots, Bench, Measuring, Session};
+use super::{
+    pinning, print_summary, quiesce::ProcessSet, sampler::Source, system_roots, Bench, Measuring, Session,
+};
 use crate::{
     study::record::{self, Study, TargetKind, STUDY_FORMAT_VERSION},
     system::{compose::Compose, target::Target, System},
@@ -70,7 +72,7 @@ impl Bench {
             Session::begin_in(&b, root, study_dir.join(SIDES[1]), format!("{study_id}-b"))?,
         ];
         let local = if [self.target.kind(), b.target.kind()].contains(&TargetKind::Local) {
-            let system = System::up(root, compose, self.no_build).await?;
+            let system = System::up(root, compose, self.no_build, 0).await?;
             system.print_table();
             Some(system)
         } else {
@@ -166,7 +168,8 @@ fn round_rng(seed: u64) -> ChaCha8Rng {
 }
 
 /// A side's system as process sets this machine can read, for its CPU while the other side runs:
-/// a local system's services and postmaster, compose's containers; `None` behind URLs.
+/// a local system's services and postmaster, compose's containers, what `--watch` names by pid
+/// behind URLs; `None` otherwise.
 fn idle_processes(target: &Target, system: Option<&System>) -> Option<Vec<ProcessSet>> {
     match (target, system) {
         (Target::Local { .. }, Some(system)) => {
@@ -191,6 +194,16 @@ fn idle_processes(target: &Target, system: Option<&System>) -> Option<Vec<Proces
                 .map(ProcessSet::Tree)
                 .collect();
             (!pids.is_empty()).then_some(pids)
+        }
+        (Target::Urls { watch, .. }, _) => {
+            let trees: Vec<ProcessSet> = watch
+                .iter()
+                .filter_map(|(_, source)| match source {
+                    Source::Tree(pid) => Some(ProcessSet::Tree(*pid)),
+                    _ => None,
+                })
+                .collect();
+            (!trees.is_empty()).then_some(trees)
         }
         _ => None,
     }
