@@ -10,6 +10,7 @@
 pub mod stock;
 
 use axum::{extract::State, Router};
+use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
     openapi::{self, BadJson, DatabaseDown, ErrorBody},
@@ -18,7 +19,7 @@ use common::{
     ApiError, Json,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{migrate::Migrator, PgPool};
+use sqlx::migrate::Migrator;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -92,7 +93,7 @@ struct Reserved {
     DatabaseDown,
 ))]
 async fn reserve_stock(
-    State(db): State<PgPool>,
+    State(db): State<DbPool>,
     Json(request): Json<ReserveRequest>,
 ) -> Result<Json<Reserved>, ApiError> {
     positive("order_id", request.order_id)?;
@@ -138,7 +139,7 @@ impl Reserved {
 }
 
 /// Why a reservation could not be taken: the product is unknown (`404`) or its stock is short (`409`).
-async fn shortage(db: &PgPool, wanted: &Reservation) -> Result<ApiError, sqlx::Error> {
+async fn shortage(db: &DbPool, wanted: &Reservation) -> Result<ApiError, sqlx::Error> {
     Ok(match stock::counts(db, wanted.product_id).await? {
         None => ApiError::not_found(format!("product {} does not exist", wanted.product_id)),
         Some(counts) => {
@@ -178,7 +179,7 @@ struct Compensated {
     DatabaseDown,
 ))]
 async fn compensate_stock(
-    State(db): State<PgPool>,
+    State(db): State<DbPool>,
     Json(request): Json<CompensateRequest>,
 ) -> Result<Json<Compensated>, ApiError> {
     positive("order_id", request.order_id)?;

@@ -7,7 +7,7 @@
 //! reservation for the same order fails on it and changes nothing.
 
 use common::catalog::catalog;
-use sqlx::PgPool;
+use common::db::DbPool;
 
 /// An order's reservation of a quantity of one product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum Existing {
 }
 
 /// Inserts an inventory row, with the catalogue's stock, for each seed product that has none yet.
-pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
+pub async fn seed(db: impl sqlx::PgExecutor<'_>) -> Result<(), sqlx::Error> {
     let (ids, stocks): (Vec<i32>, Vec<i32>) = catalog().into_iter().map(|item| (item.id, item.stock)).unzip();
     sqlx::query(
         "INSERT INTO inventory_items (product_id, stock)
@@ -57,7 +57,7 @@ pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
 /// stock against the count the one before it left. Two reservations of one order racing each other
 /// both pass the `NOT EXISTS`, but only one can insert the order's row: the other fails on its key
 /// and its whole statement, the count included, is undone.
-pub async fn reserve(db: &PgPool, wanted: &Reservation) -> Result<Option<Counts>, sqlx::Error> {
+pub async fn reserve(db: &DbPool, wanted: &Reservation) -> Result<Option<Counts>, sqlx::Error> {
     let reserved = sqlx::query_as::<_, Counts>(
         "WITH counted AS (
              UPDATE inventory_items SET reserved = reserved + $3
@@ -82,7 +82,7 @@ pub async fn reserve(db: &PgPool, wanted: &Reservation) -> Result<Option<Counts>
 }
 
 /// The reservation the order already has, if any.
-pub async fn existing(db: &PgPool, order_id: i32) -> Result<Option<Existing>, sqlx::Error> {
+pub async fn existing(db: &DbPool, order_id: i32) -> Result<Option<Existing>, sqlx::Error> {
     let row = sqlx::query_as::<_, (i32, i32, String, i32, i32)>(
         "SELECT r.product_id, r.quantity, r.state, COALESCE(i.reserved, 0), COALESCE(i.stock, 0)
          FROM reservations r LEFT JOIN inventory_items i USING (product_id)
@@ -108,7 +108,7 @@ pub async fn existing(db: &PgPool, order_id: i32) -> Result<Option<Existing>, sq
 }
 
 /// The product's counts, or `None` when there is no such product.
-pub async fn counts(db: &PgPool, product_id: i32) -> Result<Option<Counts>, sqlx::Error> {
+pub async fn counts(db: &DbPool, product_id: i32) -> Result<Option<Counts>, sqlx::Error> {
     sqlx::query_as::<_, Counts>("SELECT reserved, stock FROM inventory_items WHERE product_id = $1")
         .bind(product_id)
         .fetch_optional(db)
@@ -117,7 +117,7 @@ pub async fn counts(db: &PgPool, product_id: i32) -> Result<Option<Counts>, sqlx
 
 /// Releases the order's reservation, if it holds one, and lowers `reserved` by its quantity: one
 /// statement, so the two never disagree. Returns the quantity released.
-pub async fn release(db: &PgPool, order_id: i32) -> Result<Option<i32>, sqlx::Error> {
+pub async fn release(db: &DbPool, order_id: i32) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar::<_, i32>(
         "WITH released AS (
              UPDATE reservations SET state = 'released', updated_at = now()
@@ -136,7 +136,7 @@ pub async fn release(db: &PgPool, order_id: i32) -> Result<Option<i32>, sqlx::Er
 
 /// Leaves a "released" mark for an order that holds no reservation, so that a reservation still on
 /// its way can never land; `false` when the order has a row already (a reservation just committed).
-pub async fn mark_released(db: &PgPool, order_id: i32, product_id: i32) -> Result<bool, sqlx::Error> {
+pub async fn mark_released(db: &DbPool, order_id: i32, product_id: i32) -> Result<bool, sqlx::Error> {
     let marked = sqlx::query(
         "INSERT INTO reservations (order_id, product_id, quantity, state)
          VALUES ($1, $2, 0, 'released')

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
+use common::db::DbPool;
 use common::{Downstream, DownstreamError};
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::orders::{self, Abandoned, Order, Status};
 
@@ -25,7 +25,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 ///
 /// Nothing is saved before the call: an order that is still unfinished (`pending`) is one that
 /// recovery compensates anyway, so a crash here loses nothing, and the saga saves one status less.
-pub async fn compensate(db: &PgPool, inventory: &Downstream, order: &Order) -> Result<(), CompensationError> {
+pub async fn compensate(db: &DbPool, inventory: &Downstream, order: &Order) -> Result<(), CompensationError> {
     let release = Release {
         order_id: order.id,
         product_id: order.product_id,
@@ -88,7 +88,7 @@ impl Recovery {
     /// before `started`, this process's start on the database's clock), then periodically those
     /// idle for longer than `idle_after`. Orders this process takes after `started` are never
     /// mistaken for an earlier process's, however late the first sweep runs.
-    pub async fn run(self, db: PgPool, inventory: Downstream, started: f64) {
+    pub async fn run(self, db: DbPool, inventory: Downstream, started: f64) {
         let mut abandoned = Abandoned::Before(started);
         loop {
             match recover_abandoned(&db, &inventory, abandoned).await {
@@ -104,7 +104,7 @@ impl Recovery {
 
 /// Compensates every abandoned unfinished order; how many it finished.
 pub async fn recover_abandoned(
-    db: &PgPool,
+    db: &DbPool,
     inventory: &Downstream,
     abandoned: Abandoned,
 ) -> Result<usize, CompensationError> {

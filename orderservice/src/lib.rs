@@ -27,6 +27,7 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
+use common::db::DbPool;
 use common::{
     config,
     db::{self, DbSettings},
@@ -38,7 +39,7 @@ use common::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{migrate::Migrator, PgPool};
+use sqlx::migrate::Migrator;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -102,7 +103,7 @@ pub async fn build(settings: Settings) -> Result<Router, StartupError> {
     Ok(app(db, settings.inventory, settings.payment))
 }
 
-fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
+fn app(db: DbPool, inventory: Downstream, payment: Payment) -> Router {
     let state = AppState {
         db,
         inventory,
@@ -117,7 +118,7 @@ fn app(db: PgPool, inventory: Downstream, payment: Payment) -> Router {
 
 #[derive(Clone)]
 struct AppState {
-    db: PgPool,
+    db: DbPool,
     inventory: Downstream,
     payment: Payment,
 }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use common::db::DbPool;
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -45,7 +45,7 @@ pub struct Order {
 }
 
 /// Step 1 of the saga: the order exists, durably, before anything is asked of the inventory.
-pub async fn insert_pending(db: &PgPool, product_id: i32, quantity: i32) -> Result<Order, sqlx::Error> {
+pub async fn insert_pending(db: &DbPool, product_id: i32, quantity: i32) -> Result<Order, sqlx::Error> {
     sqlx::query_as::<_, Order>(
         "INSERT INTO orders (product_id, quantity, status) VALUES ($1, $2, 'pending')
          RETURNING id, product_id, quantity",
@@ -57,7 +57,7 @@ pub async fn insert_pending(db: &PgPool, product_id: i32, quantity: i32) -> Resu
 }
 
 /// Moves the order to `to` if its status is one of `from`; whether it moved.
-pub async fn advance(db: &PgPool, order_id: i32, from: &[Status], to: Status) -> Result<bool, sqlx::Error> {
+pub async fn advance(db: &DbPool, order_id: i32, from: &[Status], to: Status) -> Result<bool, sqlx::Error> {
     let from: Vec<&str> = from.iter().map(|status| status.as_str()).collect();
     let moved = sqlx::query(
         "UPDATE orders SET status = $3, updated_at = now()
@@ -72,7 +72,7 @@ pub async fn advance(db: &PgPool, order_id: i32, from: &[Status], to: Status) ->
 }
 
 /// An order for a product that does not exist is not an order: its row goes, as if it never was.
-pub async fn discard(db: &PgPool, order_id: i32) -> Result<(), sqlx::Error> {
+pub async fn discard(db: &DbPool, order_id: i32) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM orders WHERE id = $1 AND status = 'pending'")
         .bind(order_id)
         .execute(db)
@@ -91,7 +91,7 @@ pub enum Abandoned {
 
 /// The database's clock now, in seconds since the epoch: a cut-off that [`Abandoned::Before`] can
 /// compare with the database's own timestamps, whatever this machine's clock says.
-pub async fn database_clock(db: &PgPool) -> Result<f64, sqlx::Error> {
+pub async fn database_clock(db: &DbPool) -> Result<f64, sqlx::Error> {
     sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
         .fetch_one(db)
         .await
@@ -100,7 +100,7 @@ pub async fn database_clock(db: &PgPool) -> Result<f64, sqlx::Error> {
 /// Takes up to `limit` abandoned unfinished orders and marks them `compensating`, so that another
 /// sweep running at the same time skips them.
 pub async fn claim_abandoned(
-    db: &PgPool,
+    db: &DbPool,
     abandoned: Abandoned,
     limit: i64,
 ) -> Result<Vec<Order>, sqlx::Error> {

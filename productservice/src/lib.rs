@@ -10,6 +10,7 @@
 pub mod products;
 
 use axum::{extract::State, Router};
+use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
     downstream::Timeouts,
@@ -19,7 +20,7 @@ use common::{
     ApiError, Downstream, Failure, Json, Path,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{migrate::Migrator, PgPool};
+use sqlx::migrate::Migrator;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -93,7 +94,7 @@ pub async fn build(settings: Settings) -> Result<Router, StartupError> {
 
 #[derive(Clone)]
 struct AppState {
-    db: PgPool,
+    db: DbPool,
     fan_out: FanOut,
 }
 

@@ -1,8 +1,8 @@
 //! The `products` table: the seed catalogue, and the updates of S3.
 
 use common::catalog::catalog;
+use common::db::DbPool;
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
@@ -14,7 +14,7 @@ pub struct Product {
 }
 
 /// Inserts the seed catalogue's products that are not there yet.
-pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
+pub async fn seed(db: impl sqlx::PgExecutor<'_>) -> Result<(), sqlx::Error> {
     let (ids, (names, stocks)): (Vec<i32>, (Vec<String>, Vec<i32>)) = catalog()
         .into_iter()
         .map(|item| (item.id, (item.name, item.stock)))
@@ -34,7 +34,7 @@ pub async fn seed(db: &PgPool) -> Result<(), sqlx::Error> {
 
 /// Sets the fields given (`None` keeps a field as it is); `None` when there is no such product.
 pub async fn update(
-    db: &PgPool,
+    db: &DbPool,
     product_id: i32,
     name: Option<&str>,
     stock: Option<i32>,

@@ -6,7 +6,7 @@
 mod support;
 
 use common::catalog::catalog;
-use sqlx::PgPool;
+use common::db::DbPool;
 use stack::system::target::Resetter;
 use support::ServicesDatabase;
 
@@ -18,7 +18,7 @@ async fn seeded_database(name: &str) -> ServicesDatabase {
     database
 }
 
-async fn count(pool: &PgPool, table: &str) -> i64 {
+async fn count(pool: &DbPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(pool)
         .await

@@ -13,6 +13,7 @@ pub mod users;
 use std::time::Duration;
 
 use axum::{extract::State, http::StatusCode, Router};
+use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
     downstream::Timeouts,
@@ -21,7 +22,7 @@ use common::{
     ApiError, Downstream, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{migrate::Migrator, PgPool};
+use sqlx::migrate::Migrator;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -70,7 +71,7 @@ pub async fn build(settings: Settings) -> Result<Router, StartupError> {
 
 #[derive(Clone)]
 struct AppState {
-    db: PgPool,
+    db: DbPool,
     email: Downstream,
     welcome_lease: Duration,
 }

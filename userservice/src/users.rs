@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use common::db::DbPool;
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
@@ -19,7 +19,7 @@ pub struct User {
 
 /// Saves a new user, or takes over the welcome of a registered user who was never welcomed; `None`
 /// when the email belongs to a user already welcomed (or being welcomed right now).
-pub async fn claim_welcome(db: &PgPool, email: &str, lease: Duration) -> Result<Option<User>, sqlx::Error> {
+pub async fn claim_welcome(db: &DbPool, email: &str, lease: Duration) -> Result<Option<User>, sqlx::Error> {
     let created = sqlx::query_as::<_, User>(
         "INSERT INTO users (email, welcome_claimed_at) VALUES ($1, now())
          ON CONFLICT (email) DO NOTHING
@@ -46,7 +46,7 @@ pub async fn claim_welcome(db: &PgPool, email: &str, lease: Duration) -> Result<
 }
 
 /// Gives the welcome back to the next registration. Should this fail too, the claim's lease runs out.
-pub async fn release_welcome(db: &PgPool, user_id: i32) {
+pub async fn release_welcome(db: &DbPool, user_id: i32) {
     let released = sqlx::query("UPDATE users SET welcome_claimed_at = NULL WHERE id = $1")
         .bind(user_id)
         .execute(db)
@@ -56,7 +56,7 @@ pub async fn release_welcome(db: &PgPool, user_id: i32) {
     }
 }
 
-pub async fn mark_welcomed(db: &PgPool, user_id: i32) -> Result<(), sqlx::Error> {
+pub async fn mark_welcomed(db: &DbPool, user_id: i32) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET welcomed_at = now(), welcome_claimed_at = NULL WHERE id = $1")
         .bind(user_id)
         .execute(db)

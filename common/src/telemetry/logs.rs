@@ -1,4 +1,4 @@
-//! Log lines for people (the default) or for machines (`LOG_FORMAT=json`), and the pool-wait probe.
+//! Log lines for people (the default) or for machines (`LOG_FORMAT=json`).
 //!
 //! Both go to standard error, `info` and above unless `RUST_LOG` says otherwise. A line written while
 //! a request is answered carries its trace id: the human format shows it as the `request{trace_id=…}`
@@ -10,13 +10,8 @@
 //! poll, closed) cost a tenth of S6's instructions, for lines that are seldom written. So the human
 //! format is written here, laid out as `tracing_subscriber`'s default (`Full`) one with the request
 //! as its outermost span.
-//!
-//! The pool wait is measured from an event sqlx emits itself: a pool built by [`crate::db`] reports
-//! every acquire's duration at `TRACE` level under `sqlx::pool::acquire`, and [`PoolWaitProbe`] (a
-//! layer that sees only that target) records it against the request that waited. So the wait is
-//! measured where sqlx measures it, with no wrapper around each query in the services.
 
-use std::{fmt, io::IsTerminal, sync::OnceLock, time::Duration};
+use std::{fmt, io::IsTerminal, sync::OnceLock};
 
 use serde_json::{Map, Value};
 use tracing::{
@@ -24,23 +19,19 @@ use tracing::{
     Event, Level, Subscriber,
 };
 use tracing_subscriber::{
-    filter::{EnvFilter, Targets},
+    filter::EnvFilter,
     fmt::{
         format::Writer,
         time::{FormatTime, SystemTime},
         FmtContext, FormatEvent, FormatFields, FormattedFields,
     },
-    layer::{Context, SubscriberExt},
+    layer::SubscriberExt,
     registry::LookupSpan,
     util::SubscriberInitExt,
     Layer,
 };
 
 use crate::config;
-
-/// The target and field of sqlx's acquire-time event (the field's spelling is sqlx's).
-const ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
-const ACQUIRE_FIELD: &str = "aquired_after_secs";
 
 static SERVICE: OnceLock<&'static str> = OnceLock::new();
 
@@ -79,33 +70,7 @@ pub(crate) fn init(service: Option<&'static str>) {
     };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(filter))
-        .with(PoolWaitProbe.with_filter(Targets::new().with_target(ACQUIRE_TARGET, Level::TRACE)))
         .try_init();
-}
-
-/// Records each acquire's wait against the request being answered.
-struct PoolWaitProbe;
-
-impl<S: Subscriber> Layer<S> for PoolWaitProbe {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut wait = AcquireWait(None);
-        event.record(&mut wait);
-        if let Some(seconds) = wait.0.filter(|s| s.is_finite() && *s >= 0.0) {
-            super::observe_pool_wait(Duration::from_secs_f64(seconds));
-        }
-    }
-}
-
-struct AcquireWait(Option<f64>);
-
-impl Visit for AcquireWait {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if field.name() == ACQUIRE_FIELD {
-            self.0 = Some(value);
-        }
-    }
-
-    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
 }
 
 /// An event's or a span's fields as JSON values.

@@ -30,10 +30,9 @@ use prometheus_client::{
     metrics::{counter::ConstCounter, family::Family, gauge::ConstGauge, histogram::Histogram, MetricType},
     registry::{Registry, Unit},
 };
-use sqlx::PgPool;
 
 use super::Outcome;
-use crate::proc_stat;
+use crate::{db::DbPool, proc_stat};
 
 /// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
 /// round trip, S3's few milliseconds, S1's 500 ms, S2's 2 s and S4's 10 s each fall inside, with
@@ -224,13 +223,13 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// The database pools of this process, by schema, for the connection gauges.
-fn pools() -> &'static Mutex<Vec<(&'static str, PgPool)>> {
-    static POOLS: OnceLock<Mutex<Vec<(&'static str, PgPool)>>> = OnceLock::new();
+fn pools() -> &'static Mutex<Vec<(&'static str, DbPool)>> {
+    static POOLS: OnceLock<Mutex<Vec<(&'static str, DbPool)>>> = OnceLock::new();
     POOLS.get_or_init(Mutex::default)
 }
 
 /// Reports `pool`'s connections under `pool_name` from now on.
-pub fn register_pool(pool_name: &'static str, pool: &PgPool) {
+pub fn register_pool(pool_name: &'static str, pool: &DbPool) {
     if let Ok(mut pools) = pools().lock() {
         pools.retain(|(_, known)| !known.is_closed());
         pools.push((pool_name, pool.clone()));
@@ -253,8 +252,9 @@ impl Collector for PoolCollector {
                 .iter()
                 .filter(|(_, pool)| !pool.is_closed())
                 .map(|(name, pool)| {
-                    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-                    (*name, pool.size().saturating_sub(idle), idle)
+                    let (open, idle) = pool.counts();
+                    let gauge = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
+                    (*name, gauge(open.saturating_sub(idle)), gauge(idle))
                 })
                 .collect(),
             Err(_) => return Ok(()),

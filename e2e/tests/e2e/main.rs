@@ -7,6 +7,7 @@ mod k6_script;
 mod lifecycle;
 mod metrics;
 mod openapi_docs;
+mod pool;
 mod release_binaries;
 mod s1_register;
 mod s2_payment;

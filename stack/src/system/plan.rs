@@ -256,6 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn every_service_gets_the_allocator_settings_that_give_memory_back() {
+        // Local runs and containers must hold memory alike (docs/performance.md, round 3).
+        let plan = plan_of(FILE).expect("a plan");
+        for service in &plan.services {
+            for key in ["MIMALLOC_PURGE_DELAY", "MIMALLOC_ARENA_EAGER_COMMIT"] {
+                assert_eq!(
+                    service.env.get(key).map(String::as_str),
+                    Some("0"),
+                    "{} {key}",
+                    service.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn compose_hosts_are_rewritten_to_local_addresses() {
         let plan = plan_of(FILE).expect("a plan");
         let user = plan

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use common::db::DbSettings;
-use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
+use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 
 /// The tests' server.
 pub fn server() -> PgConnectOptions {
@@ -19,7 +19,7 @@ pub fn server() -> PgConnectOptions {
 pub struct ServicesDatabase {
     name: String,
     /// One pool per service, in the order of the services: users, products, orders, inventory.
-    pub pools: [PgPool; 4],
+    pub pools: [common::db::DbPool; 4],
 }
 
 impl ServicesDatabase {
