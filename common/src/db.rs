@@ -102,6 +102,8 @@ pub enum DbStartupError {
     Schema { schema: String, source: sqlx::Error },
     #[error("could not apply the migrations: {0}")]
     Migrate(#[from] MigrateError),
+    #[error("could not build the connection pool: {0}")]
+    Pool(#[from] managed::BuildError),
 }
 
 /// Waits for the database, creates the service's schema, applies its migrations and returns the pool.
@@ -124,7 +126,7 @@ pub async fn connect(
         })?;
     migrator.run_direct(&mut setup).await?;
     let _ = setup.close().await;
-    let pool = DbPool::new(connect, settings);
+    let pool = DbPool::new(connect, settings)?;
     telemetry::metrics::register_pool(schema, &pool);
     Ok(pool)
 }
@@ -181,16 +183,15 @@ pub struct DbPool {
 
 impl DbPool {
     /// A pool that connects lazily: its first statements open its connections.
-    fn new(connect: PgConnectOptions, settings: &DbSettings) -> Self {
+    fn new(connect: PgConnectOptions, settings: &DbSettings) -> Result<Self, managed::BuildError> {
         let max_size = usize::try_from(settings.max_connections).unwrap_or(usize::MAX);
         let pool = managed::Pool::builder(Connector(connect))
             .max_size(max_size)
-            .build()
-            .expect("a pool without a runtime's timeouts or hooks always builds");
-        Self {
+            .build()?;
+        Ok(Self {
             pool,
             acquire_timeout: settings.acquire_timeout,
-        }
+        })
     }
 
     /// A connection, within the acquire timeout (connecting included); the wait is observed.
