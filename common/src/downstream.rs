@@ -64,6 +64,12 @@ impl Timeouts {
             .connect_timeout(self.connect)
             .timeout(self.total)
             .tcp_nodelay(true)
+            // A call is one request and its answer is the callee's: no redirect followed, no retry
+            // behind the caller's back (reqwest's default retries cloned every request, in case),
+            // and no proxy between two services (the proxy match ran on every call).
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never().max_retries_per_request(0))
+            .no_proxy()
             // Well inside the callee's keep-alive idle limit, so a call never picks a pooled connection
             // at the moment the callee closes it.
             .pool_idle_timeout(crate::limits::HEADER_READ_DEFAULT / 2)

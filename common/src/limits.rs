@@ -13,22 +13,24 @@
 //! of this; a service never mentions it.
 
 use std::{
+    convert::Infallible,
     io,
     sync::Arc,
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use axum::{
-    body::Body,
-    extract::{Request, State},
-    http::{header::CONNECTION, HeaderValue, StatusCode},
-    middleware::{self, Next},
+    body::{Body, Bytes, HttpBody},
+    http::{header::CONNECTION, HeaderValue, Request, StatusCode},
     response::{IntoResponse, Response},
-    Router,
+    BoxError, Router,
 };
+use futures::future::BoxFuture;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Service;
 
 use crate::{
     config::{self, ConfigError},
@@ -126,11 +128,12 @@ impl Limits {
         builder
     }
 
-    /// `app`, with every request's body read within the body limit before the handler runs.
-    pub fn on_request_bodies(&self, app: Router) -> Router {
-        match self.body_read {
-            Some(limit) => app.layer(middleware::from_fn_with_state(limit, read_body_within)),
-            None => app,
+    /// `app` behind the body deadline: every request's body read within `body_read` (and the
+    /// body size limit) before it is routed.
+    pub fn on_request_bodies(&self, app: Router) -> BodyDeadline {
+        BodyDeadline {
+            app,
+            limit: self.body_read,
         }
     }
 
@@ -272,17 +275,44 @@ impl EverySecond {
     }
 }
 
-/// Reads the whole body (at most [`BODY_LIMIT_BYTES`]) within `limit` of the request's head, and
-/// hands the handler the bytes. A deadline for the whole body rather than tower-http's
+/// A router whose requests' bodies are read whole (at most [`BODY_LIMIT_BYTES`]) within `limit`
+/// of their head, and handed on as bytes. A deadline for the whole body rather than tower-http's
 /// `RequestBodyTimeout`, which restarts its timer at every frame: a client sending a byte a second
-/// would never trip it.
-async fn read_body_within(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT_BYTES)).await;
-    match read {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Ok(Err(err)) => unreadable_body(err),
-        Err(_elapsed) => body_too_slow(limit),
+/// would never trip it. It wraps the router rather than each route, so a request passes one box
+/// fewer (`Router` clones as an `Arc`).
+#[derive(Clone)]
+pub struct BodyDeadline {
+    app: Router,
+    limit: Option<Duration>,
+}
+
+impl<B> Service<Request<B>> for BodyDeadline
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let request = request.map(Body::new);
+        let Some(limit) = self.limit else {
+            return Box::pin(self.app.call(request));
+        };
+        let mut app = self.app.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            match tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT_BYTES)).await {
+                Ok(Ok(bytes)) => app.call(Request::from_parts(parts, Body::from(bytes))).await,
+                Ok(Err(err)) => Ok(unreadable_body(err)),
+                Err(_elapsed) => Ok(body_too_slow(limit)),
+            }
+        })
     }
 }
 

@@ -14,12 +14,14 @@ use std::{any::Any, future::Future, process::ExitCode, time::Duration};
 use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
+    middleware,
     response::{IntoResponse, Response},
     Router,
 };
 use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -28,7 +30,9 @@ use crate::{
     config,
     downstream::Timeouts,
     limits::{self, EverySecond, Limits, BODY_LIMIT_BYTES},
-    openapi, telemetry, ApiError, Json,
+    openapi,
+    telemetry::{self, Instrumentation},
+    ApiError, Json,
 };
 
 /// The allocator of every process built with `common` (the services, and with them `stack` and the
@@ -47,10 +51,23 @@ pub fn app(routes: OpenApiRouter) -> Router {
     let app = routes
         .merge(openapi::docs(api))
         .fallback(unknown_path)
-        .method_not_allowed_fallback(unknown_method)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(CatchPanicLayer::custom(panic_response));
-    telemetry::instrument(app)
+        .method_not_allowed_fallback(unknown_method);
+    // All in one `layer` call: each call wraps every route in one more box, which every request
+    // then clones and polls through.
+    let guards = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+    match Instrumentation::from_env() {
+        Some(instrumentation) => instrumentation.serve_metrics(app).layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    instrumentation,
+                    telemetry::observe,
+                ))
+                .layer(guards),
+        ),
+        None => app.layer(guards),
+    }
 }
 
 /// The service is up and answering.
@@ -91,7 +108,10 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = limits.on_request_bodies(app);
+    // `with_state` turns every handler into its finished, layered route once. A router served
+    // as it is rebuilds the handler's route, each layer boxed anew, on every request (axum's
+    // `MethodEndpoint::BoxedHandler`); `axum::serve` does the same, through `into_make_service`.
+    let app = limits.on_request_bodies(app.with_state(()));
     let http = limits.http1();
     let mut open = limits.open_connections();
     let mut accept_errors = EverySecond::default();

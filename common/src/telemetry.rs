@@ -8,11 +8,11 @@
 //! on its log lines ([`logs`]); spans are exported over OTLP only when the standard `OTEL_*`
 //! variables ask for it.
 //!
-//! What is measured is per service, not per process: [`instrument`] gives each app its own registry,
-//! and the request's [`Scope`] travels with the request's task, so that a downstream call or a pool
-//! wait is counted by the service whose handler made it, even when the tests run ten services in one
-//! process. `METRICS=off` and `OTEL_SDK_DISABLED=true` take the instrumentation out, for measuring
-//! what it costs.
+//! What is measured is per service, not per process: each app has its own [`Instrumentation`] and
+//! registry, and the request's [`Scope`] travels with the request's task, so that a downstream call
+//! or a pool wait is counted by the service whose handler made it, even when the tests run ten
+//! services in one process. `METRICS=off` and `OTEL_SDK_DISABLED=true` take the instrumentation
+//! out, for measuring what it costs.
 
 pub mod logs;
 pub mod metrics;
@@ -26,7 +26,7 @@ use std::{
 use axum::{
     extract::{Request, State},
     http::{HeaderMap, StatusCode},
-    middleware::{self, Next},
+    middleware::Next,
     response::Response,
     routing::get,
     Router,
@@ -62,9 +62,32 @@ fn metrics_enabled() -> bool {
     !config::var("METRICS").is_some_and(|value| value.eq_ignore_ascii_case("off"))
 }
 
-/// What the request middleware of one app shares between its requests.
-struct Instrumentation {
+/// What the request middleware of one app shares between its requests: its metrics, if any.
+pub(crate) struct Instrumentation {
     metrics: Option<Arc<Metrics>>,
+}
+
+impl Instrumentation {
+    /// The instrumentation of one app, from the environment; `None` when `METRICS=off` and
+    /// `OTEL_SDK_DISABLED=true` leave nothing to observe.
+    pub(crate) fn from_env() -> Option<Arc<Self>> {
+        let metrics = metrics_enabled().then(|| Arc::new(Metrics::new()));
+        if metrics.is_none() && !traces::enabled() {
+            return None;
+        }
+        Some(Arc::new(Self { metrics }))
+    }
+
+    /// `app` with `GET /metrics`, when metrics are collected.
+    pub(crate) fn serve_metrics(&self, app: Router) -> Router {
+        match &self.metrics {
+            Some(metrics) => {
+                let metrics = Arc::clone(metrics);
+                app.route(METRICS_ROUTE, get(move || std::future::ready(metrics.render())))
+            }
+            None => app,
+        }
+    }
 }
 
 /// The telemetry of the request being answered, reachable from anything its handler awaits.
@@ -90,24 +113,9 @@ fn current_trace_id() -> Option<TraceId> {
         .ok()
 }
 
-/// `app` with its requests timed and traced, and `GET /metrics`.
-pub fn instrument(app: Router) -> Router {
-    let metrics = metrics_enabled().then(|| Arc::new(Metrics::new()));
-    if metrics.is_none() && !traces::enabled() {
-        return app;
-    }
-    let app = match &metrics {
-        Some(metrics) => {
-            let metrics = Arc::clone(metrics);
-            app.route(METRICS_ROUTE, get(move || std::future::ready(metrics.render())))
-        }
-        None => app,
-    };
-    let instrumentation = Arc::new(Instrumentation { metrics });
-    app.layer(middleware::from_fn_with_state(instrumentation, observe))
-}
-
-async fn observe(
+/// The request middleware (`common::serve::app` layers it on every route): times and traces the
+/// request, and runs it in its [`Scope`].
+pub(crate) async fn observe(
     State(instrumentation): State<Arc<Instrumentation>>,
     request: Request,
     next: Next,

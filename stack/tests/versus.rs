@@ -62,13 +62,24 @@ fn a_b_twenty_percent_slower_in_interleaved_rounds_is_found_at_a_ratio_near_1_2(
         .find(|row| matches!(row.figure, Figure::P50))
         .expect("a p50 row");
     let ratio = p50.ratio().expect("a ratio");
-    let [low, high] = p50.ratio_interval().expect("the p50 was tested");
-    eprintln!("p50 B/A {ratio:.3} ({low:.3}-{high:.3}): {}", p50.verdict_text());
+    eprintln!(
+        "p50 B/A {ratio:.3} {:?}: {}",
+        p50.ratio_interval(),
+        p50.verdict_text()
+    );
     assert!((ratio - 1.2).abs() < 0.03, "{ratio}");
-    assert!(low > 1.0 && high < 1.3, "[{low}, {high}]");
-    assert!(p50.marked(), "{}", p50.verdict_text());
-    assert!(comparison
-        .findings()
-        .iter()
-        .any(|(scenario, row)| *scenario == "s2" && matches!(row.figure, Figure::P50)));
+    match p50.ratio_interval() {
+        Some([low, high]) => {
+            assert!(low > 1.0 && high < 1.3, "[{low}, {high}]");
+            assert!(p50.marked(), "{}", p50.verdict_text());
+            assert!(comparison
+                .findings()
+                .iter()
+                .any(|(scenario, row)| *scenario == "s2" && matches!(row.figure, Figure::P50)));
+        }
+        // On a quiet machine every round's p50 can fall in one bucket of the record's histogram (3
+        // significant digits: 64 µs wide at 100 ms) on each side: then neither side varied, and the
+        // ratio is exact rather than tested, and must say so.
+        None => assert_eq!(p50.verdict_text(), "B higher, worse: exact, neither side varied"),
+    }
 }
