@@ -129,7 +129,8 @@ impl Limits {
     }
 
     /// `app` behind the body deadline: every request's body read within `body_read` (and the
-    /// body size limit) before it is routed.
+    /// body size limit) before it is routed. With no deadline (`SERVE_LIMITS=off`) the body is
+    /// left to the handler's extractor, whose size limit `serve::app`'s `DefaultBodyLimit` sets.
     pub fn on_request_bodies(&self, app: Router) -> BodyDeadline {
         BodyDeadline {
             app,
@@ -276,10 +277,11 @@ impl EverySecond {
 }
 
 /// A router whose requests' bodies are read whole (at most [`BODY_LIMIT_BYTES`]) within `limit`
-/// of their head, and handed on as bytes. A deadline for the whole body rather than tower-http's
-/// `RequestBodyTimeout`, which restarts its timer at every frame: a client sending a byte a second
-/// would never trip it. It wraps the router rather than each route, so a request passes one box
-/// fewer (`Router` clones as an `Arc`).
+/// of their head and handed on as bytes; with no `limit`, handed on as they come. A deadline for
+/// the whole body rather than tower-http's `RequestBodyTimeout`, which restarts its timer at every
+/// frame: a client sending a byte a second would never trip it. It wraps the router rather than
+/// each route, so a request passes one box fewer (`Router` clones as an `Arc`). It is always ready
+/// because axum's `Router` always is, so it calls the router without asking.
 #[derive(Clone)]
 pub struct BodyDeadline {
     app: Router,

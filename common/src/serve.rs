@@ -110,7 +110,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // `with_state` turns every handler into its finished, layered route once. A router served
     // as it is rebuilds the handler's route, each layer boxed anew, on every request (axum's
-    // `MethodEndpoint::BoxedHandler`); `axum::serve` does the same, through `into_make_service`.
+    // `MethodEndpoint::BoxedHandler`); `axum::serve` calls `with_state(())` too, once per
+    // connection.
     let app = limits.on_request_bodies(app.with_state(()));
     let http = limits.http1();
     let mut open = limits.open_connections();
