@@ -145,7 +145,10 @@ fn a_child_that_burns_half_a_second_and_exits_mid_interval_is_counted() {
     // child's, including what it used after the last tick that saw it alive, which the tree holds
     // only as the shell's reaped-children time; the shell, `sleep` and `mv` add a few ticks at most
     let counted: f64 = readings.iter().map(ResourceRow::cpu_seconds).sum();
-    assert!(child_cpu >= 0.5, "the child reported {child_cpu} s");
+    // (`os.times` counts in clock ticks, which the kernel splits by sampling: it can read a few
+    // hundredths under the 0.5 s the child measured with `process_time`, so the given is checked
+    // loosely; what is asserted is the sampler against the child's own figure)
+    assert!(child_cpu >= 0.4, "the child reported {child_cpu} s");
     assert!(
         counted >= child_cpu - 0.02 && counted <= child_cpu + 0.15,
         "counted {counted:.3} s of CPU for a child that used {child_cpu:.3} s: {readings:?}"
