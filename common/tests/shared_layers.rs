@@ -38,6 +38,16 @@ fn client() -> reqwest::Client {
     .client()
 }
 
+/// `GET url` with the services' client.
+async fn answer_to_get(url: String) -> reqwest::Response {
+    client().get(url).send().await.expect("an answer")
+}
+
+/// `POST url` with `body` as JSON, with the services' client.
+async fn answer_to_post(url: String, body: Value) -> reqwest::Response {
+    client().post(url).json(&body).send().await.expect("an answer")
+}
+
 async fn echo(Json(body): Json<Value>) -> Json<Value> {
     Json(body)
 }
@@ -57,21 +67,13 @@ async fn a_panicking_handler_is_answered_500_with_a_json_detail_and_the_service_
     let url = spawn_app(routes, Limits::default()).await;
 
     // When it is called
-    let answer = client()
-        .get(format!("{url}/panic"))
-        .send()
-        .await
-        .expect("an answer");
+    let answer = answer_to_get(format!("{url}/panic")).await;
 
     // Then the answer is a JSON 500, and the service still answers the next request
     assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: Value = answer.json().await.expect("a JSON body");
     assert_eq!(body, json!({"detail": "internal error"}));
-    let health = client()
-        .get(format!("{url}/health"))
-        .send()
-        .await
-        .expect("an answer");
+    let health = answer_to_get(format!("{url}/health")).await;
     assert_eq!(health.status(), StatusCode::OK);
 }
 
@@ -92,12 +94,7 @@ async fn with_the_limits_off_a_body_over_the_size_limit_is_still_413() {
 
     // Then it is refused with 413, and a body within the limit is still echoed
     assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let within = client()
-        .post(format!("{url}/echo"))
-        .json(&json!({"padding": "x"}))
-        .send()
-        .await
-        .expect("an answer");
+    let within = answer_to_post(format!("{url}/echo"), json!({"padding": "x"})).await;
     assert_eq!(within.status(), StatusCode::OK);
 }
 
@@ -108,21 +105,13 @@ async fn a_request_is_counted_under_its_route_in_the_metrics() {
 
     // When a route is called twice
     for _ in 0..2 {
-        let answer = client()
-            .post(format!("{url}/echo"))
-            .json(&json!({"n": 1}))
-            .send()
-            .await
-            .expect("an answer");
+        let answer = answer_to_post(format!("{url}/echo"), json!({"n": 1})).await;
         assert_eq!(answer.status(), StatusCode::OK);
     }
 
     // Then /metrics counts both under the route's template
-    let metrics = client()
-        .get(format!("{url}/metrics"))
-        .send()
+    let metrics = answer_to_get(format!("{url}/metrics"))
         .await
-        .expect("an answer")
         .text()
         .await
         .expect("a text body");
@@ -149,11 +138,7 @@ async fn a_call_answered_with_a_redirect_gets_the_redirect_not_its_target() {
     let url = spawn_app(routes, Limits::default()).await;
 
     // When the services' client calls it
-    let answer = client()
-        .get(format!("{url}/moved"))
-        .send()
-        .await
-        .expect("an answer");
+    let answer = answer_to_get(format!("{url}/moved")).await;
 
     // Then the caller gets the callee's own answer, the redirect
     assert_eq!(answer.status(), StatusCode::TEMPORARY_REDIRECT);
