@@ -2,19 +2,21 @@
 //!
 //! [`app`] wraps a service's own routes with what all ten share: `GET /health`, the OpenAPI document
 //! (`GET /openapi.json`) and its docs (`GET /docs`), JSON answers for unknown paths and methods, a
-//! body size limit, a guard that turns a panic into a JSON `500` instead of a dropped connection, and
-//! request metrics and traces with `GET /metrics`. [`run`] is a service binary's whole `main`:
+//! body size limit, a guard that turns a panic into a JSON `500` instead of a dropped connection, a
+//! deadline on each request's handler (a JSON `504` when it passes; [`ROUTE_DEADLINE_DEFAULT`], or
+//! what [`app_within`] is given for a route whose own work takes longer), and request metrics and
+//! traces with `GET /metrics`. [`run`] is a service binary's whole `main`:
 //! logging and tracing ([`telemetry`]), the `healthcheck` subcommand that compose's health checks
 //! call, start-up (which may wait for the database), listening on `PORT` within the
 //! [`limits`](crate::limits) on slow clients and open connections, and a graceful shutdown on SIGTERM
-//! or Ctrl-C that lets requests in flight finish.
+//! or Ctrl-C that lets requests in flight finish, then closes the database pools.
 
 use std::{any::Any, future::Future, process::ExitCode, time::Duration};
 
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request, State},
     http::StatusCode,
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     Router,
 };
@@ -27,7 +29,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    config,
+    config, db,
     downstream::Timeouts,
     limits::{self, EverySecond, Limits, BODY_LIMIT_BYTES},
     openapi,
@@ -45,8 +47,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Anything that stops a service from starting; it is printed and the process exits non-zero.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A service's routes plus what every service has, its OpenAPI document and docs among them.
+/// How long a handler may work before its request is answered `504`: longer than any one database
+/// statement may take (acquire plus statement bound, `common::db`) and than one downstream call's
+/// total timeout, so those answer first with their own `503`/`504`, and no longer than the 10 s that
+/// S3's and S5's callers are promised (docs/reliability.md).
+pub const ROUTE_DEADLINE_DEFAULT: Duration = Duration::from_secs(10);
+
+/// A service's routes plus what every service has, its OpenAPI document and docs among them, each
+/// request within [`ROUTE_DEADLINE_DEFAULT`].
 pub fn app(routes: OpenApiRouter) -> Router {
+    app_within(routes, ROUTE_DEADLINE_DEFAULT)
+}
+
+/// [`app`], each request's handler given `deadline` (sized from the service's own work).
+pub fn app_within(routes: OpenApiRouter, deadline: Duration) -> Router {
     let (routes, api) = routes.routes(routes!(health)).split_for_parts();
     let app = routes
         .merge(openapi::docs(api))
@@ -56,6 +70,7 @@ pub fn app(routes: OpenApiRouter) -> Router {
     // then clones and polls through.
     let guards = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(deadline, within_deadline))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
     match Instrumentation::from_env() {
         Some(instrumentation) => instrumentation.serve_metrics(app).layer(
@@ -89,6 +104,23 @@ async fn unknown_path() -> ApiError {
 
 async fn unknown_method() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// Answers `504` when the handler has not answered by `deadline`. The handler's future is dropped
+/// there: its database statement, if any, is cut off and its connection closed (`common::db`), and
+/// its downstream call abandoned.
+async fn within_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request was not answered within its deadline of {} ms",
+                deadline.as_millis()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
@@ -203,7 +235,9 @@ where
     };
     tracing::info!(service, port, "listening");
     limits.log();
-    match serve(listener, app, limits, shutdown_signal()).await {
+    let served = serve(listener, app, limits, shutdown_signal()).await;
+    db::close_all().await;
+    match served {
         Ok(()) => {
             tracing::info!(service, "stopped");
             ExitCode::SUCCESS
