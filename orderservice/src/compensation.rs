@@ -4,9 +4,11 @@
 //! The inventory's `/compensate_stock` is idempotent and keyed by the order, so compensation is
 //! retried with backoff, and an order whose compensation still could not be done stays
 //! `compensating`. Recovery takes every such order, and every order left `pending` or `reserved` by a
-//! process that stopped mid-saga, compensates it and marks it `failed`: at start-up for all of them,
-//! then periodically for those idle longer than any saga can take. Compensating an order that never
-//! reserved anything is harmless: the inventory releases nothing and refuses its late reservation.
+//! process that stopped mid-saga, compensates it and marks it `failed`: periodically, from start-up
+//! on, each order whose owner's lease is gone or which has been idle longer than any saga can take,
+//! so a live process's saga is never taken from it ([`crate::lease`]). Each sweep has a deadline.
+//! Compensating an order that never reserved anything is harmless: the inventory releases nothing
+//! and refuses its late reservation.
 
 use std::time::Duration;
 
@@ -14,7 +16,10 @@ use common::db::DbPool;
 use common::{Downstream, DownstreamError};
 use serde::Serialize;
 
-use crate::orders::{self, Abandoned, Order, Status};
+use crate::{
+    lease::Owner,
+    orders::{self, Order, Status},
+};
 
 /// How compensation is retried before the order is left to recovery.
 const ATTEMPTS: u32 = 4;
@@ -84,19 +89,21 @@ impl Recovery {
         }
     }
 
-    /// Runs forever: first every order left unfinished by an earlier process (one last touched
-    /// before `started`, this process's start on the database's clock), then periodically those
-    /// idle for longer than `idle_after`. Orders this process takes after `started` are never
-    /// mistaken for an earlier process's, however late the first sweep runs.
-    pub async fn run(self, db: DbPool, inventory: Downstream, started: f64) {
-        let mut abandoned = Abandoned::Before(started);
+    /// Runs forever, for `owner`: a sweep at once, then one every `interval`. A sweep is cut off
+    /// after `idle_after`: by then the orders it claimed count as abandoned again, and another
+    /// process may take them.
+    pub async fn run(self, db: DbPool, inventory: Downstream, owner: Owner) {
         loop {
-            match recover_abandoned(&db, &inventory, abandoned).await {
-                Ok(0) => {}
-                Ok(recovered) => tracing::info!(recovered, "abandoned orders compensated"),
-                Err(err) => tracing::warn!(error = %err, "recovery failed; trying again later"),
+            let sweep = recover_abandoned(&db, &inventory, owner, self.idle_after);
+            match tokio::time::timeout(self.idle_after, sweep).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(recovered)) => tracing::info!(recovered, "abandoned orders compensated"),
+                Ok(Err(err)) => tracing::warn!(error = %err, "recovery failed; trying again later"),
+                Err(_elapsed) => tracing::warn!(
+                    deadline_ms = self.idle_after.as_millis(),
+                    "a recovery sweep passed its deadline; trying again later"
+                ),
             }
-            abandoned = Abandoned::IdleFor(self.idle_after);
             tokio::time::sleep(self.interval).await;
         }
     }
@@ -106,11 +113,12 @@ impl Recovery {
 pub async fn recover_abandoned(
     db: &DbPool,
     inventory: &Downstream,
-    abandoned: Abandoned,
+    owner: Owner,
+    idle_after: Duration,
 ) -> Result<usize, CompensationError> {
     let mut recovered = 0;
     loop {
-        let orders = orders::claim_abandoned(db, abandoned, 100).await?;
+        let orders = orders::claim_abandoned(db, owner, idle_after, 100).await?;
         if orders.is_empty() {
             return Ok(recovered);
         }

@@ -14,9 +14,13 @@
 //! keeps that status until its end (`failed` or `completed`) is saved, so a crash anywhere in between
 //! leaves it `pending` (or `compensating`, when its compensation failed), and
 //! [`compensation::Recovery`] finishes it when the service is back: no stock is held for good. The
-//! saga makes two writes of its own, and the inventory one for each of its two calls.
+//! saga makes two writes of its own, and the inventory one for each of its two calls. Each order
+//! records the process that runs it ([`lease`]), so that recovery in another replica leaves it alone
+//! while that process lives; should recovery still end an order first, the saga's last write finds
+//! the order no longer `pending` and the answer says so, never "completed".
 
 pub mod compensation;
+pub mod lease;
 pub mod orders;
 
 use std::time::Duration;
@@ -45,6 +49,7 @@ use utoipa_axum::routes;
 
 use crate::{
     compensation::{compensate, CompensationError, Recovery},
+    lease::Owner,
     orders::{Order, Status},
 };
 
@@ -74,6 +79,8 @@ impl Settings {
         let timeouts = Timeouts::from_env()?;
         let client = timeouts.client();
         let interval = config::millis_or("RECOVERY_INTERVAL_MS", Duration::from_secs(30))?;
+        let recovery = Recovery::new(interval, timeouts.total);
+        let idle_after = config::millis_or("RECOVERY_IDLE_AFTER_MS", recovery.idle_after)?;
         Ok(Self {
             db: DbSettings::from_env()?,
             inventory: Downstream::from_env("inventoryservice", "INVENTORY_SERVICE_URL", &client, timeouts)?,
@@ -81,7 +88,10 @@ impl Settings {
                 gateway: Downstream::from_env("paymentservice", "PAYMENT_SERVICE_URL", &client, timeouts)?,
                 path: config::var("PAYMENT_PATH").unwrap_or_else(|| DECLINING_PAYMENT_PATH.to_owned()),
             },
-            recovery: Recovery::new(interval, timeouts.total),
+            recovery: Recovery {
+                idle_after,
+                ..recovery
+            },
         })
     }
 }
@@ -90,22 +100,23 @@ pub async fn from_env() -> Result<Router, StartupError> {
     build(Settings::from_env()?).await
 }
 
-/// Connects to the database and returns the app, with recovery running beside it: first over the
-/// orders earlier processes left unfinished, then periodically.
+/// Connects to the database, takes this process's lease and returns the app, with recovery running
+/// beside it.
 pub async fn build(settings: Settings) -> Result<Router, StartupError> {
     let db = db::connect(&settings.db, SCHEMA, &MIGRATOR).await?;
-    let started = orders::database_clock(&db).await?;
+    let owner = lease::take(&settings.db).await?;
     tokio::spawn(
         settings
             .recovery
-            .run(db.clone(), settings.inventory.clone(), started),
+            .run(db.clone(), settings.inventory.clone(), owner),
     );
-    Ok(app(db, settings.inventory, settings.payment))
+    Ok(app(db, owner, settings.inventory, settings.payment))
 }
 
-fn app(db: DbPool, inventory: Downstream, payment: Payment) -> Router {
+fn app(db: DbPool, owner: Owner, inventory: Downstream, payment: Payment) -> Router {
     let state = AppState {
         db,
+        owner,
         inventory,
         payment,
     };
@@ -119,6 +130,7 @@ fn app(db: DbPool, inventory: Downstream, payment: Payment) -> Router {
 #[derive(Clone)]
 struct AppState {
     db: DbPool,
+    owner: Owner,
     inventory: Downstream,
     payment: Payment,
 }
@@ -195,7 +207,8 @@ struct SagaFailed {
             "payment": {"status": "failed", "reason": "Insufficient funds", "detail": "Insufficient funds"}})),
     (status = 404, description = "No such product; no order is kept", body = ErrorBody,
         example = json!({"detail": "product 999 does not exist"})),
-    (status = 409, description = "The stock is short: the order is `failed` and payment was never called",
+    (status = 409, description = "The stock is short: the order is `failed` and payment was never called \
+        (or, with the approving payment path, recovery ended the order before the saga could complete it)",
         body = ErrorBody, example = json!({
             "detail": "insufficient stock for product 1: 9000 requested, 4999 available",
             "order_id": 2, "status": "failed"})),
@@ -214,7 +227,7 @@ async fn create_order(
     positive("quantity", request.quantity)?;
 
     // 1. Save the order as pending.
-    let order = orders::insert_pending(&app.db, request.product_id, request.quantity).await?;
+    let order = orders::insert_pending(&app.db, app.owner, request.product_id, request.quantity).await?;
 
     // 2. Reserve its stock.
     match app.inventory.post("/reserve_stock", &order).await {
@@ -238,7 +251,9 @@ async fn create_order(
     // 3. Take the payment.
     let payment = match app.payment.gateway.post(&app.payment.path, &order).await {
         Ok(reply) if reply.status.is_success() => {
-            orders::advance(&app.db, order.id, &[Status::Pending], Status::Completed).await?;
+            if !orders::advance(&app.db, order.id, &[Status::Pending], Status::Completed).await? {
+                return Err(taken_over(&order));
+            }
             return Ok(Verdict::Completed(OrderCompleted {
                 order_id: order.id,
                 status: Status::Completed,
@@ -263,6 +278,18 @@ async fn create_order(
         status: Status::Failed,
         payment: payment.body,
     }))
+}
+
+/// The payment went through, but recovery had already ended the order (its owner's lease was lost,
+/// or the saga outlived the deadline): the order is not `completed`, and the answer says so.
+fn taken_over(order: &Order) -> Failure<SagaFailed> {
+    ApiError::conflict(format!(
+        "order {} was ended by recovery while its payment was taken: it is not completed, \
+         its stock was given back, and the payment must be refunded",
+        order.id
+    ))
+    .with("order_id", order.id)
+    .into()
 }
 
 /// Ends a saga that a downstream failure interrupted: its stock is given back and the caller gets

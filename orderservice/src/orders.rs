@@ -1,13 +1,16 @@
 //! The `orders` table: each order and the step its saga has reached.
 //!
 //! Every change of status names the statuses it may leave, so the request that runs a saga and the
-//! recovery that finishes abandoned ones can never move the same order backwards.
+//! recovery that finishes abandoned ones can never move the same order backwards. Every order records
+//! its `owner`, the lease of the process running its saga ([`crate::lease`]).
 
 use std::time::Duration;
 
 use common::db::DbPool;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::lease::{Owner, LEASE_CLASS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -45,13 +48,19 @@ pub struct Order {
 }
 
 /// Step 1 of the saga: the order exists, durably, before anything is asked of the inventory.
-pub async fn insert_pending(db: &DbPool, product_id: i32, quantity: i32) -> Result<Order, sqlx::Error> {
+pub async fn insert_pending(
+    db: &DbPool,
+    owner: Owner,
+    product_id: i32,
+    quantity: i32,
+) -> Result<Order, sqlx::Error> {
     sqlx::query_as::<_, Order>(
-        "INSERT INTO orders (product_id, quantity, status) VALUES ($1, $2, 'pending')
+        "INSERT INTO orders (product_id, quantity, status, owner) VALUES ($1, $2, 'pending', $3)
          RETURNING id, product_id, quantity",
     )
     .bind(product_id)
     .bind(quantity)
+    .bind(owner.0)
     .fetch_one(db)
     .await
 }
@@ -80,50 +89,39 @@ pub async fn discard(db: &DbPool, order_id: i32) -> Result<(), sqlx::Error> {
         .map(drop)
 }
 
-/// Which unfinished orders count as abandoned.
-#[derive(Debug, Clone, Copy)]
-pub enum Abandoned {
-    /// Last touched before this instant, in seconds since the epoch on the database's clock.
-    Before(f64),
-    /// Untouched for at least this long.
-    IdleFor(Duration),
-}
-
-/// The database's clock now, in seconds since the epoch: a cut-off that [`Abandoned::Before`] can
-/// compare with the database's own timestamps, whatever this machine's clock says.
-pub async fn database_clock(db: &DbPool) -> Result<f64, sqlx::Error> {
-    sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
-        .fetch_one(db)
-        .await
-}
-
-/// Takes up to `limit` abandoned unfinished orders and marks them `compensating`, so that another
-/// sweep running at the same time skips them.
+/// Takes up to `limit` abandoned unfinished orders for `owner` and marks them `compensating`, so
+/// that another sweep running at the same time skips them.
+///
+/// An order is abandoned when it has been idle for `idle_after` (longer than any saga may take), or
+/// when its owner is provably gone: no session holds that owner's lease, or it has none.
 pub async fn claim_abandoned(
     db: &DbPool,
-    abandoned: Abandoned,
+    owner: Owner,
+    idle_after: Duration,
     limit: i64,
 ) -> Result<Vec<Order>, sqlx::Error> {
-    let (condition, value) = match abandoned {
-        Abandoned::Before(epoch) => ("updated_at < to_timestamp($1)", epoch),
-        Abandoned::IdleFor(idle) => (
-            "updated_at <= now() - make_interval(secs => $1)",
-            idle.as_secs_f64(),
-        ),
-    };
-    sqlx::query_as::<_, Order>(&format!(
-        "UPDATE orders SET status = 'compensating', updated_at = now()
+    sqlx::query_as::<_, Order>(
+        "UPDATE orders SET status = 'compensating', updated_at = now(), owner = $3
          WHERE id IN (
-             SELECT id FROM orders
-             WHERE status IN ('pending', 'reserved', 'compensating') AND {condition}
+             SELECT id FROM orders AS o
+             WHERE status IN ('pending', 'reserved', 'compensating')
+               AND (updated_at <= now() - make_interval(secs => $1)
+                    OR o.owner IS NULL
+                    OR NOT EXISTS (
+                        SELECT 1 FROM pg_locks AS l
+                        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                          AND l.classid::int8 = $4 AND l.objid::int8 = o.owner))
              ORDER BY id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
          )
-         RETURNING id, product_id, quantity"
-    ))
-    .bind(value)
+         RETURNING id, product_id, quantity",
+    )
+    .bind(idle_after.as_secs_f64())
     .bind(limit)
+    .bind(owner.0)
+    .bind(i64::from(LEASE_CLASS))
     .fetch_all(db)
     .await
 }

@@ -214,9 +214,8 @@ async fn an_order_whose_compensation_failed_stays_compensating_until_recovery_fi
 }
 
 /// Puts the system in the state a crash after step 2 leaves: an order still `pending` with its stock
-/// held, the saga gone. The order was touched just now, as by a saga in progress, so the running
-/// process's periodic sweep (for orders idle a minute) leaves it alone: only a restart's first sweep
-/// (orders last touched before the process started) may take it. Returns the order's id.
+/// held, the saga gone. The order was touched just now, so it is not idle; it has no owner (no
+/// process holds a lease for it), which is what makes it abandoned. Returns the order's id.
 async fn reserve_behind_the_order_service(system: &System, product_id: i32, quantity: i32) -> i32 {
     let orders = system.tables_of("orderservice").await;
     let order_id: i32 = sqlx::query_scalar(
