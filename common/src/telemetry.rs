@@ -43,17 +43,20 @@ use crate::config;
 /// The route of the Prometheus scrape: neither counted nor traced.
 pub const METRICS_ROUTE: &str = "/metrics";
 
-/// What a running service keeps of its telemetry; dropping it flushes the spans not yet exported.
+/// What a running service keeps of its telemetry; dropping it flushes the spans not yet exported and
+/// the log lines not yet written.
 #[must_use = "dropping the guard stops the span export"]
 pub struct Guard {
     _traces: traces::Guard,
+    _logs: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 /// Logging and tracing for the process of the service `service`, from the environment.
 pub fn init(service: &'static str) -> Guard {
-    logs::init(Some(service));
+    let logs = logs::init(Some(service));
     Guard {
         _traces: traces::init(service),
+        _logs: logs,
     }
 }
 

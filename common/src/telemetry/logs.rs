@@ -1,6 +1,10 @@
 //! Log lines for people (the default) or for machines (`LOG_FORMAT=json`).
 //!
-//! Both go to standard error, `info` and above unless `RUST_LOG` says otherwise. A line written while
+//! Both go to standard error, `info` and above unless `RUST_LOG` says otherwise. A service writes them
+//! without blocking: lines go to a bounded queue (`LOG_BUFFER_LINES`, [`BUFFER_LINES_DEFAULT`]) that a
+//! thread of their own writes out, and a line that finds the queue full is dropped and counted
+//! ([`dropped_lines`], the `log_lines_dropped` metric) rather than stalling the service's one worker
+//! thread behind a slow or stalled standard error. Tests' logging is written directly. A line written while
 //! a request is answered carries its trace id: the human format shows it as the `request{trace_id=…}`
 //! span, the JSON format as `trace_id`. JSON is one object per line:
 //! `{"timestamp", "level", "service", "target", "message", "fields", "trace_id"}`.
@@ -23,6 +27,7 @@ use tracing_subscriber::{
     fmt::{
         format::Writer,
         time::{FormatTime, SystemTime},
+        writer::BoxMakeWriter,
         FmtContext, FormatEvent, FormatFields, FormattedFields,
     },
     layer::SubscriberExt,
@@ -31,21 +36,53 @@ use tracing_subscriber::{
     Layer,
 };
 
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+
 use crate::config;
 
 static SERVICE: OnceLock<&'static str> = OnceLock::new();
 
-/// Logging for a process that runs no single service (the tests): no `service` in JSON lines.
+/// `LOG_BUFFER_LINES`'s default: lines waiting to be written before more are dropped. Far more than a
+/// service writes in the time a healthy terminal or log collector takes to read them.
+pub const BUFFER_LINES_DEFAULT: usize = 8192;
+
+/// The count of the lines dropped because the queue was full, once a service's writer exists.
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Lines dropped so far because the log queue was full.
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |counter| {
+        u64::try_from(counter.dropped_lines()).unwrap_or(u64::MAX)
+    })
+}
+
+/// Logging for a process that runs no single service (the tests): no `service` in JSON lines, and
+/// written directly.
 pub fn init_logging() {
     init(None);
 }
 
 /// Installs the process's subscriber; a second call (tests start several services in one process)
-/// keeps the first.
-pub(crate) fn init(service: Option<&'static str>) {
-    if let Some(service) = service {
-        let _ = SERVICE.set(service);
-    }
+/// keeps the first. A service's lines are written by a thread of their own, which the returned guard
+/// flushes and ends when dropped.
+pub(crate) fn init(service: Option<&'static str>) -> Option<WorkerGuard> {
+    let (writer, guard) = match service {
+        Some(service) => {
+            let _ = SERVICE.set(service);
+            let lines = config::parse_or("LOG_BUFFER_LINES", BUFFER_LINES_DEFAULT).unwrap_or_else(|err| {
+                eprintln!("{err}; buffering {BUFFER_LINES_DEFAULT} lines");
+                BUFFER_LINES_DEFAULT
+            });
+            let (writer, guard) = NonBlockingBuilder::default()
+                .lossy(true)
+                .buffered_lines_limit(lines)
+                .thread_name("log-writer")
+                .finish(std::io::stderr());
+            let _ = DROPPED.set(writer.error_counter());
+            (BoxMakeWriter::new(writer), Some(guard))
+        }
+        None => (BoxMakeWriter::new(std::io::stderr), None),
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match config::var("LOG_FORMAT").map(|f| f.trim().to_ascii_lowercase()) {
         Some(format) if format == "json" => true,
@@ -59,18 +96,19 @@ pub(crate) fn init(service: Option<&'static str>) {
     let lines = if json {
         tracing_subscriber::fmt::layer()
             .event_format(JsonLines)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .event_format(TextLines)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed()
     };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(filter))
         .try_init();
+    guard
 }
 
 /// An event's or a span's fields as JSON values.

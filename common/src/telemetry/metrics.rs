@@ -146,6 +146,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(PoolCollector));
         registry.register_collector(Box::new(ProcessCollector));
+        registry.register_collector(Box::new(DroppedLogLines));
         Self {
             registry,
             server,
@@ -274,6 +275,23 @@ impl Collector for PoolCollector {
                 ConstGauge::new(i64::from(value)).encode(family.encode_family(&labels)?)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Log lines dropped because the log queue was full (`telemetry::logs`), read at scrape time.
+#[derive(Debug)]
+struct DroppedLogLines;
+
+impl Collector for DroppedLogLines {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let dropped = encoder.encode_descriptor(
+            "log_lines_dropped",
+            "Log lines dropped because the queue to standard error was full",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(super::logs::dropped_lines()).encode(dropped)?;
         Ok(())
     }
 }
