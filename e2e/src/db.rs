@@ -28,7 +28,11 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
-        let url = server_url();
+        Self::create_on(server_url()).await
+    }
+
+    /// A fresh database on the server of `url` (a test's private cluster, say).
+    pub async fn create_on(url: String) -> Self {
         let server = match PgConnectOptions::from_str(&url) {
             Ok(options) => options,
             Err(err) => panic!("TEST_DATABASE_URL={url:?} is not a PostgreSQL URL: {err}"),

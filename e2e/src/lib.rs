@@ -112,6 +112,9 @@ pub struct Options {
     pub gated_database: bool,
     /// The payment endpoint the order saga calls (`PAYMENT_PATH`).
     pub payment_path: &'static str,
+    /// The PostgreSQL server of the test's database (`postgres://...`, no database): by default the
+    /// one the tests share.
+    pub database_server: Option<String>,
 }
 
 impl Default for Options {
@@ -129,6 +132,7 @@ impl Default for Options {
             },
             gated_database: false,
             payment_path: orderservice::DECLINING_PAYMENT_PATH,
+            database_server: None,
         }
     }
 }
@@ -159,7 +163,10 @@ pub async fn spawn_system() -> System {
 
 pub async fn spawn_system_with(options: Options) -> System {
     common::telemetry::init_logging();
-    let database = TestDatabase::create().await;
+    let database = match &options.database_server {
+        Some(url) => TestDatabase::create_on(url.clone()).await,
+        None => TestDatabase::create().await,
+    };
     let gate = if options.gated_database {
         Some(DbGate::open(database.port()).await)
     } else {

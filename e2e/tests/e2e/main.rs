@@ -9,6 +9,7 @@ mod metrics;
 mod openapi_docs;
 mod pool;
 mod release_binaries;
+mod reliability;
 mod s1_register;
 mod s2_payment;
 mod s3_product_fan_out;
