@@ -127,7 +127,7 @@ pub async fn connect(
     migrator.run_direct(&mut setup).await?;
     let _ = setup.close().await;
     let pool = DbPool::new(connect, settings)?;
-    telemetry::metrics::register_pool(schema, &pool);
+    telemetry::metrics::register_pool(schema, pool.clone());
     Ok(pool)
 }
 
@@ -226,6 +226,16 @@ impl DbPool {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+}
+
+impl telemetry::metrics::PoolGauges for DbPool {
+    fn open_and_idle(&self) -> (usize, usize) {
+        self.counts()
+    }
+
+    fn is_closed(&self) -> bool {
+        DbPool::is_closed(self)
     }
 }
 
