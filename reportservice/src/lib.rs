@@ -11,10 +11,10 @@ use axum::{extract::State, http::StatusCode, Router};
 use common::{
     config,
     config::ConfigError,
-    openapi::{self, BodyRefused, ErrorBody},
+    openapi::{self, BodyRefused},
     serve,
     serve::StartupError,
-    ApiError, Json, OptionalJson,
+    ApiError, ErrorBody, Json, OptionalJson,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,7 +65,8 @@ pub struct Report {
     request_body(content = Option<serde_json::Value>, description = "Any JSON, or no body"),
     responses(
         (status = 200, description = "The report, after `REPORT_SECONDS`", body = Report),
-        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody),
+        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody,
+            example = json!({"detail": "Failed to parse the request body as JSON: expected value at line 1 column 1"})),
         BodyRefused,
     ))]
 async fn generate_report(
