@@ -169,7 +169,7 @@ pub async fn connect(
     let statement_timeout = settings.statement_timeout.as_millis().to_string();
     let connect = connect.options([("statement_timeout", statement_timeout.as_str())]);
     let pool = DbPool::new(connect, settings)?;
-    telemetry::metrics::register_pool(schema, &pool);
+    telemetry::metrics::register_pool(schema, pool.clone());
     OPEN_POOLS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -311,6 +311,16 @@ impl DbPool {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+}
+
+impl telemetry::metrics::PoolGauges for DbPool {
+    fn open_and_idle(&self) -> (usize, usize) {
+        self.counts()
+    }
+
+    fn is_closed(&self) -> bool {
+        DbPool::is_closed(self)
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Every call has a connect timeout and a total timeout. A failure is one of three things, each
 //! naming the service that failed: it could not be reached, it did not answer in time, or it answered
-//! with a status the caller did not expect. [`DownstreamError`] turns into `502` or `504`.
+//! with a status the caller did not expect. [`DownstreamError::status`] is then `502` or `504`, and
+//! the caller's documented error body names [`DownstreamError::service`].
 //!
 //! Every call is timed into `http_client_request_duration_seconds` of the calling service, labelled
 //! with the called service, the path and the outcome, and carries the request's `traceparent`
@@ -29,7 +30,6 @@ use serde_json::Value;
 use crate::{
     config::{self, ConfigError},
     telemetry::{OutboundCall, Outcome},
-    ApiError,
 };
 
 /// The timeouts of every outbound call.
@@ -273,11 +273,5 @@ impl Downstream {
             service: self.name,
             reason,
         }
-    }
-}
-
-impl From<DownstreamError> for ApiError {
-    fn from(err: DownstreamError) -> Self {
-        ApiError::new(err.status(), err.to_string()).with("service", err.service())
     }
 }

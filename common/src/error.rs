@@ -1,13 +1,18 @@
-//! The errors handlers return.
+//! The errors handlers return, each answered as a body of a documented type.
 //!
-//! Every error leaves a service as JSON, `{"detail": "..."}`, with the status that names its cause, plus
-//! any fields that help the caller (the failed `service`, the `order_id`, ...). Faults of the client
-//! are `4xx`; a `5xx` always means the database or another service failed, and says which.
+//! Every error leaves a service as JSON with the status that names its cause and at least a `detail`
+//! for a person to read. Faults of the client are `4xx`; a `5xx` always means the database or another
+//! service failed, and says which.
 //!
-//! [`ApiError`] is the plain error. A handler that calls other services may also fail part-way, after
-//! it committed something: [`Failure::PartWay`] then answers with a body of the handler's own
-//! documented type, which says what was already done (the saved user, the committed product, the
-//! order's status), so the OpenAPI document and the answer are the same type and cannot drift.
+//! The body of an answer is always a value of a Rust type that derives both `Serialize` and
+//! utoipa's `ToSchema`, so the OpenAPI document's schema of it is derived from the very type that is
+//! sent and the two cannot drift. [`ApiError`] is the plain error: its body is [`ErrorBody`], only
+//! `detail`. An error that tells the caller more (how much stock is `available`, the `order_id` and
+//! `status` of an order, the user or product already saved before a later step failed) is
+//! [`Failure::Detailed`], with a body of the handler's own type that the route's documented
+//! responses name. Each body type refuses fields it does not declare (`additionalProperties: false`),
+//! so a document whose example or answer carries a field its schema lacks fails the error-schema test
+//! (e2e `error_schemas`).
 
 use axum::{
     extract::rejection::{JsonRejection, PathRejection},
@@ -15,21 +20,34 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::db;
 
+/// The body of a plain error: what went wrong, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"detail": "Not Found"}))]
+pub struct ErrorBody {
+    /// What went wrong, for a person to read.
+    pub detail: String,
+}
+
+/// A plain error: a status and an [`ErrorBody`].
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: Map<String, Value>,
+    body: ErrorBody,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        let mut body = Map::new();
-        body.insert("detail".into(), Value::String(detail.into()));
-        Self { status, body }
+        Self {
+            status,
+            body: ErrorBody {
+                detail: detail.into(),
+            },
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -45,42 +63,43 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
     }
 
-    /// Adds a field beside `detail`.
-    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        self.body.insert(key.to_owned(), value);
-        self
+    /// The status this error answers with, for a handler that answers the same cause with a body
+    /// of its own ([`Failure::Detailed`]).
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(status = %self.status, body = ?self.body, "request failed");
-        }
-        (self.status, axum::Json(self.body)).into_response()
+        answer(self.status, self.body)
     }
 }
 
-/// A handler's error: a plain [`ApiError`], or a failure part-way with a documented body `B`.
+/// A handler's error: a plain [`ApiError`], or one with a documented body `B` that tells the caller
+/// more than `detail` (what was already done, what is left).
 #[derive(Debug)]
 pub enum Failure<B> {
     Plain(ApiError),
-    PartWay { status: StatusCode, body: B },
+    Detailed { status: StatusCode, body: B },
 }
 
-impl<B: Serialize + std::fmt::Debug> IntoResponse for Failure<B> {
+impl<B: Serialize + ToSchema + std::fmt::Debug> IntoResponse for Failure<B> {
     fn into_response(self) -> Response {
         match self {
             Self::Plain(err) => err.into_response(),
-            Self::PartWay { status, body } => {
-                if status.is_server_error() {
-                    tracing::warn!(%status, ?body, "request failed part-way");
-                }
-                (status, axum::Json(body)).into_response()
-            }
+            Self::Detailed { status, body } => answer(status, body),
         }
     }
+}
+
+/// The one place an error becomes an answer: a body whose type has a schema, logged when it is the
+/// service's fault.
+fn answer<B: Serialize + ToSchema + std::fmt::Debug>(status: StatusCode, body: B) -> Response {
+    if status.is_server_error() {
+        tracing::warn!(%status, ?body, "request failed");
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 impl<B> From<ApiError> for Failure<B> {
@@ -121,5 +140,23 @@ impl From<sqlx::Error> for ApiError {
             tracing::error!(error = %err, "database error");
             Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal database error")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plain_error_answers_only_its_detail() {
+        let response = ApiError::conflict("taken").into_response();
+
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1024).await.ok();
+
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body.as_deref(), Some(&br#"{"detail":"taken"}"#[..]));
     }
 }

@@ -23,5 +23,5 @@ pub mod telemetry;
 pub mod validate;
 
 pub use downstream::{Downstream, DownstreamError};
-pub use error::{ApiError, Failure};
+pub use error::{ApiError, ErrorBody, Failure};
 pub use extract::{Json, OptionalJson, Path};

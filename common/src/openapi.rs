@@ -7,13 +7,14 @@
 //! `GET /openapi.json` and Swagger UI at `GET /docs`. Swagger UI's files are compiled into the binary
 //! from the `utoipa-swagger-ui-vendored` crate, so the page works offline and loads nothing from a CDN.
 //!
-//! The response sets below ([`BadJson`], [`BodyRefused`], [`DatabaseDown`], [`DownstreamFailed`]) are the statuses
-//! that the shared plumbing answers on a service's behalf, so a route lists each in one word.
+//! The response sets below ([`BadJson`], [`BodyRefused`], [`DatabaseDown`]) are the statuses that the
+//! shared plumbing answers on a service's behalf, so a route lists each in one word. Their bodies are
+//! [`ErrorBody`], the type [`crate::ApiError`] sends; a route's own error bodies are declared beside
+//! its handler, as the types its [`crate::Failure::Detailed`] sends.
 
 use std::marker::PhantomData;
 
 use axum::Router;
-use serde::Serialize;
 use utoipa::{
     openapi::{schema::AnyOfBuilder, InfoBuilder, OpenApi, OpenApiBuilder, RefOr, Schema},
     IntoResponses, PartialSchema, ToSchema,
@@ -21,13 +22,16 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::error::ErrorBody;
+
 /// Where the document is served.
 pub const DOCUMENT_PATH: &str = "/openapi.json";
 /// Where Swagger UI is served (`/docs` redirects to `/docs/`, whose relative links find its files).
 pub const DOCS_PATH: &str = "/docs";
 
 const CONTRACT: &str = "Every error is JSON, `{\"detail\": \"...\"}`, with the status that names its \
-cause, plus fields that help (`service`, `order_id`, `status`). A path that does not exist answers \
+cause; where a route says more (`available`, `service`, `order_id`, `status`), its response names the \
+body that carries those fields. A path that does not exist answers \
 `404` and a method the path does not take answers `405`, both with the same JSON error.";
 
 /// A service's routes, to be documented under `title` (the service's name).
@@ -46,26 +50,6 @@ where
 /// `GET /openapi.json` and `GET /docs` for the document `api`.
 pub fn docs(api: OpenApi) -> Router {
     SwaggerUi::new(DOCS_PATH).url(DOCUMENT_PATH, api).into()
-}
-
-/// The JSON error contract: every error of every service has at least this.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"detail": "Not Found"}))]
-pub struct ErrorBody {
-    /// What went wrong, for a person to read.
-    pub detail: String,
-}
-
-/// The error of a call to another service that failed: it names the service.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "detail": "emailservice did not answer within 10s",
-    "service": "emailservice",
-}))]
-pub struct DownstreamErrorBody {
-    pub detail: String,
-    /// The service that failed.
-    pub service: String,
 }
 
 /// What a route with a JSON body answers to a body it cannot use; nothing has been done then.
@@ -103,17 +87,6 @@ pub enum DatabaseDown {
     /// The database did not give a connection within `DB_ACQUIRE_TIMEOUT_MS`; nothing was written.
     #[response(status = 503, example = json!({"detail": "the database is unavailable: pool timed out while waiting for an open connection"}))]
     Unavailable(#[to_schema] ErrorBody),
-}
-
-/// What a route that calls another service answers when that call fails.
-#[derive(IntoResponses)]
-pub enum DownstreamFailed {
-    /// The service could not be reached, or answered a status the caller has no answer to.
-    #[response(status = 502)]
-    Failed(#[to_schema] DownstreamErrorBody),
-    /// The service did not answer within `DOWNSTREAM_TIMEOUT_MS`.
-    #[response(status = 504)]
-    TimedOut(#[to_schema] DownstreamErrorBody),
 }
 
 /// A body of either shape: for a status with two causes, such as S5's `400`, which is a declined

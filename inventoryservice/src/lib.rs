@@ -9,14 +9,14 @@
 
 pub mod stock;
 
-use axum::{extract::State, Router};
+use axum::{extract::State, http::StatusCode, Router};
 use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
-    openapi::{self, BadJson, DatabaseDown, ErrorBody},
+    openapi::{self, BadJson, DatabaseDown, Either},
     serve::{self, StartupError},
     validate::positive,
-    ApiError, Json,
+    ApiError, ErrorBody, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -80,6 +80,18 @@ struct Reserved {
     stock: i32,
 }
 
+/// The stock is short: `available` says how many items are left to reserve.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct StockShort {
+    detail: String,
+    /// The product's stock less what is reserved, when the request was refused.
+    available: i32,
+}
+
+/// A `409`: the stock is short, or the order already holds a different or a released reservation.
+type ShortOrHeld = Either<StockShort, ErrorBody>;
+
 /// S5, step 2: reserves stock for an order, never beyond the product's stock. The same reservation
 /// again changes nothing and answers `200`.
 #[utoipa::path(post, path = "/reserve_stock", request_body = ReserveRequest, responses(
@@ -87,7 +99,7 @@ struct Reserved {
     (status = 404, description = "No such product", body = ErrorBody,
         example = json!({"detail": "product 999 does not exist"})),
     (status = 409, description = "The stock is short (`available` says how much is left), or the order \
-        already holds a different or a released reservation", body = ErrorBody,
+        already holds a different or a released reservation (only `detail`)", body = inline(ShortOrHeld),
         example = json!({"detail": "insufficient stock for product 1: 9000 requested, 4999 available", "available": 4999})),
     BadJson,
     DatabaseDown,
@@ -95,7 +107,7 @@ struct Reserved {
 async fn reserve_stock(
     State(db): State<DbPool>,
     Json(request): Json<ReserveRequest>,
-) -> Result<Json<Reserved>, ApiError> {
+) -> Result<Json<Reserved>, Failure<StockShort>> {
     positive("order_id", request.order_id)?;
     positive("product_id", request.product_id)?;
     positive("quantity", request.quantity)?;
@@ -117,11 +129,13 @@ async fn reserve_stock(
         Some(Existing::Released) => Err(ApiError::conflict(format!(
             "order {}: its reservation was already released",
             request.order_id
-        ))),
+        ))
+        .into()),
         Some(Existing::Reserved { .. }) => Err(ApiError::conflict(format!(
             "order {} already holds a different reservation",
             request.order_id
-        ))),
+        ))
+        .into()),
         None => Err(shortage(&db, &wanted).await?),
     }
 }
@@ -139,16 +153,21 @@ impl Reserved {
 }
 
 /// Why a reservation could not be taken: the product is unknown (`404`) or its stock is short (`409`).
-async fn shortage(db: &DbPool, wanted: &Reservation) -> Result<ApiError, sqlx::Error> {
+async fn shortage(db: &DbPool, wanted: &Reservation) -> Result<Failure<StockShort>, sqlx::Error> {
     Ok(match stock::counts(db, wanted.product_id).await? {
-        None => ApiError::not_found(format!("product {} does not exist", wanted.product_id)),
+        None => ApiError::not_found(format!("product {} does not exist", wanted.product_id)).into(),
         Some(counts) => {
             let available = counts.stock - counts.reserved;
-            ApiError::conflict(format!(
-                "insufficient stock for product {}: {} requested, {available} available",
-                wanted.product_id, wanted.quantity,
-            ))
-            .with("available", available)
+            Failure::Detailed {
+                status: StatusCode::CONFLICT,
+                body: StockShort {
+                    detail: format!(
+                        "insufficient stock for product {}: {} requested, {available} available",
+                        wanted.product_id, wanted.quantity,
+                    ),
+                    available,
+                },
+            }
         }
     })
 }

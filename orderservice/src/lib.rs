@@ -36,10 +36,10 @@ use common::{
     config,
     db::{self, DbSettings},
     downstream::Timeouts,
-    openapi::{self, BadJson, DatabaseDown, Either, ErrorBody},
+    openapi::{self, BadJson, Either},
     serve::{self, StartupError},
     validate::positive,
-    ApiError, Downstream, DownstreamError, Failure, Json,
+    ApiError, Downstream, DownstreamError, ErrorBody, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -156,6 +156,7 @@ struct OrderCompleted {
 
 /// The payment was declined: the order is `failed` and its stock given back.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct OrderFailed {
     detail: String,
     message: String,
@@ -186,12 +187,36 @@ impl IntoResponse for Verdict {
 /// A saga step failed: `service` names it; the order is `failed` after compensation, or
 /// `compensating` if compensation failed too (recovery finishes it).
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct SagaFailed {
     detail: String,
     service: String,
     order_id: i32,
     status: Status,
 }
+
+/// The saga stopped before the payment's verdict, for a cause that is not another service's failure:
+/// the stock was short (`409`, the order is `failed`), or the database failed while the order was
+/// being compensated (`503`, the order stays `compensating` and recovery finishes it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrderStopped {
+    detail: String,
+    order_id: i32,
+    status: Status,
+}
+
+/// What `create_order` answers, besides a plain error, when an order exists but did not complete.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum OrderFailure {
+    Saga(SagaFailed),
+    Stopped(OrderStopped),
+}
+
+/// A `503`: the database was unavailable before the order was saved (only `detail`), or while it
+/// was being compensated.
+type DownOrStopped = Either<ErrorBody, OrderStopped>;
 
 /// S5: the saga. Saves the order, reserves its stock, takes the payment (which declines), gives the
 /// stock back, marks the order `failed` and answers `400`.
@@ -208,21 +233,28 @@ struct SagaFailed {
     (status = 404, description = "No such product; no order is kept", body = ErrorBody,
         example = json!({"detail": "product 999 does not exist"})),
     (status = 409, description = "The stock is short: the order is `failed` and payment was never called \
-        (or, with the approving payment path, recovery ended the order before the saga could complete it)",
-        body = ErrorBody, example = json!({
+        (or, with the approving payment path, recovery took the order over before the saga could complete \
+        it: it is `compensating`, then `failed`)",
+        body = OrderStopped, example = json!({
             "detail": "insufficient stock for product 1: 9000 requested, 4999 available",
             "order_id": 2, "status": "failed"})),
     BadJson,
     (status = 502, description = "The inventory or payment service failed", body = SagaFailed,
         example = json!({"detail": "paymentservice could not be reached: connection refused",
             "service": "paymentservice", "order_id": 3, "status": "failed"})),
-    (status = 504, description = "The inventory or payment service did not answer in time", body = SagaFailed),
-    DatabaseDown,
+    (status = 504, description = "The inventory or payment service did not answer in time", body = SagaFailed,
+        example = json!({"detail": "inventoryservice did not answer within 10s",
+            "service": "inventoryservice", "order_id": 3, "status": "failed"})),
+    (status = 503, description = "The database is unavailable: before the order was saved nothing was \
+        done (only `detail`); during its compensation the order stays `compensating` and recovery \
+        finishes it", body = inline(DownOrStopped), example = json!({
+            "detail": "order 4 failed and the order's status could not be saved: pool timed out while waiting for an open connection; it stays compensating and recovery will finish it",
+            "order_id": 4, "status": "compensating"})),
 ))]
 async fn create_order(
     State(app): State<AppState>,
     Json(request): Json<OrderRequest>,
-) -> Result<Verdict, Failure<SagaFailed>> {
+) -> Result<Verdict, Failure<OrderFailure>> {
     positive("product_id", request.product_id)?;
     positive("quantity", request.quantity)?;
 
@@ -238,10 +270,14 @@ async fn create_order(
         }
         Ok(reply) if reply.status == StatusCode::CONFLICT => {
             orders::advance(&app.db, order.id, &[Status::Pending], Status::Failed).await?;
-            return Err(ApiError::conflict(reply.detail())
-                .with("order_id", order.id)
-                .with("status", Status::Failed)
-                .into());
+            return Err(Failure::Detailed {
+                status: StatusCode::CONFLICT,
+                body: OrderFailure::Stopped(OrderStopped {
+                    detail: reply.detail(),
+                    order_id: order.id,
+                    status: Status::Failed,
+                }),
+            });
         }
         // Whether the stock was reserved is unknown: compensation makes sure it is not.
         Ok(reply) => return Err(abort(&app, &order, app.inventory.unexpected(reply)).await),
@@ -282,53 +318,62 @@ async fn create_order(
 
 /// The payment went through, but recovery had already ended the order (its owner's lease was lost,
 /// or the saga outlived the deadline): the order is not `completed`, and the answer says so.
-fn taken_over(order: &Order) -> Failure<SagaFailed> {
-    ApiError::conflict(format!(
-        "order {} was ended by recovery while its payment was taken: it is not completed, \
-         its stock was given back, and the payment must be refunded",
-        order.id
-    ))
-    .with("order_id", order.id)
-    .into()
+fn taken_over(order: &Order) -> Failure<OrderFailure> {
+    Failure::Detailed {
+        status: StatusCode::CONFLICT,
+        body: OrderFailure::Stopped(OrderStopped {
+            detail: format!(
+                "order {} was taken over by recovery while its payment was taken: it is not completed, \
+                 recovery gives its stock back and marks it failed, and the payment must be refunded",
+                order.id
+            ),
+            order_id: order.id,
+            // What recovery's claim set it to (`orders::claim_abandoned`), before it ends it `failed`.
+            status: Status::Compensating,
+        }),
+    }
 }
 
 /// Ends a saga that a downstream failure interrupted: its stock is given back and the caller gets
 /// the original failure, `502` or `504`, naming the service.
-async fn abort(app: &AppState, order: &Order, failure: DownstreamError) -> Failure<SagaFailed> {
+async fn abort(app: &AppState, order: &Order, failure: DownstreamError) -> Failure<OrderFailure> {
     match compensate(&app.db, &app.inventory, order).await {
-        Ok(()) => Failure::PartWay {
+        Ok(()) => Failure::Detailed {
             status: failure.status(),
-            body: SagaFailed {
+            body: OrderFailure::Saga(SagaFailed {
                 detail: failure.to_string(),
                 service: failure.service().to_owned(),
                 order_id: order.id,
                 status: Status::Failed,
-            },
+            }),
         },
         Err(err) => compensation_failed(order, err),
     }
 }
 
 /// The order stays `compensating`: recovery will finish it.
-fn compensation_failed(order: &Order, err: CompensationError) -> Failure<SagaFailed> {
+fn compensation_failed(order: &Order, err: CompensationError) -> Failure<OrderFailure> {
     let detail = format!(
         "order {} failed and {err}; it stays compensating and recovery will finish it",
         order.id
     );
     match err {
-        CompensationError::Inventory(failure) => Failure::PartWay {
+        CompensationError::Inventory(failure) => Failure::Detailed {
             status: failure.status(),
-            body: SagaFailed {
+            body: OrderFailure::Saga(SagaFailed {
                 detail,
                 service: failure.service().to_owned(),
                 order_id: order.id,
                 status: Status::Compensating,
-            },
+            }),
         },
-        CompensationError::Database(err) => ApiError::from(err)
-            .with("detail", detail)
-            .with("order_id", order.id)
-            .with("status", Status::Compensating)
-            .into(),
+        CompensationError::Database(err) => Failure::Detailed {
+            status: ApiError::from(err).status(),
+            body: OrderFailure::Stopped(OrderStopped {
+                detail,
+                order_id: order.id,
+                status: Status::Compensating,
+            }),
+        },
     }
 }

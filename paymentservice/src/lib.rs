@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::{http::StatusCode, Router};
 use common::{
-    openapi::{self, BodyRefused, Either, ErrorBody},
+    openapi::{self, BodyRefused, Either},
     serve::{self, StartupError},
-    Json, OptionalJson,
+    ErrorBody, Json, OptionalJson,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -40,6 +40,7 @@ struct Approved {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "failed", "reason": "Insufficient funds", "detail": "Insufficient funds"}))]
 struct Declined {
     status: &'static str,
@@ -57,7 +58,8 @@ type DeclinedOrMalformed = Either<Declined, ErrorBody>;
         example = json!({"amount": 42})),
     responses(
         (status = 200, description = "Approved, after 2 s", body = Approved),
-        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody),
+        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody,
+            example = json!({"detail": "Failed to parse the request body as JSON: expected value at line 1 column 1"})),
         BodyRefused,
     ))]
 async fn process_payment(OptionalJson(_payment): OptionalJson) -> Json<Approved> {

@@ -14,10 +14,10 @@ use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
     downstream::Timeouts,
-    openapi::{self, BadJson, DatabaseDown, ErrorBody},
+    openapi::{self, BadJson, DatabaseDown},
     product_event::ProductEvent,
     serve::{self, StartupError},
-    ApiError, Downstream, Failure, Json, Path,
+    ApiError, Downstream, ErrorBody, Failure, Json, Path,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -113,6 +113,7 @@ struct ProductChanges {
 /// A fan-out that stopped: the update is committed (`product`), the targets after `service` were
 /// not called.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct FanOutStopped {
     detail: String,
     service: String,
@@ -135,7 +136,10 @@ struct FanOutStopped {
                 "service": "cacheservice",
                 "product": {"id": 1, "name": "Adaptive Paradigm", "stock": 42}})),
         (status = 504, description = "A fan-out target did not answer in time; the update stays committed",
-            body = FanOutStopped),
+            body = FanOutStopped, example = json!({
+                "detail": "product 1 was updated, but the fan-out stopped: searchservice did not answer within 10s",
+                "service": "searchservice",
+                "product": {"id": 1, "name": "Adaptive Paradigm", "stock": 42}})),
         DatabaseDown,
     ))]
 async fn update_product(
@@ -152,7 +156,7 @@ async fn update_product(
     let event = ProductEvent { product_id };
     for (target, path) in app.fan_out.calls() {
         if let Err(err) = target.post_expecting_success(path, &event).await {
-            return Err(Failure::PartWay {
+            return Err(Failure::Detailed {
                 status: err.status(),
                 body: FanOutStopped {
                     detail: format!("product {product_id} was updated, but the fan-out stopped: {err}"),

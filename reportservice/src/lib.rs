@@ -28,10 +28,10 @@ use axum::{
 use common::{
     config,
     config::ConfigError,
-    openapi::{self, BodyRefused, ErrorBody},
+    openapi::{self, BodyRefused},
     serve,
     serve::StartupError,
-    ApiError, Json, OptionalJson,
+    ApiError, ErrorBody, Json, OptionalJson,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -213,7 +213,8 @@ pub struct Report {
     request_body(content = Option<serde_json::Value>, description = "Any JSON, or no body"),
     responses(
         (status = 200, description = "The report, after `REPORT_SECONDS`", body = Report),
-        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody),
+        (status = 400, description = "The body is not well-formed JSON", body = ErrorBody,
+            example = json!({"detail": "Failed to parse the request body as JSON: expected value at line 1 column 1"})),
         BodyRefused,
         (status = 503, description = "As many reports as allowed are running and the queue is full, or no place \
             came free within the queue's wait; `Retry-After` says when to try again", body = ErrorBody),

@@ -17,9 +17,9 @@ use common::db::DbPool;
 use common::{
     db::{self, DbSettings},
     downstream::Timeouts,
-    openapi::{self, BadJson, DatabaseDown, ErrorBody},
+    openapi::{self, BadJson, DatabaseDown},
     serve::{self, StartupError},
-    ApiError, Downstream, Failure, Json,
+    ApiError, Downstream, ErrorBody, Failure, Json,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -88,6 +88,7 @@ struct Registration {
 /// A welcome that failed: the user is saved, not yet welcomed, and the next registration of the same
 /// email sends the welcome again.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct WelcomeFailed {
     detail: String,
     service: String,
@@ -106,7 +107,9 @@ struct WelcomeFailed {
             "detail": "emailservice could not be reached: connection refused",
             "service": "emailservice", "user_id": 1, "welcomed": false})),
     (status = 504, description = "The email service did not answer in time; the user is saved, not yet welcomed",
-        body = WelcomeFailed),
+        body = WelcomeFailed, example = json!({
+            "detail": "emailservice did not answer within 10s",
+            "service": "emailservice", "user_id": 1, "welcomed": false})),
     DatabaseDown,
 ))]
 async fn register(
@@ -125,7 +128,7 @@ async fn register(
         .await
     {
         users::release_welcome(&app.db, user.id).await;
-        return Err(Failure::PartWay {
+        return Err(Failure::Detailed {
             status: err.status(),
             body: WelcomeFailed {
                 detail: err.to_string(),

@@ -10,6 +10,10 @@
 //! `prometheus-client` keeps them and writes the text format. A [`Metrics`] belongs to one app (not
 //! to the process), so that ten services in one test process each serve their own; the pools and the
 //! process are the process's, and every app of a process reports them.
+//!
+//! The pools are known here only as [`PoolGauges`]: whoever builds a pool registers it
+//! ([`register_pool`], which `crate::db` calls), so these metrics depend on no database type and
+//! the database module may use telemetry without a cycle between the two.
 
 use std::{
     hash::{Hash, Hasher},
@@ -32,7 +36,7 @@ use prometheus_client::{
 };
 
 use super::Outcome;
-use crate::{db::DbPool, proc_stat};
+use crate::proc_stat;
 
 /// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
 /// round trip, S3's few milliseconds, S1's 500 ms, S2's 2 s and S4's 10 s each fall inside, with
@@ -223,17 +227,27 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// A connection pool as its gauges read it at each scrape.
+pub trait PoolGauges: Send + Sync {
+    /// The connections open, and how many of them are idle.
+    fn open_and_idle(&self) -> (usize, usize);
+    /// A closed pool is reported no more, and forgotten at the next registration.
+    fn is_closed(&self) -> bool;
+}
+
+type RegisteredPools = Mutex<Vec<(&'static str, Box<dyn PoolGauges>)>>;
+
 /// The database pools of this process, by schema, for the connection gauges.
-fn pools() -> &'static Mutex<Vec<(&'static str, DbPool)>> {
-    static POOLS: OnceLock<Mutex<Vec<(&'static str, DbPool)>>> = OnceLock::new();
+fn pools() -> &'static RegisteredPools {
+    static POOLS: OnceLock<RegisteredPools> = OnceLock::new();
     POOLS.get_or_init(Mutex::default)
 }
 
 /// Reports `pool`'s connections under `pool_name` from now on.
-pub fn register_pool(pool_name: &'static str, pool: &DbPool) {
+pub fn register_pool(pool_name: &'static str, pool: impl PoolGauges + 'static) {
     if let Ok(mut pools) = pools().lock() {
         pools.retain(|(_, known)| !known.is_closed());
-        pools.push((pool_name, pool.clone()));
+        pools.push((pool_name, Box::new(pool)));
     }
 }
 
@@ -253,7 +267,7 @@ impl Collector for PoolCollector {
                 .iter()
                 .filter(|(_, pool)| !pool.is_closed())
                 .map(|(name, pool)| {
-                    let (open, idle) = pool.counts();
+                    let (open, idle) = pool.open_and_idle();
                     let gauge = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
                     (*name, gauge(open.saturating_sub(idle)), gauge(idle))
                 })
