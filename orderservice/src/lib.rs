@@ -224,6 +224,8 @@ type DownOrStopped = Either<ErrorBody, OrderStopped>;
     (status = 201, description = "Paid (only with `PAYMENT_PATH=/process_payment`): the order is `completed`",
         body = OrderCompleted, example = json!({"order_id": 1, "status": "completed",
             "payment": {"status": "success", "transaction_id": "6f1c2b9e-6a47-4a63-9a53-3f7a2c1d8e90"}})),
+    // Before the route's own `400`, which takes its place: a declined payment or a malformed body.
+    BadJson,
     (status = 400, description = "The payment was declined: the order is `failed`, its stock given back \
         (or, with only `detail`, the body is not well-formed JSON)",
         body = inline(DeclinedOrMalformed), example = json!({
@@ -238,7 +240,6 @@ type DownOrStopped = Either<ErrorBody, OrderStopped>;
         body = OrderStopped, example = json!({
             "detail": "insufficient stock for product 1: 9000 requested, 4999 available",
             "order_id": 2, "status": "failed"})),
-    BadJson,
     (status = 502, description = "The inventory or payment service failed", body = SagaFailed,
         example = json!({"detail": "paymentservice could not be reached: connection refused",
             "service": "paymentservice", "order_id": 3, "status": "failed"})),
