@@ -10,7 +10,7 @@ use std::{
 
 use stack::study::{
     compare::{compare_runs, compare_study, CompareOptions, Comparison, Figure, Pairing},
-    inference::{Design, Outcome},
+    inference::{Design, Outcome, Untestable, MIN_ROUNDS},
     record::{self, Run, Study},
 };
 
@@ -84,6 +84,38 @@ fn study_of(dir: &Path, a: &Path, b: &Path, rounds: usize, seed: u64) -> PathBuf
     };
     record::write_study(dir, &study).expect("study.json");
     dir.to_path_buf()
+}
+
+/// A copy of `record` at `to` with five repeats (its three, then the first two again a little
+/// moved), each figure's runs then passed through `reorder`: enough rounds for a verdict.
+fn five_repeats_of(record: &Path, to: &Path, reorder: impl Fn(&mut Vec<f64>)) -> PathBuf {
+    let copy = copy_record(record, to);
+    let mut run = Run::read(&copy).expect("the copy reads");
+    let results = run.results.as_mut().expect("results");
+    results.repeats = MIN_ROUNDS as u32;
+    let extend = |runs: &mut Vec<f64>| {
+        let more: Vec<f64> = runs
+            .iter()
+            .take(MIN_ROUNDS - runs.len())
+            .map(|v| v * 1.01)
+            .collect();
+        runs.extend(more);
+        reorder(runs);
+    };
+    for scenario in results.scenarios.values_mut() {
+        extend(&mut scenario.rate_per_s.runs);
+        for stat in [scenario.p50_ms.as_mut(), scenario.p99_ms.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            extend(&mut stat.runs);
+        }
+        if let Some(cost) = scenario.cost.as_mut() {
+            extend(&mut cost.system_us.runs);
+        }
+    }
+    record::write_results(&copy, results).expect("results.json");
+    copy
 }
 
 fn headline_outcomes(comparison: &Comparison) -> Vec<Outcome> {
@@ -175,30 +207,73 @@ fn allowed_mismatched_records_are_compared_and_marked_first_on_the_table_and_the
 
 #[test]
 fn a_study_directory_is_compared_round_by_round_with_the_studys_seed() {
-    // Given a study of three rounds whose sides are the broker fixture and a copy of it
+    // Given a study of five rounds whose sides are the same five-repeat record
     let dir = scratch("study");
-    let broker = fixture("broker-smoke");
-    let study = study_of(&dir, &broker, &broker, 3, 2026);
+    let record = five_repeats_of(&fixture("broker-smoke"), &dir.join("five"), |_| {});
+    let study = study_of(&dir.join("study"), &record, &record, MIN_ROUNDS, 2026);
     // When the study directory is compared
     let comparison = compare_study(&study, &options(dir.join("compare.html"))).expect("the study compares");
     // Then the design is the paired one with the recorded seed, and every headline row that has a
-    // value on both sides is judged in it
+    // value on both sides is exact in it: A against its own copy never varies
     assert_eq!(
         comparison.pairing,
         Pairing::Interleaved {
             seed: 2026,
-            rounds: 3
+            rounds: MIN_ROUNDS
         }
     );
     let outcomes = headline_outcomes(&comparison);
-    assert!(!outcomes.is_empty());
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::Exact { .. })),
+        "{outcomes:?}"
+    );
     for outcome in outcomes {
         match outcome {
             Outcome::Exact { design, .. } => assert_eq!(design, Design::Interleaved),
-            Outcome::Untestable(_) => {}
+            Outcome::Untestable(why) => assert!(
+                !matches!(why, Untestable::TooFew { .. }),
+                "five rounds are enough: {why:?}"
+            ),
             Outcome::Tested(estimate) => panic!("A against its own copy varied: {estimate:?}"),
         }
     }
+}
+
+#[test]
+fn a_study_of_fewer_than_five_rounds_gets_no_verdict() {
+    // Given a study of three rounds whose B is 20 % slower on every figure
+    let dir = scratch("three-rounds");
+    let broker = fixture("broker-smoke");
+    let slower = copy_record(&broker, &dir.join("slower"));
+    let mut run = Run::read(&slower).expect("the copy reads");
+    let results = run.results.as_mut().expect("results");
+    for scenario in results.scenarios.values_mut() {
+        for stat in [&mut scenario.rate_per_s]
+            .into_iter()
+            .chain(scenario.p50_ms.as_mut())
+        {
+            stat.runs.iter_mut().for_each(|v| *v *= 1.2);
+        }
+    }
+    record::write_results(&slower, results).expect("results.json");
+    let study = study_of(&dir.join("study"), &broker, &slower, 3, 1);
+    // When it is compared
+    let comparison = compare_study(&study, &options(dir.join("compare.html"))).expect("the study compares");
+    // Then no headline row has a verdict: each says there were too few rounds
+    let rows: Vec<_> = comparison.scenarios.iter().flat_map(|s| s.headline()).collect();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert!(!row.marked(), "{}", row.verdict_text());
+        if row.a.stat().is_some() && row.b.stat().is_some() {
+            assert!(
+                row.verdict_text()
+                    .contains("too few rounds: A has 3, B 3; a verdict needs 5"),
+                "{}",
+                row.verdict_text()
+            );
+        }
+    }
+    assert!(comparison.findings().is_empty());
 }
 
 #[test]
@@ -218,18 +293,14 @@ fn a_study_whose_side_misses_a_round_is_refused() {
 
 #[test]
 fn rounds_that_differ_give_a_paired_interval_around_the_ratio() {
-    // Given a study whose B is the broker fixture with its repeats in another order: the same values,
-    // paired with other rounds of A
+    // Given a study whose B is a five-repeat record with its repeats in another order: the same
+    // values, paired with other rounds of A
     let dir = scratch("rotated");
-    let broker = fixture("broker-smoke");
-    let rotated = copy_record(&broker, &dir.join("rotated"));
-    let mut run = Run::read(&rotated).expect("the copy reads");
-    let results = run.results.as_mut().expect("results");
-    for scenario in results.scenarios.values_mut() {
-        scenario.rate_per_s.runs.rotate_left(1);
-    }
-    record::write_results(&rotated, results).expect("results.json");
-    let study = study_of(&dir.join("study"), &broker, &rotated, 3, 7);
+    let broker = five_repeats_of(&fixture("broker-smoke"), &dir.join("five"), |_| {});
+    let rotated = five_repeats_of(&fixture("broker-smoke"), &dir.join("rotated"), |runs| {
+        runs.rotate_left(1)
+    });
+    let study = study_of(&dir.join("study"), &broker, &rotated, MIN_ROUNDS, 7);
     // When it is compared
     let comparison = compare_study(&study, &options(dir.join("compare.html"))).expect("the study compares");
     // Then each varying throughput row is an interleaved estimate whose interval holds its ratio
@@ -321,4 +392,25 @@ fn capacity_runs_compare_their_sustained_rates_and_each_step() {
     assert!(!s6.steps.is_empty());
     assert!(s6.steps.iter().all(|step| step.p99_ratio() == Some(1.0)));
     assert!(comparison.to_string().contains("s6 capacity: sustained rate"));
+}
+
+#[test]
+fn a_capacity_runs_figures_pooled_over_its_steps_get_no_verdict() {
+    // Given the capacity fixture and a copy of it
+    let dir = scratch("capacity-pooled");
+    let copy = copy_record(&fixture("sync-capacity"), &dir.join("copy"));
+    // When they are compared
+    let comparison = compare_runs(
+        &fixture("sync-capacity"),
+        &copy,
+        &options(dir.join("compare.html")),
+    )
+    .expect("the runs compare");
+    // Then every headline row of the scenario is untestable as pooled over steps, never judged
+    let outcomes = headline_outcomes(&comparison);
+    assert!(!outcomes.is_empty());
+    for outcome in outcomes {
+        assert_eq!(outcome, Outcome::Untestable(Untestable::PooledSteps));
+    }
+    assert!(comparison.findings().is_empty());
 }

@@ -2,30 +2,36 @@
 //! than its data support.
 //!
 //! A row of a comparison (a figure of a scenario, e.g. S5's p99) has a value per run on each side.
-//! Its [`Outcome`] is the ratio B/A with a 95 % interval and a p-value of "no difference":
+//! Its [`Outcome`] is the ratio B/A with a 95 % interval and a p-value of "no difference", both from
+//! one method, Student's t on logarithms, so that the interval excludes 1 exactly when p < 0.05:
 //!
 //! - When A and B ran in interleaved rounds ([`Design::Interleaved`]), round i's A and B saw the same
-//!   machine at the same time, so the per-round ratios b_i/a_i are the data. The estimate is their
-//!   geometric mean; its interval is a seeded bootstrap over the rounds ([`Bootstrap`]), and its p
-//!   comes from Student's t on the per-round log ratios (a bootstrap cannot give p below 1/resamples,
-//!   and with 6 rounds whose ratios all lie on one side of 1 it gives exactly 0).
-//! - When they did not ([`Design::Separate`]), the two sides are independent samples and the only test
-//!   is Welch's t on the logarithms, with its interval on the ratio of geometric means. Anything that
-//!   drifted between the two runs reads as a difference: it is the weaker design, and labelled so.
+//!   machine at the same time, so the per-round log ratios ln(b_i/a_i) are the data: the paired t.
+//!   (A bootstrap interval was used before: at 5 rounds or fewer it collapses to [min, max] and
+//!   covered the truth 46 % of the time at 2 rounds, 82–87 % at 4.)
+//! - When they did not ([`Design::Separate`]), the two sides are independent samples: Welch's t on
+//!   the logarithms, its interval on the ratio of geometric means. Anything that drifted between the
+//!   two runs reads as a difference: it is the weaker design, and labelled so.
+//! - A verdict needs [`MIN_ROUNDS`] runs on each side; below that a row is "too few rounds", never a
+//!   finding, whatever its values.
 //! - When neither side varies at all (memory figures often do not), there is no noise to test
-//!   against: the outcome is [`Outcome::Exact`], the exact ratio with no p-value, never a p of 0.
+//!   against: the outcome is [`Outcome::Exact`], the exact ratio with no p-value. A percentile that
+//!   does not vary is different: it is read from a histogram of 3 significant digits, so its runs may
+//!   all fall in one bucket while the latencies differ; that tie is [`Untestable::BelowResolution`].
 //!
-//! [`judge_family`] turns the outcomes of a declared family of headline rows into [`Finding`]s: Holm's
-//! correction over the family's p-values, and a minimum effect (default 5 %) below which a
-//! difference reads "within tolerance" even when it is significant.
+//! [`judge_family`] turns the outcomes of a declared family of headline rows into [`Finding`]s. Holm's
+//! step-down correction decides which rows differ from 1, and each row's interval is widened to the
+//! level Holm tested it at (α/(m − k) for the k-th smallest p, and the level at which the procedure
+//! stopped for every row it did not reject), so a row's interval excludes 1 exactly when its verdict
+//! says it differs. The minimum effect (default 5 %) is then judged on that interval, not on the point
+//! estimate: a row "differs" only when its whole interval lies beyond the tolerance band, and is
+//! "within tolerance" (two one-sided tests, TOST) only when its whole interval lies inside it.
 //!
 //! [`trend`] is the Mann–Kendall test over one side's repeats in the order they ran: a result that
 //! drifts from repeat to repeat has no meaningful interval, and the caller turns a [`Trend::Drift`]
 //! into a warning. With 3 or 4 repeats no ordering is rare enough to be a finding at 5 %: that case
 //! is [`Trend::TooFew`], which still says whether the repeats moved one way every time.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
@@ -33,8 +39,10 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 pub const ALPHA: f64 = 0.05;
 /// The smallest difference worth reporting: |B/A − 1| below it is within tolerance.
 pub const MIN_EFFECT: f64 = 0.05;
-/// Bootstrap resamples: the 0.25 % tails of the small-sample interval hold 25 of them.
-pub const RESAMPLES: usize = 10_000;
+/// Runs each side needs before a row gets a verdict. At 5 the t interval on the logs holds its 95 %
+/// on normal and log-normal data (the coverage tests below); fewer leave it too wide to say anything
+/// and too sensitive to one odd run.
+pub const MIN_ROUNDS: usize = 5;
 
 /// How the two sides' runs were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,19 +63,58 @@ pub enum Direction {
     Lower,
 }
 
+/// Whether a figure's recorded values are exact or read from a histogram's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Means, CPU and memory: as measured.
+    Exact,
+    /// A percentile from an HdrHistogram: runs in one bucket tie although their latencies differ.
+    Bucketed,
+}
+
 /// B against A on one row, with its noise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub design: Design,
     /// B over A: the ratio of the geometric means (paired: the geometric mean of per-round ratios).
     pub ratio: f64,
-    /// 95 % interval of `ratio`: the bootstrap's (interleaved) or Welch's (separate).
+    /// 95 % interval of `ratio`, on its own (before the family's correction: see [`Finding`]).
     pub ci95: [f64; 2],
     /// Two-sided p of "B/A = 1", before any correction.
     pub p: f64,
+    /// The standard error of ln(ratio) and the t's degrees of freedom, from which the interval at any
+    /// other level is made.
+    pub se_log: f64,
+    pub df: f64,
     /// Runs on each side (equal, the rounds, when interleaved).
     pub n_a: usize,
     pub n_b: usize,
+}
+
+impl Estimate {
+    /// The estimate of a ratio whose logarithm is `log_ratio`, with the standard error `se_log` on
+    /// `df` degrees of freedom, from `n` runs on each side.
+    pub fn new(design: Design, log_ratio: f64, se_log: f64, df: f64, n: (usize, usize)) -> Self {
+        let mut estimate = Self {
+            design,
+            ratio: log_ratio.exp(),
+            ci95: [0.0; 2],
+            p: two_sided_t(log_ratio / se_log, df),
+            se_log,
+            df,
+            n_a: n.0,
+            n_b: n.1,
+        };
+        estimate.ci95 = estimate.interval(ALPHA);
+        estimate
+    }
+
+    /// The two-sided interval of `ratio` at level 1 − `alpha`.
+    pub fn interval(&self, alpha: f64) -> [f64; 2] {
+        let t = students_t(self.df).map_or(f64::INFINITY, |t| t.inverse_cdf(1.0 - alpha / 2.0));
+        let (centre, half) = (self.ratio.ln(), t * self.se_log);
+        [(centre - half).exp(), (centre + half).exp()]
+    }
 }
 
 /// What one row's values allow to be said.
@@ -90,30 +137,45 @@ pub enum Outcome {
 pub enum Untestable {
     /// A side did not record the figure (a process the other implementation does not have).
     MissingSide,
-    /// Fewer runs than the test needs on a side.
+    /// Fewer runs than a verdict needs ([`MIN_ROUNDS`]) on a side.
     TooFew { a: usize, b: usize, needed: usize },
     /// Interleaved, but the sides hold different numbers of rounds.
     UnequalRounds { a: usize, b: usize },
     /// A value is 0 or negative (or not a number), so there is no ratio to take the log of.
     NotPositive,
+    /// A percentile whose runs all tie on each side: they share a histogram bucket, so the tie says
+    /// nothing about how much the latencies varied.
+    BelowResolution,
+    /// A figure pooled over a capacity run's steps, at many rates: no one rate's response.
+    PooledSteps,
 }
 
 /// A row's finding, once its family has been corrected.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
 pub enum Finding {
-    /// Beyond the noise after Holm's correction, by at least the minimum effect.
+    /// The interval at Holm's level lies wholly beyond the minimum effect, on one side.
     Differs {
         direction: Direction,
         p_holm: f64,
+        interval: [f64; 2],
     },
-    /// Beyond the noise, but by less than the minimum effect.
+    /// Beyond the noise (the interval at Holm's level excludes 1), but reaching into the tolerance
+    /// band: a difference, whose size may be below the minimum effect.
+    Uncertain {
+        direction: Direction,
+        p_holm: f64,
+        interval: [f64; 2],
+    },
+    /// The interval at Holm's level lies wholly within the tolerance band (TOST): equivalent.
     WithinTolerance {
         p_holm: f64,
+        interval: [f64; 2],
     },
-    /// Not distinguishable from the noise.
+    /// Not distinguishable from the noise, nor shown equivalent.
     Noise {
         p_holm: f64,
+        interval: [f64; 2],
     },
     /// No variation at all: `direction` by the exact ratio, `None` within tolerance. Not a test.
     Exact {
@@ -126,6 +188,17 @@ impl Finding {
     /// Whether the row is a finding: a difference beyond the noise and the tolerance.
     pub fn differs(&self) -> bool {
         matches!(self, Finding::Differs { .. })
+    }
+
+    /// The interval at the level Holm's correction tested the row at, for a tested row.
+    pub fn interval(&self) -> Option<[f64; 2]> {
+        match *self {
+            Finding::Differs { interval, .. }
+            | Finding::Uncertain { interval, .. }
+            | Finding::WithinTolerance { interval, .. }
+            | Finding::Noise { interval, .. } => Some(interval),
+            Finding::Exact { .. } | Finding::Untestable(_) => None,
+        }
     }
 }
 
@@ -145,44 +218,6 @@ impl Default for Criteria {
             alpha: ALPHA,
             min_effect: MIN_EFFECT,
         }
-    }
-}
-
-/// The resampling of rounds, from a recorded seed.
-///
-/// ChaCha8 (`rand_chacha`) is specified by its algorithm, so a seed gives the same resamples on every
-/// machine and release; `rand`'s `StdRng` reserves the right to change. Every row with the same number
-/// of rounds is evaluated on the same resamples, as one bootstrap of the rounds should be, so a row's
-/// interval does not depend on which other rows are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bootstrap {
-    pub seed: u64,
-    pub resamples: usize,
-}
-
-impl Bootstrap {
-    pub fn new(seed: u64) -> Self {
-        Self {
-            seed,
-            resamples: RESAMPLES,
-        }
-    }
-
-    /// The 95 % interval of the mean of `values`, by the expanded percentile bootstrap: the
-    /// percentile interval is too narrow for small n (it is a z-interval with a divisor of n), so its
-    /// level is widened to what Student's t with n − 1 degrees of freedom and the n − 1 divisor would
-    /// give (Hesterberg, "What teachers should know about the bootstrap", 2015, §4.3).
-    fn interval_of_mean(&self, values: &[f64]) -> [f64; 2] {
-        let n = values.len();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut means: Vec<f64> = (0..self.resamples.max(1))
-            .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
-            .collect();
-        means.sort_by(f64::total_cmp);
-        let nf = n as f64;
-        let t = students_t(nf - 1.0).map_or(f64::INFINITY, |t| t.inverse_cdf(1.0 - ALPHA / 2.0));
-        let tail = standard_normal().cdf(-(nf / (nf - 1.0)).sqrt() * t);
-        [quantile(&means, tail), quantile(&means, 1.0 - tail)]
     }
 }
 
@@ -235,32 +270,40 @@ fn invariant(values: &[f64]) -> bool {
         .all(|v| (v - first).abs() <= 1e-9 * first.abs().max(1e-9))
 }
 
-/// The exact ratio of two invariant sides.
-fn exact(design: Design, a: f64, b: f64) -> Outcome {
-    Outcome::Exact {
-        design,
-        ratio: (a != 0.0).then(|| b / a),
+/// The exact ratio of two sides that did not vary, unless the values are a histogram's buckets.
+fn exact(design: Design, resolution: Resolution, a: f64, b: f64) -> Outcome {
+    match resolution {
+        Resolution::Exact => Outcome::Exact {
+            design,
+            ratio: (a != 0.0).then(|| b / a),
+        },
+        Resolution::Bucketed => Outcome::Untestable(Untestable::BelowResolution),
     }
 }
 
-/// B against A over interleaved rounds: `a[i]` and `b[i]` ran in round i.
-pub fn interleaved(a: &[f64], b: &[f64], bootstrap: &Bootstrap) -> Outcome {
-    const NEEDED: usize = 2;
+/// Why a side's runs are too few for a verdict, if they are.
+fn too_few(a: usize, b: usize) -> Option<Outcome> {
+    (a < MIN_ROUNDS || b < MIN_ROUNDS).then_some(Outcome::Untestable(Untestable::TooFew {
+        a,
+        b,
+        needed: MIN_ROUNDS,
+    }))
+}
+
+/// B against A over interleaved rounds: `a[i]` and `b[i]` ran in round i. The paired t on the
+/// per-round log ratios.
+pub fn interleaved(a: &[f64], b: &[f64], resolution: Resolution) -> Outcome {
     if a.len() != b.len() {
         return Outcome::Untestable(Untestable::UnequalRounds {
             a: a.len(),
             b: b.len(),
         });
     }
-    if a.len() < NEEDED {
-        return Outcome::Untestable(Untestable::TooFew {
-            a: a.len(),
-            b: b.len(),
-            needed: NEEDED,
-        });
+    if let Some(too_few) = too_few(a.len(), b.len()) {
+        return too_few;
     }
     if invariant(a) && invariant(b) {
-        return exact(Design::Interleaved, a[0], b[0]);
+        return exact(Design::Interleaved, resolution, a[0], b[0]);
     }
     let (log_a, log_b) = match (logs(a), logs(b)) {
         (Ok(log_a), Ok(log_b)) => (log_a, log_b),
@@ -275,33 +318,25 @@ pub fn interleaved(a: &[f64], b: &[f64], bootstrap: &Bootstrap) -> Outcome {
         };
     }
     let n = log_ratios.len() as f64;
-    let t = mean / (variance / n).sqrt();
-    let [low, high] = bootstrap.interval_of_mean(&log_ratios);
-    Outcome::Tested(Estimate {
-        design: Design::Interleaved,
-        ratio: mean.exp(),
-        ci95: [low.exp(), high.exp()],
-        p: two_sided_t(t, n - 1.0),
-        n_a: a.len(),
-        n_b: b.len(),
-    })
+    Outcome::Tested(Estimate::new(
+        Design::Interleaved,
+        mean,
+        (variance / n).sqrt(),
+        n - 1.0,
+        (a.len(), b.len()),
+    ))
 }
 
 /// B against A from runs made at different times: Welch's t-test on the logarithms, the weaker design.
-pub fn separate(a: &[f64], b: &[f64]) -> Outcome {
-    const NEEDED: usize = 2;
+pub fn separate(a: &[f64], b: &[f64], resolution: Resolution) -> Outcome {
     if a.is_empty() || b.is_empty() {
         return Outcome::Untestable(Untestable::MissingSide);
     }
-    if invariant(a) && invariant(b) {
-        return exact(Design::Separate, a[0], b[0]);
+    if let Some(too_few) = too_few(a.len(), b.len()) {
+        return too_few;
     }
-    if a.len() < NEEDED || b.len() < NEEDED {
-        return Outcome::Untestable(Untestable::TooFew {
-            a: a.len(),
-            b: b.len(),
-            needed: NEEDED,
-        });
+    if invariant(a) && invariant(b) {
+        return exact(Design::Separate, resolution, a[0], b[0]);
     }
     let (log_a, log_b) = match (logs(a), logs(b)) {
         (Ok(log_a), Ok(log_b)) => (log_a, log_b),
@@ -310,45 +345,55 @@ pub fn separate(a: &[f64], b: &[f64]) -> Outcome {
     let (mean_a, var_a) = mean_and_variance(&log_a);
     let (mean_b, var_b) = mean_and_variance(&log_b);
     let (se_a, se_b) = (var_a / log_a.len() as f64, var_b / log_b.len() as f64);
-    let difference = mean_b - mean_a;
     if se_a + se_b == 0.0 {
         // Only possible when both sides' logs are constant: caught above, up to rounding.
-        return exact(Design::Separate, a[0], b[0]);
+        return exact(Design::Separate, resolution, a[0], b[0]);
     }
-    let se = (se_a + se_b).sqrt();
     // Welch–Satterthwaite; a side without spread adds nothing to either sum.
     let df_term = |s: f64, n: usize| if s == 0.0 { 0.0 } else { s * s / (n as f64 - 1.0) };
     let df = (se_a + se_b).powi(2) / (df_term(se_a, log_a.len()) + df_term(se_b, log_b.len()));
-    let half = students_t(df).map_or(f64::INFINITY, |t| t.inverse_cdf(1.0 - ALPHA / 2.0)) * se;
-    Outcome::Tested(Estimate {
-        design: Design::Separate,
-        ratio: difference.exp(),
-        ci95: [(difference - half).exp(), (difference + half).exp()],
-        p: two_sided_t(difference / se, df),
-        n_a: a.len(),
-        n_b: b.len(),
-    })
+    Outcome::Tested(Estimate::new(
+        Design::Separate,
+        mean_b - mean_a,
+        (se_a + se_b).sqrt(),
+        df,
+        (a.len(), b.len()),
+    ))
 }
 
 /// Holm's step-down adjusted p-values, in the order given: sorted ascending, the k-th smallest
 /// (from 0) is multiplied by m − k, and the adjusted values are made monotone. A hypothesis is
 /// rejected at family-wise level α when its adjusted p is at most α.
 pub fn holm(p: &[f64]) -> Vec<f64> {
+    holm_steps(p, ALPHA).0
+}
+
+/// Holm's adjusted p-values with, for each row, the level its interval is drawn at: α/(m − k) for
+/// the k-th smallest p while the procedure rejects, and the level it stopped at for every row after.
+/// At those levels a row's interval excludes 1 exactly when Holm rejects it, and no interval is
+/// narrower than its own 1 − α.
+fn holm_steps(p: &[f64], alpha: f64) -> (Vec<f64>, Vec<f64>) {
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
-    let mut adjusted = vec![0.0; m];
+    let (mut adjusted, mut levels) = (vec![0.0; m], vec![alpha; m]);
     let mut running = 0.0_f64;
+    let mut stopped: Option<f64> = None;
     for (k, &i) in order.iter().enumerate() {
         running = running.max(((m - k) as f64 * p[i]).min(1.0));
         adjusted[i] = running;
+        let level = alpha / (m - k) as f64;
+        if stopped.is_none() && p[i] > level {
+            stopped = Some(level);
+        }
+        levels[i] = stopped.unwrap_or(level);
     }
-    adjusted
+    (adjusted, levels)
 }
 
 /// The verdicts of a family of rows, in the order given: Holm over the rows that were tested (an
-/// exact or untestable row is no hypothesis), then the minimum effect. A row judged on its own is a
-/// family of one: no correction.
+/// exact or untestable row is no hypothesis), each row's interval at its Holm level, then the minimum
+/// effect judged on that interval. A row judged on its own is a family of one: no correction.
 pub fn judge_family(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Finding> {
     let tested: Vec<f64> = outcomes
         .iter()
@@ -357,7 +402,9 @@ pub fn judge_family(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Finding> {
             _ => None,
         })
         .collect();
-    let mut adjusted = holm(&tested).into_iter();
+    let (adjusted, levels) = holm_steps(&tested, criteria.alpha);
+    let mut holm = adjusted.into_iter().zip(levels);
+    let band = [1.0 - criteria.min_effect, 1.0 + criteria.min_effect];
     let direction = |ratio: f64| {
         ((ratio - 1.0).abs() >= criteria.min_effect).then_some(if ratio > 1.0 {
             Direction::Higher
@@ -369,12 +416,8 @@ pub fn judge_family(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Finding> {
         .iter()
         .map(|outcome| match *outcome {
             Outcome::Tested(estimate) => {
-                let p_holm = adjusted.next().unwrap_or(1.0);
-                match (p_holm <= criteria.alpha, direction(estimate.ratio)) {
-                    (true, Some(direction)) => Finding::Differs { direction, p_holm },
-                    (true, None) => Finding::WithinTolerance { p_holm },
-                    (false, _) => Finding::Noise { p_holm },
-                }
+                let (p_holm, level) = holm.next().unwrap_or((1.0, criteria.alpha));
+                judge_interval(&estimate, p_holm, estimate.interval(level), band, criteria.alpha)
             }
             Outcome::Exact { ratio, .. } => Finding::Exact {
                 direction: ratio.and_then(direction),
@@ -384,6 +427,38 @@ pub fn judge_family(outcomes: &[Outcome], criteria: &Criteria) -> Vec<Finding> {
         .collect()
 }
 
+/// One tested row's verdict from its interval at Holm's level and the tolerance band.
+fn judge_interval(
+    estimate: &Estimate,
+    p_holm: f64,
+    interval: [f64; 2],
+    band: [f64; 2],
+    alpha: f64,
+) -> Finding {
+    let [low, high] = interval;
+    let direction = if estimate.ratio > 1.0 {
+        Direction::Higher
+    } else {
+        Direction::Lower
+    };
+    if band[0] <= low && high <= band[1] {
+        Finding::WithinTolerance { p_holm, interval }
+    } else if p_holm > alpha {
+        Finding::Noise { p_holm, interval }
+    } else if low > band[1] || high < band[0] {
+        Finding::Differs {
+            direction,
+            p_holm,
+            interval,
+        }
+    } else {
+        Finding::Uncertain {
+            direction,
+            p_holm,
+            interval,
+        }
+    }
+}
 /// Kendall's S of a series against its order, with the two-sided p of "no trend".
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MannKendall {
@@ -595,11 +670,16 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
 
-    /// Headline rows of a comparison: p50, p99, throughput and CPU per request of six scenarios.
-    const ROWS: usize = 24;
-    const ROUNDS: usize = 6;
+    /// Headline rows of a comparison: p50, p99 and CPU per request of six scenarios (throughput of an
+    /// open-loop run is its input, so not in the family).
+    const ROWS: usize = 18;
+    /// Rounds of the synthetic studies: the fewest a verdict takes.
+    const ROUNDS: usize = MIN_ROUNDS;
 
     /// A standard normal draw (Box–Muller), for synthetic runs.
     fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -607,28 +687,64 @@ mod tests {
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 
-    /// One row's values over `ROUNDS` interleaved rounds: each round moves both sides alike by
-    /// `round_noise` (the machine that day), each run adds `run_noise` of its own; B is `factor` × A.
-    fn rounds(rng: &mut ChaCha8Rng, factor: f64, round_noise: f64, run_noise: f64) -> (Vec<f64>, Vec<f64>) {
+    /// A Gamma(4, 1/4) draw, mean 1: a right-skewed noise factor (the sum of four exponentials).
+    fn skewed(rng: &mut ChaCha8Rng) -> f64 {
+        (0..4).map(|_| -(1.0 - rng.random::<f64>()).ln()).sum::<f64>() / 4.0
+    }
+
+    /// How one run's noise multiplies its value.
+    #[derive(Clone, Copy)]
+    enum Noise {
+        /// exp(σ·Z): log-normal values, the usual shape of latencies and CPU.
+        LogNormal(f64),
+        /// 1 + σ·Z: normal values (σ small enough that they stay positive).
+        Normal(f64),
+        /// Gamma(4) with mean 1: skewed values.
+        Skewed,
+    }
+
+    impl Noise {
+        fn draw(self, rng: &mut ChaCha8Rng) -> f64 {
+            match self {
+                Self::LogNormal(sigma) => (sigma * normal(rng)).exp(),
+                Self::Normal(sigma) => (1.0 + sigma * normal(rng)).max(1e-6),
+                Self::Skewed => skewed(rng),
+            }
+        }
+    }
+
+    /// One row's values over `rounds` interleaved rounds: each round moves both sides alike by
+    /// `round_noise` (the machine that day), each run adds `run` noise of its own; B is `factor` × A.
+    fn rounds_of(
+        rng: &mut ChaCha8Rng,
+        rounds: usize,
+        factor: f64,
+        round_noise: f64,
+        run: Noise,
+    ) -> (Vec<f64>, Vec<f64>) {
         let base = 1.0 + 100.0 * rng.random::<f64>();
-        (0..ROUNDS)
+        (0..rounds)
             .map(|_| {
                 let round = (round_noise * normal(rng)).exp();
-                let a = base * round * (run_noise * normal(rng)).exp();
-                let b = factor * base * round * (run_noise * normal(rng)).exp();
+                let a = base * round * run.draw(rng);
+                let b = factor * base * round * run.draw(rng);
                 (a, b)
             })
             .unzip()
     }
 
-    fn beyond_noise(verdict: &Finding) -> bool {
-        matches!(verdict, Finding::Differs { .. } | Finding::WithinTolerance { .. })
+    fn rounds(rng: &mut ChaCha8Rng, factor: f64, round_noise: f64, run_noise: f64) -> (Vec<f64>, Vec<f64>) {
+        rounds_of(rng, ROUNDS, factor, round_noise, Noise::LogNormal(run_noise))
     }
 
-    /// Over 300 A/A comparisons of `ROWS` headline rows, each row drawn and compared by `compare`
-    /// with its seed's generator, judged with no minimum effect so that only Holm stands in the way:
-    /// how many rows were marked beyond the noise, of how many.
-    fn a_against_itself(compare: impl Fn(&mut ChaCha8Rng, u64) -> Outcome) -> (usize, usize) {
+    fn beyond_noise(verdict: &Finding) -> bool {
+        matches!(verdict, Finding::Differs { .. } | Finding::Uncertain { .. })
+    }
+
+    /// Over 300 A/A comparisons of `ROWS` headline rows, each row drawn and compared by `compare`,
+    /// judged with no minimum effect so that only Holm stands in the way: how many rows were marked
+    /// beyond the noise, of how many.
+    fn a_against_itself(compare: impl Fn(&mut ChaCha8Rng) -> Outcome) -> (usize, usize) {
         let criteria = Criteria {
             min_effect: 0.0,
             ..Criteria::default()
@@ -636,7 +752,7 @@ mod tests {
         let (mut flagged, mut rows) = (0, 0);
         for seed in 0..300 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let outcomes: Vec<Outcome> = (0..ROWS).map(|_| compare(&mut rng, seed)).collect();
+            let outcomes: Vec<Outcome> = (0..ROWS).map(|_| compare(&mut rng)).collect();
             let verdicts = judge_family(&outcomes, &criteria);
             flagged += verdicts.iter().filter(|v| beyond_noise(v)).count();
             rows += verdicts.len();
@@ -647,11 +763,11 @@ mod tests {
 
     #[test]
     fn a_against_itself_interleaved_marks_at_most_5_percent_of_headline_rows() {
-        // Given A/A comparisons over 6 rounds, with a round effect twice the runs' own noise
+        // Given A/A comparisons over 5 rounds, with a round effect twice the runs' own noise
         // When each family is judged
-        let (flagged, rows) = a_against_itself(|rng, seed| {
+        let (flagged, rows) = a_against_itself(|rng| {
             let (a, b) = rounds(rng, 1.0, 0.10, 0.05);
-            interleaved(&a, &b, &Bootstrap { seed, resamples: 500 })
+            interleaved(&a, &b, Resolution::Exact)
         });
         // Then at most 5 % of the rows are beyond the noise
         assert!(
@@ -662,9 +778,9 @@ mod tests {
 
     #[test]
     fn a_against_itself_in_separate_runs_marks_at_most_5_percent_of_headline_rows() {
-        let (flagged, rows) = a_against_itself(|rng, _| {
+        let (flagged, rows) = a_against_itself(|rng| {
             let (a, b) = rounds(rng, 1.0, 0.0, 0.05);
-            separate(&a, &b)
+            separate(&a, &b, Resolution::Exact)
         });
         assert!(
             flagged as f64 / rows as f64 <= 0.05,
@@ -672,23 +788,69 @@ mod tests {
         );
     }
 
-    /// B 20 % slower on one headline row of 24, over 6 interleaved rounds: (found, interval covers 1.2).
+    /// Of `studies` synthetic studies at the minimum rounds, B `factor` × A, how many 95 % intervals
+    /// held the true ratio.
+    fn coverage(studies: u64, noise: Noise, design: Design) -> f64 {
+        let factor = 1.2;
+        let covered = (0..studies)
+            .filter(|&seed| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let round_noise = if design == Design::Interleaved { 0.10 } else { 0.0 };
+                let (a, b) = rounds_of(&mut rng, ROUNDS, factor, round_noise, noise);
+                let outcome = match design {
+                    Design::Interleaved => interleaved(&a, &b, Resolution::Exact),
+                    Design::Separate => separate(&a, &b, Resolution::Exact),
+                };
+                let Outcome::Tested(estimate) = outcome else {
+                    panic!("seed {seed}: {outcome:?}");
+                };
+                // The truth: each side's noise has the same distribution, so the ratio of geometric
+                // means (and the geometric mean of the per-round ratios) is `factor`.
+                estimate.ci95[0] <= factor && factor <= estimate.ci95[1]
+            })
+            .count();
+        covered as f64 / studies as f64
+    }
+
+    #[test]
+    fn intervals_at_the_minimum_rounds_hold_95_percent_on_normal_log_normal_and_skewed_data() {
+        // Given 4,000 studies of 5 rounds per shape of noise, in both designs
+        for design in [Design::Interleaved, Design::Separate] {
+            for (name, noise) in [
+                ("log-normal", Noise::LogNormal(0.05)),
+                ("normal", Noise::Normal(0.05)),
+                ("skewed, Gamma(4)", Noise::Skewed),
+            ] {
+                // When each study's 95 % interval is drawn
+                let held = coverage(4_000, noise, design);
+                eprintln!("{design:?}, {name}: {:.1} % covered", 100.0 * held);
+                // Then at least 93 % hold the true ratio (the binomial's 2 σ at 4,000 is 0.7 %)
+                assert!(held >= 0.93, "{design:?}, {name}: {:.1} % covered", 100.0 * held);
+            }
+        }
+    }
+
+    /// B 20 % slower on one headline row of 18, over 5 interleaved rounds: (found, interval covers 1.2).
     fn one_slower_row(seed: u64) -> (bool, bool, Estimate) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let bootstrap = Bootstrap::new(seed);
         let outcomes: Vec<Outcome> = (0..ROWS)
             .map(|row| {
                 let (a, b) = rounds(&mut rng, if row == 0 { 1.2 } else { 1.0 }, 0.10, 0.03);
-                interleaved(&a, &b, &bootstrap)
+                interleaved(&a, &b, Resolution::Exact)
             })
             .collect();
         let verdicts = judge_family(&outcomes, &Criteria::default());
         let Outcome::Tested(estimate) = outcomes[0] else {
             panic!("the slower row was not tested: {:?}", outcomes[0]);
         };
+        // Found: beyond the noise, B higher. Whether the whole interval also clears the 5 % band at
+        // Holm's level over 18 rows (a Differs, not an Uncertain) takes more rounds than 5.
         let found = matches!(
             verdicts[0],
             Finding::Differs {
+                direction: Direction::Higher,
+                ..
+            } | Finding::Uncertain {
                 direction: Direction::Higher,
                 ..
             }
@@ -699,10 +861,10 @@ mod tests {
 
     #[test]
     fn a_b_that_is_20_percent_slower_is_found_and_its_interval_covers_1_2() {
-        // Given B 20 % slower than A on S5's p50, the other 23 rows alike, 6 rounds
+        // Given B 20 % slower than A on S5's p50, the other 17 rows alike, 5 rounds
         // When the family is judged
         let (found, covers, estimate) = one_slower_row(7);
-        // Then the row differs, B higher, and its 95 % interval holds 1.2
+        // Then the row is beyond the noise, B higher, and its 95 % interval holds 1.2
         assert!(found, "{estimate:?}");
         assert!(covers, "{estimate:?}");
         assert!((estimate.ratio - 1.2).abs() < 0.05, "{estimate:?}");
@@ -719,22 +881,32 @@ mod tests {
             covered += usize::from(c);
         }
         eprintln!("A/B: found in {found} of {seeds}, 1.2 covered in {covered}");
-        assert!(found as f64 >= 0.95 * seeds as f64, "found in {found} of {seeds}");
-        // Nominal 95 %; the expanded percentile interval stays close to it with 6 rounds.
+        assert!(found as f64 >= 0.90 * seeds as f64, "found in {found} of {seeds}");
         assert!(
-            covered as f64 >= 0.90 * seeds as f64,
+            covered as f64 >= 0.92 * seeds as f64,
             "covered in {covered} of {seeds}"
         );
     }
 
     #[test]
-    fn the_same_seed_gives_the_same_interval() {
-        // Twenty rounds: enough distinct resample means that another seed moves the interval's ends.
-        let a: Vec<f64> = (0..20).map(|i| 10.0 + f64::from(i % 7) * 0.3).collect();
-        let b: Vec<f64> = (0..20).map(|i| 12.0 + f64::from(i % 5) * 0.4).collect();
-        let first = interleaved(&a, &b, &Bootstrap::new(42));
-        assert_eq!(first, interleaved(&a, &b, &Bootstrap::new(42)));
-        assert_ne!(first, interleaved(&a, &b, &Bootstrap::new(43)));
+    fn fewer_than_five_rounds_get_no_verdict() {
+        // Given two and four rounds that differ by 50 %
+        for n in [2, 4] {
+            let a = vec![10.0; n]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + i as f64 * 0.1)
+                .collect::<Vec<_>>();
+            let b: Vec<f64> = a.iter().map(|v| v * 1.5).collect();
+            // When they are compared, Then there are too few rounds, in both designs
+            let too_few = Outcome::Untestable(Untestable::TooFew {
+                a: n,
+                b: n,
+                needed: MIN_ROUNDS,
+            });
+            assert_eq!(interleaved(&a, &b, Resolution::Exact), too_few);
+            assert_eq!(separate(&a, &b, Resolution::Exact), too_few);
+        }
     }
 
     #[test]
@@ -744,15 +916,18 @@ mod tests {
         let same = [10.0; 6];
         let larger = [12.0; 6];
         // When they are compared in either design
-        for outcome in [interleaved(&a, &same, &Bootstrap::new(1)), separate(&a, &same)] {
+        for outcome in [
+            interleaved(&a, &same, Resolution::Exact),
+            separate(&a, &same, Resolution::Exact),
+        ] {
             assert!(
                 matches!(outcome, Outcome::Exact { ratio: Some(r), .. } if r == 1.0),
                 "{outcome:?}"
             );
         }
         let outcomes = [
-            interleaved(&a, &larger, &Bootstrap::new(1)),
-            separate(&a, &larger),
+            interleaved(&a, &larger, Resolution::Exact),
+            separate(&a, &larger, Resolution::Exact),
         ];
         // Then the ratio is exact, and the verdict says so without a test
         for outcome in &outcomes {
@@ -771,24 +946,52 @@ mod tests {
             ]
         );
         assert_eq!(
-            judge_family(&[separate(&a, &same)], &Criteria::default()),
+            judge_family(&[separate(&a, &same, Resolution::Exact)], &Criteria::default()),
             vec![Finding::Exact { direction: None }]
         );
     }
 
     #[test]
+    fn a_percentile_tied_in_its_bucket_is_below_resolution_not_exact() {
+        // Given p99s that read the same in every run on each side: one histogram bucket
+        let (a, b) = ([12.3; 5], [12.4; 5]);
+        // When they are compared as bucketed figures, Then the tie is not an exact ratio
+        for outcome in [
+            interleaved(&a, &b, Resolution::Bucketed),
+            separate(&a, &b, Resolution::Bucketed),
+        ] {
+            assert_eq!(outcome, Outcome::Untestable(Untestable::BelowResolution));
+        }
+    }
+
+    #[test]
+    fn a_single_varying_run_below_the_minimum_is_too_few_not_exact() {
+        // Given one run on A and five on B, all the same
+        let outcome = separate(&[10.0], &[10.0; 5], Resolution::Exact);
+        // Then n is checked before anything is called exact
+        assert_eq!(
+            outcome,
+            Outcome::Untestable(Untestable::TooFew {
+                a: 1,
+                b: 5,
+                needed: MIN_ROUNDS
+            })
+        );
+    }
+
+    #[test]
     fn a_ratio_that_is_the_same_every_round_is_exact_too() {
-        let a = [10.0, 11.0, 9.0];
-        let b = [12.0, 13.2, 10.8];
+        let a = [10.0, 11.0, 9.0, 10.5, 9.5];
+        let b: Vec<f64> = a.iter().map(|v| v * 1.2).collect();
         assert!(matches!(
-            interleaved(&a, &b, &Bootstrap::new(1)),
+            interleaved(&a, &b, Resolution::Exact),
             Outcome::Exact { ratio: Some(r), .. } if (r - 1.2).abs() < 1e-9
         ));
     }
 
     #[test]
     fn one_side_varying_is_tested_with_a_p_above_zero() {
-        let outcome = separate(&[10.0, 10.0, 10.0], &[11.0, 12.0, 10.5]);
+        let outcome = separate(&[10.0; 5], &[11.0, 12.0, 10.5, 11.5, 12.5], Resolution::Exact);
         let Outcome::Tested(estimate) = outcome else {
             panic!("{outcome:?}");
         };
@@ -797,18 +1000,38 @@ mod tests {
     }
 
     #[test]
+    fn the_interval_excludes_1_exactly_when_p_is_below_alpha() {
+        // Given many tested rows, some differing and some not
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for i in 0..400 {
+            let (a, b) = rounds(&mut rng, 1.0 + 0.0005 * f64::from(i), 0.05, 0.05);
+            let Outcome::Tested(estimate) = interleaved(&a, &b, Resolution::Exact) else {
+                continue;
+            };
+            // Then the one method's interval and test agree
+            let excludes_1 = estimate.ci95[0] > 1.0 || estimate.ci95[1] < 1.0;
+            assert_eq!(excludes_1, estimate.p < ALPHA, "{estimate:?}");
+        }
+    }
+
+    /// A tested row with B/A = `ratio`, p = `p`, and the standard error that p implies at 5 rounds.
+    fn tested(ratio: f64, p: f64) -> Outcome {
+        let df = (MIN_ROUNDS - 1) as f64;
+        let t = students_t(df).map_or(f64::NAN, |t| t.inverse_cdf(1.0 - p / 2.0));
+        Outcome::Tested(Estimate::new(
+            Design::Interleaved,
+            ratio.ln(),
+            ratio.ln().abs() / t,
+            df,
+            (MIN_ROUNDS, MIN_ROUNDS),
+        ))
+    }
+
+    #[test]
     fn exact_and_untestable_rows_are_not_counted_in_holms_family() {
-        // Given one tested row with p = 0.03 beside an exact row and a missing one
-        let tested = Outcome::Tested(Estimate {
-            design: Design::Separate,
-            ratio: 1.5,
-            ci95: [1.1, 2.0],
-            p: 0.03,
-            n_a: 3,
-            n_b: 3,
-        });
+        // Given one tested row with p = 0.001 beside an exact row and a missing one
         let outcomes = [
-            tested,
+            tested(1.5, 0.001),
             Outcome::Exact {
                 design: Design::Separate,
                 ratio: Some(1.0),
@@ -817,61 +1040,108 @@ mod tests {
         ];
         // Then the tested row is a family of one, uncorrected
         let verdicts = judge_family(&outcomes, &Criteria::default());
-        assert_eq!(
-            verdicts[0],
-            Finding::Differs {
-                direction: Direction::Higher,
-                p_holm: 0.03
-            }
+        assert!(
+            matches!(verdicts[0], Finding::Differs { direction: Direction::Higher, p_holm, .. } if (p_holm - 0.001).abs() < 1e-9),
+            "{:?}",
+            verdicts[0]
         );
         assert_eq!(verdicts[2], Finding::Untestable(Untestable::MissingSide));
     }
 
     #[test]
-    fn a_significant_difference_below_the_minimum_effect_is_within_tolerance() {
-        let tested = |ratio: f64| {
-            Outcome::Tested(Estimate {
-                design: Design::Interleaved,
-                ratio,
-                ci95: [ratio - 0.01, ratio + 0.01],
-                p: 0.001,
-                n_a: 6,
-                n_b: 6,
-            })
-        };
-        let verdicts = judge_family(&[tested(1.03), tested(0.96), tested(0.90)], &Criteria::default());
-        assert!(matches!(verdicts[0], Finding::WithinTolerance { .. }));
-        assert!(matches!(verdicts[1], Finding::WithinTolerance { .. }));
-        assert!(matches!(
-            verdicts[2],
-            Finding::Differs {
-                direction: Direction::Lower,
-                ..
-            }
-        ));
+    fn the_minimum_effect_is_judged_on_the_interval_not_the_point() {
+        // Given rows beyond the noise whose intervals lie inside, across and beyond the ±5 % band
+        let verdicts = judge_family(
+            &[tested(1.02, 1e-4), tested(1.06, 0.001), tested(0.80, 1e-4)],
+            &Criteria::default(),
+        );
+        // Then only the interval wholly beyond the band differs; inside is within tolerance; across
+        // is a difference of uncertain size, although its point estimate (6 %) is beyond 5 %
+        assert!(
+            matches!(verdicts[0], Finding::WithinTolerance { .. }),
+            "{verdicts:?}"
+        );
+        assert!(
+            matches!(
+                verdicts[1],
+                Finding::Uncertain {
+                    direction: Direction::Higher,
+                    ..
+                }
+            ),
+            "{verdicts:?}"
+        );
+        assert!(
+            matches!(
+                verdicts[2],
+                Finding::Differs {
+                    direction: Direction::Lower,
+                    ..
+                }
+            ),
+            "{verdicts:?}"
+        );
+    }
+
+    #[test]
+    fn a_row_without_difference_whose_interval_is_inside_the_band_is_equivalent() {
+        // Given a row with p = 0.5 and a narrow interval around 1.01 (TOST)
+        let outcome = tested(1.01, 0.5);
+        let verdicts = judge_family(&[outcome], &Criteria::default());
+        // Then it is within tolerance, not mere noise
+        assert!(
+            matches!(verdicts[0], Finding::WithinTolerance { .. }),
+            "{verdicts:?}"
+        );
+        // And a wide one is noise
+        let wide = judge_family(&[tested(1.30, 0.5)], &Criteria::default());
+        assert!(matches!(wide[0], Finding::Noise { .. }), "{wide:?}");
+    }
+
+    #[test]
+    fn each_intervals_level_follows_holms_steps_so_it_excludes_1_exactly_when_rejected() {
+        // Given the worked example's four p-values as tested rows
+        let outcomes: Vec<Outcome> = [0.01, 0.04, 0.03, 0.005]
+            .iter()
+            .map(|&p| tested(1.3, p))
+            .collect();
+        let verdicts = judge_family(
+            &outcomes,
+            &Criteria {
+                min_effect: 0.0,
+                ..Criteria::default()
+            },
+        );
+        for (outcome, verdict) in outcomes.iter().zip(&verdicts) {
+            let (Outcome::Tested(estimate), Some(interval)) = (outcome, verdict.interval()) else {
+                panic!("{outcome:?} {verdict:?}");
+            };
+            // Then every interval is at least as wide as its own 95 % one
+            assert!(interval[0] <= estimate.ci95[0] + 1e-12 && interval[1] >= estimate.ci95[1] - 1e-12);
+            // And it excludes 1 exactly where Holm rejects
+            let excludes_1 = interval[0] > 1.0 || interval[1] < 1.0;
+            assert_eq!(excludes_1, beyond_noise(verdict), "{verdict:?}");
+        }
+        let rejected: Vec<bool> = verdicts.iter().map(beyond_noise).collect();
+        assert_eq!(rejected, [true, false, false, true]);
     }
 
     #[test]
     fn values_that_cannot_be_logged_or_paired_are_untestable() {
-        let bootstrap = Bootstrap::new(1);
         assert_eq!(
-            interleaved(&[1.0, 0.0], &[1.0, 2.0], &bootstrap),
+            interleaved(
+                &[1.0, 0.0, 1.0, 1.0, 1.0],
+                &[1.0, 2.0, 1.0, 1.0, 2.0],
+                Resolution::Exact
+            ),
             Outcome::Untestable(Untestable::NotPositive)
         );
         assert_eq!(
-            interleaved(&[1.0, 2.0, 3.0], &[1.0, 2.0], &bootstrap),
+            interleaved(&[1.0, 2.0, 3.0], &[1.0, 2.0], Resolution::Exact),
             Outcome::Untestable(Untestable::UnequalRounds { a: 3, b: 2 })
         );
         assert_eq!(
-            separate(&[1.0], &[1.0, 2.0]),
-            Outcome::Untestable(Untestable::TooFew {
-                a: 1,
-                b: 2,
-                needed: 2
-            })
-        );
-        assert_eq!(
-            separate(&[], &[1.0, 2.0]),
+            separate(&[], &[1.0, 2.0], Resolution::Exact),
             Outcome::Untestable(Untestable::MissingSide)
         );
     }
@@ -894,11 +1164,15 @@ mod tests {
     #[test]
     fn outcomes_findings_and_trends_read_back_as_written() {
         // Given what a comparison would record
-        let outcome = interleaved(&[10.0, 11.0, 9.5], &[12.0, 13.5, 11.0], &Bootstrap::new(3));
+        let outcome = interleaved(
+            &[10.0, 11.0, 9.5, 10.2, 10.8],
+            &[12.0, 13.5, 11.0, 12.1, 13.3],
+            Resolution::Exact,
+        );
         let untestable = Outcome::Untestable(Untestable::TooFew {
             a: 1,
             b: 2,
-            needed: 2,
+            needed: MIN_ROUNDS,
         });
         let findings = judge_family(&[outcome, untestable], &Criteria::default());
         let drift = trend(&[5.0, 4.0, 3.0, 2.0, 1.0], ALPHA);

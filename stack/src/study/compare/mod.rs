@@ -4,13 +4,17 @@
 //! Two records compare in one of two designs ([`Pairing`]). Two run directories made at different
 //! times ([`compare_runs`]) are independent samples: each headline row is Welch's test on the
 //! logarithms, the weaker design, and labelled so. A study directory of interleaved rounds
-//! ([`compare_study`]) pairs round i of A with round i of B: each headline row is the per-round ratio
-//! B/A with a seeded bootstrap interval. The statistics themselves are [`crate::study::inference`]'s.
+//! ([`compare_study`]) pairs round i of A with round i of B: each headline row is the paired t on the
+//! per-round log ratios B/A. The statistics themselves are [`crate::study::inference`]'s; a verdict
+//! needs [`inference::MIN_ROUNDS`] runs on each side.
 //!
-//! The headline rows of every scenario (p50, p99, throughput, CPU per request) are one declared family:
-//! Holm's correction runs over all of them, and a difference smaller than the minimum effect reads
-//! "within tolerance". Every other row (each process's CPU and memory) is shown with its ratio of
-//! means and no verdict. Each side's repeats are tested for a drift (Mann–Kendall); each run's own
+//! The headline rows of every scenario (p50, p99, CPU per request, and throughput where the run was
+//! closed-loop) are one declared family: Holm's correction runs over all of them, each row's interval
+//! is drawn at the level Holm tested it at, and the minimum effect is judged on that interval. An
+//! open-loop run's throughput is the rate it was offered, its input, so it is shown without a verdict;
+//! a capacity run's scenario figures are pooled over steps at many rates, so they get none either
+//! (its steps and sustained rates are compared side by side). Every other row (each process's CPU
+//! and memory) is shown with its ratio of means and no verdict. Each side's repeats are tested for a drift (Mann–Kendall); each run's own
 //! warnings are carried over; capacity results are set side by side.
 //!
 //! Records that were not made the same way ([`matching`]) are refused unless the caller allows it,
@@ -33,7 +37,7 @@ pub use capacity::{CapacityComparison, StepPair, FAILED_STEP};
 pub use matching::Mismatch;
 
 use crate::study::{
-    inference::{self, Bootstrap, Criteria, Design, Direction, Finding, Outcome, Trend, Untestable},
+    inference::{self, Criteria, Design, Direction, Finding, Outcome, Resolution, Trend, Untestable},
     page::{why_withheld, MIB},
     record::{self, Results, Run, ScenarioResult, Stat, COST_FIGURE},
     warning::{self, Warning},
@@ -85,6 +89,15 @@ fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> 
     let results_b = results_of(&run_b)?;
     let names_a: BTreeSet<&String> = results_a.scenarios.keys().collect();
     let names_b: BTreeSet<&String> = results_b.scenarios.keys().collect();
+    // A scenario measured in capacity steps has figures pooled over every step's rate.
+    let pooled = |name: &str| {
+        [results_a, results_b].iter().any(|results| {
+            results
+                .capacity
+                .as_ref()
+                .is_some_and(|steps| steps.contains_key(name))
+        })
+    };
     let mut scenarios: Vec<ScenarioComparison> = names_a
         .intersection(&names_b)
         .map(|name| {
@@ -93,6 +106,7 @@ fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> 
                 &results_a.scenarios[name.as_str()],
                 &results_b.scenarios[name.as_str()],
                 pairing,
+                pooled(name),
             )
         })
         .collect();
@@ -142,7 +156,7 @@ fn judge_headline_family(scenarios: &mut [ScenarioComparison], criteria: &Criter
 pub enum Pairing {
     /// Two runs made at different times: Welch's test, the weaker design.
     Separate,
-    /// A and B in interleaved rounds: per-round ratios, bootstrap from the study's seed.
+    /// A and B in interleaved rounds (in an order shuffled from the study's seed): per-round ratios.
     Interleaved { seed: u64, rounds: usize },
 }
 
@@ -165,19 +179,17 @@ impl Pairing {
                     .into()
             }
             Self::Interleaved { seed, rounds } => format!(
-                "interleaved in {rounds} rounds: round i of A and of B ran side by side in time, so each \
-                 headline row is the geometric mean of the per-round ratios B/A, its 95 % interval a \
-                 bootstrap over the rounds ({} resamples, ChaCha8 seeded with the study's seed {seed}), \
-                 its p Student's t on the per-round log ratios.",
-                inference::RESAMPLES
+                "interleaved in {rounds} rounds (order shuffled from the study's seed {seed}): round i of \
+                 A and of B ran side by side in time, so each headline row is the geometric mean of the \
+                 per-round ratios B/A, its interval and p from Student's t on the per-round log ratios."
             ),
         }
     }
 
-    fn outcome(self, a: &Stat, b: &Stat) -> Outcome {
+    fn outcome(self, a: &Stat, b: &Stat, resolution: Resolution) -> Outcome {
         match self {
-            Self::Separate => inference::separate(&a.runs, &b.runs),
-            Self::Interleaved { seed, .. } => inference::interleaved(&a.runs, &b.runs, &Bootstrap::new(seed)),
+            Self::Separate => inference::separate(&a.runs, &b.runs, resolution),
+            Self::Interleaved { .. } => inference::interleaved(&a.runs, &b.runs, resolution),
         }
     }
 }
@@ -361,9 +373,18 @@ impl Figure {
         }
     }
 
-    /// Whether the row is one of the declared headline family, judged with Holm's correction.
+    /// Whether the row is one of the declared headline family, judged with Holm's correction (an
+    /// open-loop throughput is shown in the headline without a verdict).
     pub fn is_headline(&self) -> bool {
         self.process().is_none()
+    }
+
+    /// Percentiles are read from a histogram of 3 significant digits; the rest are as measured.
+    pub fn resolution(&self) -> Resolution {
+        match self {
+            Self::P50 | Self::P99 => Resolution::Bucketed,
+            _ => Resolution::Exact,
+        }
     }
 
     /// Which way is better: a higher throughput, a lower everything else.
@@ -449,10 +470,12 @@ impl Row {
         }
     }
 
-    /// The 95 % interval of B/A, when the row was tested.
+    /// The interval of B/A when the row was tested: at the level Holm's correction tested it at (at
+    /// least 95 %) once judged, else its own 95 %.
     pub fn ratio_interval(&self) -> Option<[f64; 2]> {
-        match self.outcome {
-            Some(Outcome::Tested(estimate)) => Some(estimate.ci95),
+        match (self.finding.and_then(|finding| finding.interval()), self.outcome) {
+            (Some(interval), _) => Some(interval),
+            (None, Some(Outcome::Tested(estimate))) => Some(estimate.ci95),
             _ => None,
         }
     }
@@ -485,9 +508,17 @@ impl Row {
             format!("B {}, {quality}", word(direction))
         };
         match finding {
-            Finding::Differs { direction, p_holm } => format!("{} * (Holm p {p_holm:.3})", judged(direction)),
-            Finding::WithinTolerance { p_holm } => format!("within tolerance (Holm p {p_holm:.3})"),
-            Finding::Noise { p_holm } => format!("noise (Holm p {p_holm:.2})"),
+            Finding::Differs {
+                direction, p_holm, ..
+            } => format!("{} * (Holm p {p_holm:.3})", judged(direction)),
+            Finding::Uncertain {
+                direction, p_holm, ..
+            } => format!(
+                "{}, by an amount the interval leaves open around the tolerance (Holm p {p_holm:.3})",
+                judged(direction)
+            ),
+            Finding::WithinTolerance { p_holm, .. } => format!("within tolerance (Holm p {p_holm:.3})"),
+            Finding::Noise { p_holm, .. } => format!("noise (Holm p {p_holm:.2})"),
             Finding::Exact { direction } => match direction {
                 Some(direction) => format!("{}: exact, neither side varied", judged(direction)),
                 None => "within tolerance: exact, neither side varied".into(),
@@ -506,10 +537,17 @@ fn untestable_text(why: Untestable) -> String {
     match why {
         Untestable::MissingSide => "a side has no value".into(),
         Untestable::TooFew { a, b, needed } => {
-            format!("A has {a} repeat(s), B {b}; the test needs {needed} on each side")
+            format!("too few rounds: A has {a}, B {b}; a verdict needs {needed} on each side")
         }
         Untestable::UnequalRounds { a, b } => format!("A has {a} rounds, B {b}"),
         Untestable::NotPositive => "a value is 0, so there is no ratio".into(),
+        Untestable::BelowResolution => {
+            "every run ties within its histogram bucket (3 significant digits): no noise to test against"
+                .into()
+        }
+        Untestable::PooledSteps => {
+            "a capacity run's figure pooled over its steps; compare its steps and sustained rates".into()
+        }
     }
 }
 
@@ -521,10 +559,12 @@ fn compare_scenario(
     a: &ScenarioResult,
     b: &ScenarioResult,
     pairing: Pairing,
+    pooled: bool,
 ) -> ScenarioComparison {
     let headline = |figure: Figure, a: Observed, b: Observed| {
         let outcome = match (a.stat(), b.stat()) {
-            (Some(a), Some(b)) => pairing.outcome(a, b),
+            _ if pooled => Outcome::Untestable(Untestable::PooledSteps),
+            (Some(a), Some(b)) => pairing.outcome(a, b, figure.resolution()),
             _ => Outcome::Untestable(Untestable::MissingSide),
         };
         Row {
@@ -542,14 +582,20 @@ fn compare_scenario(
         outcome: None,
         finding: None,
     };
-    let mut rows = vec![
-        headline(Figure::P50, p50(a), p50(b)),
-        headline(Figure::P99, p99(a), p99(b)),
+    // An open-loop run's throughput is the rate it was offered: the input, not a response to test.
+    let throughput = if a.open_loop.is_some() || b.open_loop.is_some() {
+        shown(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s))
+    } else {
         headline(
             Figure::Throughput,
             Observed::Recorded(a.rate_per_s.clone()),
             Observed::Recorded(b.rate_per_s.clone()),
-        ),
+        )
+    };
+    let mut rows = vec![
+        headline(Figure::P50, p50(a), p50(b)),
+        headline(Figure::P99, p99(a), p99(b)),
+        throughput,
         headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
     ];
     let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
@@ -621,15 +667,19 @@ mod tests {
     use super::*;
     use crate::study::inference::Estimate;
 
+    /// A tested row with B/A = `ratio` and p = `p` over 5 rounds.
     fn tested(p: f64, ratio: f64) -> Outcome {
-        Outcome::Tested(Estimate {
-            design: Design::Interleaved,
-            ratio,
-            ci95: [ratio * 0.9, ratio * 1.1],
-            p,
-            n_a: 6,
-            n_b: 6,
-        })
+        let df = 4.0;
+        let t = statrs::distribution::StudentsT::new(0.0, 1.0, df)
+            .map(|t| statrs::distribution::ContinuousCDF::inverse_cdf(&t, 1.0 - p / 2.0))
+            .expect("t with 4 degrees of freedom");
+        Outcome::Tested(Estimate::new(
+            Design::Interleaved,
+            ratio.ln(),
+            ratio.ln().abs() / t,
+            df,
+            (5, 5),
+        ))
     }
 
     fn row(figure: Figure, outcome: Option<Outcome>) -> Row {
@@ -668,7 +718,7 @@ mod tests {
         for scenario in &scenarios {
             let finding = scenario.rows[0].finding;
             assert!(
-                matches!(finding, Some(Finding::Noise { p_holm }) if (p_holm - 0.06).abs() < 1e-12),
+                matches!(finding, Some(Finding::Noise { p_holm, .. }) if (p_holm - 0.06).abs() < 1e-12),
                 "{finding:?}"
             );
         }

@@ -44,7 +44,7 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
         Pairing::Interleaved { .. } => html!(r#"<p class="note" id="design">{}</p>"#, design),
     });
     page.html(html!(
-        r#"<p class="note">Each cell: the mean over the repeats, its 95 % interval below it. B/A: the estimate of the design above with its 95 % interval. {}</p>"#,
+        r#"<p class="note">Each cell: the mean over the repeats, its 95 % interval below it. B/A: the estimate of the design above, with its interval at the level Holm's correction tested the row at (at least 95 %). {}</p>"#,
         rule(comparison)
     ));
     findings_section(&mut page, comparison);
@@ -196,7 +196,7 @@ fn ratio(row: &Row) -> Markup {
 /// A scenario's figures as two HTML tables: the judged headline rows, and CPU and memory by process.
 fn tables(scenario: &ScenarioComparison) -> Markup {
     let mut markup = html!(
-        r#"<div class="tables"><div><table class="headline"><tr><th>figure</th><th>A</th><th>B</th><th>B/A (95 %)</th><th>verdict</th></tr>"#,
+        r#"<div class="tables"><div><table class="headline"><tr><th>figure</th><th>A</th><th>B</th><th>B/A (Holm interval)</th><th>verdict</th></tr>"#,
     );
     let headline = scenario.headline();
     for row in &headline {

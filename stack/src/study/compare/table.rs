@@ -83,12 +83,15 @@ fn write_list(f: &mut fmt::Formatter<'_>, title: &str, items: &[String]) -> fmt:
 /// The rule the verdicts follow, in one paragraph.
 pub(super) fn rule(comparison: &Comparison) -> String {
     format!(
-        "headline rows (p50, p99, throughput and CPU per request of every scenario) are one family: \
-         Holm's correction over all of them at {:.0} % family-wise; a difference below {} % reads \
-         \"within tolerance\" even when significant; * marks B beyond the noise and the tolerance. \
-         A row where neither side varied is exact and not tested. Other rows: B's mean over A's, no test.",
+        "headline rows (p50, p99, CPU per request, and throughput of closed-loop runs, of every \
+         scenario) are one family: Holm's correction over all of them at {:.0} % family-wise, each \
+         row's interval drawn at the level Holm tested it at; * marks B beyond the noise with its whole \
+         interval beyond ±{pct} %, \"within tolerance\" an interval wholly inside ±{pct} % (TOST). A \
+         verdict needs {} rounds on each side. A row where neither side varied is exact and not \
+         tested. Other rows: B's mean over A's, no test.",
         comparison.criteria.alpha * 100.0,
-        percent(comparison.criteria.min_effect),
+        crate::study::inference::MIN_ROUNDS,
+        pct = percent(comparison.criteria.min_effect),
     )
 }
 
@@ -181,7 +184,7 @@ fn write_scenario(f: &mut fmt::Formatter<'_>, scenario: &ScenarioComparison) -> 
     write_table(
         f,
         "lrrrl",
-        &["figure", "A", "B", "B/A (95 %)", "verdict"],
+        &["figure", "A", "B", "B/A (Holm interval)", "verdict"],
         rows.collect(),
     )?;
     for note in missing_notes(&headline) {
