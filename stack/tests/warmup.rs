@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use stack::study::bench::{
+use stack_study::bench::{
     k6::{self, Invocation},
     sampler::Sampler,
 };
