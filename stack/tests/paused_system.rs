@@ -94,6 +94,10 @@ fn a_system_paused_for_a_second_shows_in_the_corrected_p99_and_no_arrival_is_dro
         open.lag_max_ms.mean
     );
     assert!(corrected_p99 >= 500.0, "corrected p99 {corrected_p99} ms");
+    assert!(
+        !open.accounting.is_empty(),
+        "no accounting of S5's arrivals: {open:?}"
+    );
     for accounting in &open.accounting {
         assert!(accounting.closes(), "{accounting:?}");
         assert_eq!(accounting.dropped, 0, "{accounting:?}");
@@ -114,6 +118,10 @@ fn arrivals_dropped_while_the_system_is_paused_are_counted_and_not_blamed_on_the
     eprintln!(
         "lag p99 {lag_p99} ms (limit {} ms), {:?}",
         open.lag_limit_ms, open.accounting
+    );
+    assert!(
+        !open.accounting.is_empty(),
+        "no accounting of S5's arrivals: {open:?}"
     );
     for accounting in &open.accounting {
         assert!(accounting.closes(), "{accounting:?}");

@@ -265,15 +265,19 @@ fn burner(marker: &str) -> Running {
     spawn("sh", &["-c", "while :; do :; done", marker])
 }
 
-/// Stops `process` (SIGSTOP), lets a tick see it, and kills it: the CPU time it used in all. (A
+/// Stops `process` (SIGSTOP), has `sampler` take a tick there and then (a mark), and kills it: the
+/// CPU time it used in all, all of it seen by that tick whenever the sampler's own ticks land. (A
 /// process that its unwatched parent reaps at once loses what it used after the last tick: the
 /// sampler cannot read a process that is gone.)
-fn stop(process: Running) -> f64 {
+fn stop(process: Running, sampler: &Sampler) -> f64 {
     if let Ok(pid) = i32::try_from(process.0.id()) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
     }
-    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(sampler.mark());
     let used = cpu_seconds_of(process.0.id());
     drop(process);
     used
@@ -292,8 +296,8 @@ fn processes_watched_by_command_line_are_followed_as_they_come_and_go() {
     std::thread::sleep(INTERVAL + INTERVAL / 5);
     let second = burner(&marker);
     std::thread::sleep(INTERVAL + INTERVAL / 5);
-    let first_cpu = stop(first);
-    let second_cpu = stop(second);
+    let first_cpu = stop(first, &sampler);
+    let second_cpu = stop(second, &sampler);
     let stopped_at = sampler.t_s();
     std::thread::sleep(INTERVAL * 2 + INTERVAL / 2);
     // When the sampler is finished
