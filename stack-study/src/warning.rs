@@ -104,23 +104,7 @@ impl fmt::Display for Warning {
                 scenario,
                 what,
                 per_repeat,
-            } => {
-                let what = match what {
-                    Failure::UnexpectedFailures => "unexpected failures",
-                    Failure::FailedChecks => "failed checks",
-                };
-                let repeats: Vec<String> = per_repeat
-                    .iter()
-                    .enumerate()
-                    .map(|(i, value)| format!("repeat {}: {}", i + 1, number(*value)))
-                    .collect();
-                write!(
-                    f,
-                    "{scenario}: {} {what} ({})",
-                    number(per_repeat.iter().sum()),
-                    repeats.join(", ")
-                )
-            }
+            } => write_failed(f, scenario, *what, per_repeat),
             Self::GeneratorLate {
                 scenario,
                 limit_ms,
@@ -181,24 +165,57 @@ impl fmt::Display for Warning {
                 repeat,
                 t_s,
                 sign,
-            } => {
-                write!(
-                    f,
-                    "{process} may have restarted in repeat {repeat} near t = {} s (",
-                    number(*t_s)
-                )?;
-                match sign {
-                    RestartSign::Gap { seconds } => write!(f, "no samples for {} s)", number(*seconds)),
-                    RestartSign::Shrank { from, to } => write!(
-                        f,
-                        "its memory fell from {} to {} MiB)",
-                        number(*from as f64 * MIB),
-                        number(*to as f64 * MIB)
-                    ),
-                }
-            }
+            } => write_restarted(f, process, *repeat, *t_s, sign),
             Self::Recorded(text) => f.write_str(text),
         }
+    }
+}
+
+/// [`Warning::Failed`]: the total and each repeat's.
+fn write_failed(
+    f: &mut fmt::Formatter<'_>,
+    scenario: &str,
+    what: Failure,
+    per_repeat: &[f64],
+) -> fmt::Result {
+    let what = match what {
+        Failure::UnexpectedFailures => "unexpected failures",
+        Failure::FailedChecks => "failed checks",
+    };
+    let repeats: Vec<String> = per_repeat
+        .iter()
+        .enumerate()
+        .map(|(i, value)| format!("repeat {}: {}", i + 1, number(*value)))
+        .collect();
+    write!(
+        f,
+        "{scenario}: {} {what} ({})",
+        number(per_repeat.iter().sum()),
+        repeats.join(", ")
+    )
+}
+
+/// [`Warning::Restarted`]: where, and the sign of it.
+fn write_restarted(
+    f: &mut fmt::Formatter<'_>,
+    process: &str,
+    repeat: u32,
+    t_s: f64,
+    sign: &RestartSign,
+) -> fmt::Result {
+    write!(
+        f,
+        "{process} may have restarted in repeat {repeat} near t = {} s (",
+        number(t_s)
+    )?;
+    match sign {
+        RestartSign::Gap { seconds } => write!(f, "no samples for {} s)", number(*seconds)),
+        RestartSign::Shrank { from, to } => write!(
+            f,
+            "its memory fell from {} to {} MiB)",
+            number(*from as f64 * MIB),
+            number(*to as f64 * MIB)
+        ),
     }
 }
 
