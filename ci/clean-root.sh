@@ -77,7 +77,7 @@ trap cleanup EXIT
 
 tar --numeric-owner -C "$ROOT" -xf "$PRISTINE"
 # The root's `/` must be searchable by every user, as on a real machine: PostgreSQL runs as `nobody`
-# there (stack/src/system/postgres.rs). mktemp's folder is private (0700), and so was the `./` of
+# there (stack-system/src/postgres.rs). mktemp's folder is private (0700), and so was the `./` of
 # tarballs made before the chmod above; tar, as root, gives `/` the mode of `./`, so this comes after
 # it. With `/` at 0700, `nobody` could run nothing in the root: `postgres --version` gave
 # "Permission denied" (exit 126), which is how the run block failed.

@@ -22,6 +22,6 @@ fn build_release_binaries() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{} is not inside a target folder", exe.display()))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| option_env!("CARGO").unwrap_or("cargo").into());
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    stack::system::process::build_release_binaries(root, &cargo).map_err(|err| format!("{err:#}"))?;
+    stack_system::process::build_release_binaries(root, &cargo).map_err(|err| format!("{err:#}"))?;
     Ok(target.join("release"))
 }

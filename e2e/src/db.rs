@@ -1,6 +1,6 @@
 //! A fresh database for each test, dropped when the test ends, on the PostgreSQL server of
 //! `TEST_DATABASE_URL`, or by default on the private PostgreSQL 14 cluster that all test processes
-//! share ([`stack::system::postgres::test_server_url`]): no server of the machine's is needed.
+//! share ([`stack_system::postgres::test_server_url`]): no server of the machine's is needed.
 
 use std::{str::FromStr, sync::OnceLock, time::Duration};
 
@@ -13,7 +13,7 @@ use sqlx::{
 /// The server's URL, found (and the shared cluster started) once per test process.
 fn server_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| match stack::system::postgres::test_server_url() {
+    URL.get_or_init(|| match stack_system::postgres::test_server_url() {
         Ok(url) => url,
         Err(err) => panic!("no PostgreSQL for the tests: {err:#} (or set TEST_DATABASE_URL)"),
     })

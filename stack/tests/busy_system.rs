@@ -6,7 +6,7 @@
 mod bench_process;
 
 use bench_process::s2_capacity_against_a_responder;
-use stack::study::bench::generator::lag_limit_ms;
+use stack_study::bench::generator::lag_limit_ms;
 
 /// k6 above this share of one core has no headroom left.
 const HEADROOM_PERCENT: f64 = 90.0;

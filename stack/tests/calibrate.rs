@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use stack::{
+use stack_study::{
+    bench::generator::{calibrate, lag_limit_ms, CalibrateOptions},
     scenario::Scenario,
-    study::bench::generator::{calibrate, lag_limit_ms, CalibrateOptions},
 };
 
 #[tokio::test]

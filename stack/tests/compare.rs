@@ -8,10 +8,10 @@ use std::{
     process::{Command, Output},
 };
 
-use stack::study::{
+use stack_record::{self as record, Run, Study};
+use stack_study::{
     compare::{compare_runs, compare_study, CompareOptions, Comparison, Figure, Pairing},
     inference::{Design, Outcome, Untestable, MIN_ROUNDS},
-    record::{self, Run, Study},
 };
 
 const RUN_A: &str = "docs/runs/20261205T084928Z-smoke";

@@ -7,7 +7,7 @@ mod support;
 
 use common::catalog::catalog;
 use common::db::DbPool;
-use stack::system::target::Resetter;
+use stack_study::target::Resetter;
 use support::ServicesDatabase;
 
 /// A fresh database with the four database services' schemas as each service creates them at

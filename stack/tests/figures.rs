@@ -5,12 +5,10 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use stack::{
+use stack_record::{Run, Window};
+use stack_study::{
+    bench::analysis::{results, Inputs, Measured},
     scenario::{CapacityPlan, Scenario},
-    study::{
-        bench::analysis::{results, Inputs, Measured},
-        record::{Run, Window},
-    },
 };
 
 fn root() -> PathBuf {

@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use stack::study::{
-    bench::{
-        k6::{self, Invocation},
-        sampler::{Sampler, INTERVAL},
-    },
-    record::{ResourceRow, Window},
+use stack_record::{ResourceRow, Window};
+use stack_study::bench::{
+    k6::{self, Invocation},
+    sampler::{Sampler, INTERVAL},
 };
 
 /// The CPU seconds of this process's reaped children so far (getrusage(RUSAGE_CHILDREN), to the µs).
@@ -24,16 +22,17 @@ fn children_cpu_seconds() -> f64 {
 
 #[tokio::test]
 async fn a_k6_run_shorter_than_a_tick_has_all_its_cpu_in_its_window() {
-    // Given a script whose one iteration spins for 400 ms, and a sampler watching k6, a little
-    // into its second tick
+    // Given a script whose one iteration does a fixed amount of work (about 0.4 s of one core here:
+    // work, not a wall-clock spin, so that a busy machine makes it slower but not smaller, and the
+    // test needs no core of its own), and a sampler watching k6, a little into its second tick
     let dir = std::env::temp_dir().join(format!("stack-window-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let script = dir.join("script.js");
     std::fs::write(
         &script,
         "export const options = { iterations: 1 };\n\
-         export default function () { let x = 0; const t = Date.now();\n\
-         while (Date.now() - t < 400) { x += Math.sqrt(x + 1); } }\n",
+         export default function () { let x = 0;\n\
+         for (let i = 0; i < 1500000; i++) { x += Math.sqrt(x + 1); } }\n",
     )
     .expect("the script");
     let k6 = k6::binary().expect("k6 is installed");
@@ -74,7 +73,7 @@ async fn a_k6_run_shorter_than_a_tick_has_all_its_cpu_in_its_window() {
         .map(ResourceRow::cpu_seconds)
         .sum();
     assert!(run.status.success(), "k6 exited {}", run.status);
-    assert!(used >= 0.35, "k6 used {used:.3} s");
+    assert!(used >= 0.2, "k6 used {used:.3} s");
     assert!(
         (inside - used).abs() <= 0.02,
         "{inside:.3} s in the window of k6's {used:.3} s: {readings:?}"

@@ -12,7 +12,8 @@ mod bench_process;
 use std::{process::Stdio, time::Duration};
 
 use bench_process::{build_services, children_named, wait_for_line, BenchFolder};
-use stack::{study::record::ScenarioResult, system::target::SERVICES};
+use stack_record::ScenarioResult;
+use stack_system::compose::Compose;
 
 /// Processes stopped with SIGSTOP, continued (SIGCONT) when this is dropped, however the test ends.
 struct Stopped(Vec<i32>);
@@ -59,8 +60,11 @@ fn s5_paused_for_a_second(test: &str, extra: &[&str]) -> ScenarioResult {
     let stderr = bench.stderr.take().expect("its stderr");
     wait_for_line(stderr, |line| line.contains("s5 in repeat 1/1: measured"));
     std::thread::sleep(Duration::from_secs(10));
-    let services = children_named(bench.id(), &SERVICES);
-    assert_eq!(services.len(), SERVICES.len(), "the ten services: {services:?}");
+    let compose = Compose::read(&bench_process::root().join("docker-compose-sync.yml")).expect("compose");
+    let names = compose.system_services();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let services = children_named(bench.id(), &names);
+    assert_eq!(services.len(), names.len(), "the ten services: {services:?}");
     let paused = Stopped::stop(services);
     std::thread::sleep(Duration::from_secs(1));
     drop(paused);
@@ -90,6 +94,10 @@ fn a_system_paused_for_a_second_shows_in_the_corrected_p99_and_no_arrival_is_dro
         open.lag_max_ms.mean
     );
     assert!(corrected_p99 >= 500.0, "corrected p99 {corrected_p99} ms");
+    assert!(
+        !open.accounting.is_empty(),
+        "no accounting of S5's arrivals: {open:?}"
+    );
     for accounting in &open.accounting {
         assert!(accounting.closes(), "{accounting:?}");
         assert_eq!(accounting.dropped, 0, "{accounting:?}");
@@ -110,6 +118,10 @@ fn arrivals_dropped_while_the_system_is_paused_are_counted_and_not_blamed_on_the
     eprintln!(
         "lag p99 {lag_p99} ms (limit {} ms), {:?}",
         open.lag_limit_ms, open.accounting
+    );
+    assert!(
+        !open.accounting.is_empty(),
+        "no accounting of S5's arrivals: {open:?}"
     );
     for accounting in &open.accounting {
         assert!(accounting.closes(), "{accounting:?}");

@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use stack::system::{plan::DatabaseSpec, postgres::Cluster};
+use stack_system::{plan::DatabaseSpec, postgres::Cluster};
 
 /// The files a process holds open, by its `/proc/<pid>/fd` links.
 fn open_files(pid: u32) -> Vec<PathBuf> {

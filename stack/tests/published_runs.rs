@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use stack::study::record::{read_study, Run};
+use stack_record::{read_study, Run};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

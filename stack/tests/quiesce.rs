@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use sqlx::{ConnectOptions, Connection, PgConnection};
-use stack::study::bench::quiesce::{quiesce, wait_quiet, PostgresCounters, PostgresSettings, QuietRule};
+use stack_study::bench::quiesce::{quiesce, read_postgres_settings, wait_quiet, PostgresCounters, QuietRule};
 use support::ServicesDatabase;
 
 /// The four database services, each in the schema of its name, with its own migrations.
@@ -157,7 +157,7 @@ async fn the_wait_gives_up_at_its_bound_while_postgres_is_busy() {
 async fn the_settings_are_read_in_bytes_and_seconds() {
     let database = services_database("settings").await;
     let mut conn = connect(&database).await;
-    let settings = PostgresSettings::read(&mut conn).await.expect("the settings");
+    let settings = read_postgres_settings(&mut conn).await.expect("the settings");
     // PostgreSQL's own parsers of its sizes and times say the same
     let (shared_buffers, max_wal, checkpoint_timeout, max_connections): (i64, i64, f64, i32) = sqlx::query_as(
         "SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(current_setting('max_wal_size')), \

@@ -119,7 +119,7 @@ fn a_run_report_draws_every_chart_offline_without_errors() {
     // Given a run with six scenarios, two repeats and twelve sampled processes
     let run = copy_of("sync-smoke");
     // When its report is written and opened in chromium
-    let page = stack::study::report::write_report(&run).expect("the report is written");
+    let page = stack_study::report::write_report(&run).expect("the report is written");
     let rendering = render_in_chromium(&page, "report.png");
     // Then three charts per scenario and one per process drew, with no error and no request
     assert_clean(&rendering, 6 * 3 + 12);
@@ -131,7 +131,7 @@ fn a_capacity_report_draws_the_offered_against_achieved_curve() {
     // Given a capacity run of S6 with its rate ladder
     let run = copy_of("sync-capacity");
     // When its report is written and opened in chromium
-    let page = stack::study::report::write_report(&run).expect("the report is written");
+    let page = stack_study::report::write_report(&run).expect("the report is written");
     let rendering = render_in_chromium(&page, "report-capacity.png");
     // Then the scenario's two charts (no pooled percentile plot: it would mix the steps' loads), the
     // capacity curve and the processes drew
@@ -146,14 +146,14 @@ fn a_comparison_overlays_both_runs_and_names_the_scenarios_only_one_has() {
     // Given two runs of different implementations, B without S4
     let out = std::env::temp_dir().join(format!("stack-browser-compare-{}.html", std::process::id()));
     // When they are compared and the page is opened in chromium
-    let options = stack::study::compare::CompareOptions {
+    let options = stack_study::compare::CompareOptions {
         out: out.clone(),
         criteria: Default::default(),
         // The fixtures were made on different machines with different warm-ups.
         allow_mismatch: true,
     };
     let comparison =
-        stack::study::compare::compare_runs(&fixture("sync-smoke"), &fixture("broker-smoke"), &options)
+        stack_study::compare::compare_runs(&fixture("sync-smoke"), &fixture("broker-smoke"), &options)
             .expect("the runs compare");
     let rendering = render_in_chromium(&out, "compare.png");
     // Then the five shared scenarios each drew two charts, and S4 is listed as only in A

@@ -9,13 +9,12 @@ use std::{
     time::Duration,
 };
 
-use stack::{
-    study::{
-        bench::sampler::{Sampler, Source, INTERVAL},
-        record::{ResourceRow, Window},
-    },
-    system::target::watched_process,
+use stack_record::{ResourceRow, Window};
+use stack_study::{
+    bench::sampler::{Sampler, Source, INTERVAL},
+    target::watched_process,
 };
+use stack_system::proc;
 
 /// A child, in a process group of its own, whose whole group is killed when the test ends.
 struct Running(Child);
@@ -42,7 +41,7 @@ fn sample(processes: &[(&str, &Running)]) -> Vec<ResourceRow> {
     let sampler = Sampler::start(
         processes
             .iter()
-            .map(|(name, child)| (name.to_string(), Some(Source::Tree(child.0.id()))))
+            .map(|(name, child)| (name.to_string(), Some(Source::tree(child.0.id()))))
             .collect(),
         None,
     );
@@ -102,7 +101,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// Samples `root`'s process tree for `seconds`; every reading of it.
 fn readings_of(root: &Running, seconds: f64) -> Vec<ResourceRow> {
-    let sampler = Sampler::start(vec![("tree".into(), Some(Source::Tree(root.0.id())))], None);
+    let sampler = Sampler::start(vec![("tree".into(), Some(Source::tree(root.0.id())))], None);
     sampler.begin_repeat(1);
     std::thread::sleep(Duration::from_secs_f64(seconds));
     sampler.finish_all().readings
@@ -130,7 +129,7 @@ fn a_child_that_burns_half_a_second_and_exits_mid_interval_is_counted() {
     );
     // When the shell's tree is sampled until a tick after the child is gone (on a shared machine the
     // half second of CPU may take several seconds to get)
-    let sampler = Sampler::start(vec![("tree".into(), Some(Source::Tree(shell.0.id())))], None);
+    let sampler = Sampler::start(vec![("tree".into(), Some(Source::tree(shell.0.id())))], None);
     sampler.begin_repeat(1);
     let waited = std::time::Instant::now();
     while !done.exists() && waited.elapsed() < Duration::from_secs(60) {
@@ -205,7 +204,7 @@ async fn a_run_shorter_than_a_tick_between_two_marks_gets_the_cpu_measured_in_it
     // Given the sampler watching this test's own process, which is idle and then, between two marks
     // well inside one tick's interval, burns about 0.3 s of CPU
     let sampler = Sampler::start(
-        vec![("self".into(), Some(Source::Tree(std::process::id())))],
+        vec![("self".into(), Some(Source::tree(std::process::id())))],
         None,
     );
     sampler.begin_repeat(1);
@@ -254,13 +253,11 @@ async fn a_run_shorter_than_a_tick_between_two_marks_gets_the_cpu_measured_in_it
     assert!(outside < 0.1, "{outside:.3} s outside: {readings:?}");
 }
 
-/// The CPU time `pid` has used so far, in s, from its `/proc/<pid>/stat`.
+/// The CPU time `pid` has used so far itself, in s, from its `/proc/<pid>/stat`.
 fn cpu_seconds_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|text| common::proc_stat::parse(&text))
-        .unwrap_or_else(|| panic!("process {pid} is gone"));
-    stat.cpu_ticks as f64 / common::proc_stat::clock_ticks_per_second().unwrap_or(100.0)
+    let table = proc::ProcessTable::read().expect("/proc");
+    let stat = table.get(pid).unwrap_or_else(|| panic!("process {pid} is gone"));
+    stat.cpu_ticks as f64 / proc::clock_ticks_per_second()
 }
 
 /// A shell spinning on a core, with `marker` in its command line.
@@ -268,15 +265,19 @@ fn burner(marker: &str) -> Running {
     spawn("sh", &["-c", "while :; do :; done", marker])
 }
 
-/// Stops `process` (SIGSTOP), lets a tick see it, and kills it: the CPU time it used in all. (A
+/// Stops `process` (SIGSTOP), has `sampler` take a tick there and then (a mark), and kills it: the
+/// CPU time it used in all, all of it seen by that tick whenever the sampler's own ticks land. (A
 /// process that its unwatched parent reaps at once loses what it used after the last tick: the
 /// sampler cannot read a process that is gone.)
-fn stop(process: Running) -> f64 {
+fn stop(process: Running, sampler: &Sampler) -> f64 {
     if let Ok(pid) = i32::try_from(process.0.id()) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
     }
-    std::thread::sleep(INTERVAL + INTERVAL / 5);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(sampler.mark());
     let used = cpu_seconds_of(process.0.id());
     drop(process);
     used
@@ -295,8 +296,8 @@ fn processes_watched_by_command_line_are_followed_as_they_come_and_go() {
     std::thread::sleep(INTERVAL + INTERVAL / 5);
     let second = burner(&marker);
     std::thread::sleep(INTERVAL + INTERVAL / 5);
-    let first_cpu = stop(first);
-    let second_cpu = stop(second);
+    let first_cpu = stop(first, &sampler);
+    let second_cpu = stop(second, &sampler);
     let stopped_at = sampler.t_s();
     std::thread::sleep(INTERVAL * 2 + INTERVAL / 2);
     // When the sampler is finished

@@ -7,11 +7,12 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use stack::{
+use stack_record::TargetKind;
+use stack_study::{
     scenario::{CapacityPlan, Scenario},
-    study::record::TargetKind,
-    system::{compose::Compose, target::Target},
+    target::Target,
 };
+use stack_system::compose::Compose;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

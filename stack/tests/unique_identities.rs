@@ -8,10 +8,8 @@ mod bench_process;
 use std::collections::BTreeMap;
 
 use bench_process::{build_services, BenchFolder};
-use stack::{
-    scenario::{CapacityPlan, Scenario},
-    study::record,
-};
+use stack_record as record;
+use stack_study::scenario::{CapacityPlan, Scenario};
 
 /// `(k6 scenario, HTTP status) -> requests`, from a measured run's raw samples (k6's own CSV).
 fn statuses(samples: &std::path::Path) -> BTreeMap<(String, String), u64> {

@@ -6,10 +6,10 @@
 mod bench_process;
 
 use bench_process::{respond, urls_at, versus_urls_at, BenchFolder};
-use stack::study::{
+use stack_record::read_study;
+use stack_study::{
     compare::{compare_study, CompareOptions, Figure},
     inference::{Criteria, MIN_ROUNDS},
-    record::read_study,
 };
 
 /// The fewest rounds that give a verdict.

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use stack::study::bench::{
+use stack_study::bench::{
     k6::{self, Invocation},
     sampler::Sampler,
 };
@@ -48,15 +48,26 @@ async fn a_warm_up_k6_cannot_run_is_an_error_naming_its_scenario() {
 
 #[tokio::test]
 async fn a_warm_up_that_only_crosses_a_threshold_goes_on() {
-    // Given a script whose one iteration fails the check its threshold requires
+    // Given a script whose one iteration fails the check its threshold requires, which k6 itself
+    // runs to the end and then fails with its exit code for a crossed threshold (99)
     let crossing = script(
         "threshold",
         "import { check } from 'k6';\n\
          export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
          export default function () { check(1, { 'fails on purpose': () => false }); }\n",
     );
-    // When s3's warm-up runs it, then the bench goes on to the measured run
-    warm_up(crossing, "s3")
-        .await
-        .expect("a crossed threshold in a warm-up is not a failure");
+    let k6 = k6::binary().expect("k6 is installed");
+    let plain = std::process::Command::new(&k6)
+        .args(["run", "-q", "--no-summary"])
+        .arg(&crossing)
+        .status()
+        .expect("k6 runs");
+    assert_eq!(plain.code(), Some(k6::THRESHOLDS_CROSSED), "k6 run: {plain}");
+    // When s3's warm-up runs it
+    let warmed = warm_up(crossing, "s3").await;
+    // Then the bench goes on to the measured run
+    assert!(
+        warmed.is_ok(),
+        "a crossed threshold in a warm-up is not a failure: {warmed:?}"
+    );
 }

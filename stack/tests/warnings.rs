@@ -1,11 +1,9 @@
-//! Warnings are made from the record alone, by `stack::study::warning`, once each.
+//! Warnings are made from the record alone, by `stack_study::warning`, once each.
 
 use std::path::PathBuf;
 
-use stack::study::{
-    record::Run,
-    warning::{warnings, Warning},
-};
+use stack_record::Run;
+use stack_study::warning::{warnings, Warning};
 
 fn fixture(name: &str) -> Run {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

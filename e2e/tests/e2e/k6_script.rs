@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use e2e::{spawn_system, System};
-use stack::scenario::Scenario;
+use stack_study::scenario::Scenario;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../k6-tests/script-sync.js");
 

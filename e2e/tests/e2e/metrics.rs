@@ -3,7 +3,7 @@
 
 use e2e::{spawn_system, RunningService, System};
 use serde_json::json;
-use stack::study::hops::Metrics;
+use stack_study::hops::Metrics;
 
 const UPDATE: [(&str, &str); 3] = [
     ("method", "PUT"),

@@ -5,7 +5,7 @@ use std::{process::Stdio, time::Duration};
 
 use e2e::{binaries::release_binary, TestDatabase};
 use serde_json::{json, Value};
-use stack::system::process::terminate;
+use stack_system::process::terminate;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,

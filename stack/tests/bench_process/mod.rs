@@ -1,7 +1,7 @@
 //! `stack bench` and `stack respond` as a user runs them, for the tests that judge a whole run on
 //! real processes: the release binary, started in a folder of its own (the repository's compose file
 //! and k6 scripts linked in) so that each test's record lands in its own `results/` and is read back
-//! with `stack::study::record`.
+//! with `stack_record`.
 //!
 //! A test that starts the local system binds 127.0.0.1:8001-8010: the nextest group `whole-runs` runs
 //! those one at a time (`.config/nextest.toml`), and by hand they run under
@@ -13,10 +13,9 @@ use std::{
     process::{Child, ChildStderr, Command, ExitStatus, Stdio},
 };
 
-use stack::{
-    scenario::Scenario,
-    study::record::{Results, Run, META_FILE},
-};
+use stack_record::{Results, Run, META_FILE};
+use stack_study::scenario::Scenario;
+use stack_system::proc::ProcessTable;
 
 /// The repository.
 pub fn root() -> PathBuf {
@@ -32,7 +31,7 @@ pub fn stack_binary() -> &'static str {
 /// bench run of the local system can start them with `--no-build` from its own folder.
 pub fn build_services() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    stack::system::process::build_release_binaries(&root(), &cargo)
+    stack_system::process::build_release_binaries(&root(), &cargo)
         .unwrap_or_else(|err| panic!("the services do not build: {err:#}"));
 }
 
@@ -192,27 +191,12 @@ pub fn wait_for_line(stderr: ChildStderr, wanted: impl Fn(&str) -> bool) {
 
 /// The ids of the running processes whose parent is `parent` and whose name is one of `names`.
 pub fn children_named(parent: u32, names: &[&str]) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").filter_map(Result::ok) {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let ppid = stat[close + 1..].split_whitespace().nth(1);
-        // The kernel keeps 15 bytes of a name (`analyticsservic`).
-        let named = names.iter().any(|name| &name[..name.len().min(15)] == comm);
-        if ppid == Some(&parent.to_string()) && named {
-            found.push(pid);
-        }
-    }
+    let table = ProcessTable::read().expect("/proc");
+    let found = table.children_named(parent, names);
     found
+        .into_iter()
+        .filter_map(|pid| i32::try_from(pid).ok())
+        .collect()
 }
 
 /// S2's capacity profile, steps of `step_s` seconds, against a responder answering every request

@@ -10,7 +10,7 @@ use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 
 /// The tests' server.
 pub fn server() -> PgConnectOptions {
-    let url = stack::system::postgres::test_server_url()
+    let url = stack_system::postgres::test_server_url()
         .unwrap_or_else(|err| panic!("no PostgreSQL for the tests: {err:#} (or set TEST_DATABASE_URL)"));
     PgConnectOptions::from_str(&url).unwrap_or_else(|err| panic!("{url:?}: {err}"))
 }

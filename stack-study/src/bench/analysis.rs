@@ -1,0 +1,592 @@
+//! `results.json` from a run's raw material: each measured run's k6 samples, the resource rows and
+//! the windows of the measured runs. Every figure is computed per repeat and then summarised over
+//! the repeats as a [`Stat`]; percentiles are exact from the raw samples, and reported only where
+//! every repeat has the samples they need ([`record::needed_samples`]).
+//!
+//! An arrival-rate run (and each capacity step) is also judged as an open loop: its schedule lag
+//! and corrected latency (the k6 script's `schedule_lag` and `corrected_duration`), and the
+//! accounting of its arrivals against the plan the script emits (`schedule_arrivals`,
+//! `schedule_seconds`). The generator is judged by its lag alone ([`lag_limit_ms`]).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
+
+use anyhow::Result;
+use hdrhistogram::Histogram;
+
+use super::{
+    cost,
+    generator::lag_limit_ms,
+    stats::{self, histogram, percentile_ms, run_figures, stat, Plan, Request, RunFigures, Samples},
+};
+use stack_record::{
+    self as record, ceiling::CeilingFile, needed_samples, supported, Accounting, Capacity, FixedWork,
+    OpenLoop, ProcessResources, ResourceRow, Results, ScenarioResult, Stat, Step, StepSchedule, Thresholds,
+    TimelinePoint, Window, Withheld, FORMAT_VERSION,
+};
+
+use crate::scenario::{CapacitySteps, Scenario};
+
+/// One measured run: which scenario, which repeat, its window and when its repeat began.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub scenario: Scenario,
+    pub window: Window,
+    /// The repeat's start, in Unix milliseconds (`t_s` = 0).
+    pub repeat_start_ms: f64,
+    /// k6 exited with crossed thresholds.
+    pub thresholds_crossed: bool,
+}
+
+pub struct Inputs<'a> {
+    pub dir: &'a Path,
+    pub repeats: u32,
+    pub measured: &'a [Measured],
+    pub resources: &'a [ResourceRow],
+    pub s4_reports: Option<u32>,
+    /// Every scenario's SLO and capacity steps (`k6-tests/capacity.json`).
+    pub plans: &'a BTreeMap<Scenario, CapacitySteps>,
+    /// `capacity` only: seconds per step.
+    pub capacity_step_s: Option<f64>,
+    /// The generator's ceiling on this machine (`stack calibrate`), when bench has one.
+    pub ceiling: Option<&'a CeilingFile>,
+}
+
+/// Latencies of one repeat (or step): how many, and their histogram.
+struct Sampled {
+    count: u64,
+    histogram: Histogram<u64>,
+}
+
+impl Sampled {
+    fn of(durations_ms: &[f64]) -> Self {
+        Self {
+            count: durations_ms.len() as u64,
+            histogram: histogram(durations_ms),
+        }
+    }
+
+    fn at(&self, q: f64) -> f64 {
+        percentile_ms(&self.histogram, q)
+    }
+
+    /// The percentile `q` if these samples support it, else `None` with the reason in `withheld`.
+    fn supported(&self, figure: &str, q: f64, withheld: &mut Vec<Withheld>) -> Option<f64> {
+        supported(figure, q, self.count, || self.at(q), withheld)
+    }
+
+    /// Over `limit`: the p99 when supported, else the maximum (which bounds it), so a few samples
+    /// never clear a generator they cannot show to be on time.
+    fn p99_or_max_over(&self, limit: f64) -> bool {
+        let q = if self.count >= needed_samples(99.0) {
+            99.0
+        } else {
+            100.0
+        };
+        self.count > 0 && self.at(q) > limit
+    }
+}
+
+/// The percentile `q` of one figure over the repeats: withheld unless every repeat supports it.
+fn over_repeats(figure: &str, q: f64, runs: &[&Sampled], withheld: &mut Vec<Withheld>) -> Option<Stat> {
+    let fewest = runs.iter().map(|run| run.count).min().unwrap_or(0);
+    supported(
+        figure,
+        q,
+        fewest,
+        || stat(&runs.iter().map(|run| run.at(q)).collect::<Vec<_>>()),
+        withheld,
+    )
+}
+
+/// One measured run of a scenario, reduced.
+struct RunOf {
+    figures: RunFigures,
+    latency: Sampled,
+    dropped: u64,
+    checks_failed: u64,
+    /// Arrival-rate runs outside the capacity profile.
+    open: Option<OpenRun>,
+}
+
+/// The open-loop side of one run (or step).
+struct OpenRun {
+    lag: Sampled,
+    corrected: Sampled,
+    accounting: Accounting,
+}
+
+impl OpenRun {
+    /// From the samples of k6 scenario `k6_name`, if the script planned it as arrival-rate.
+    fn of(samples: &Samples, k6_name: &str, figures: &RunFigures, dropped: u64, repeat: u32) -> Option<Self> {
+        let plan: &Plan = samples.plans.get(k6_name)?;
+        let empty = Vec::new();
+        let lags = samples.lags.get(k6_name).unwrap_or(&empty);
+        Some(Self {
+            lag: Sampled::of(lags),
+            corrected: Sampled::of(samples.corrected.get(k6_name).unwrap_or(&empty)),
+            accounting: Accounting {
+                repeat,
+                scheduled: plan.arrivals,
+                scheduled_s: plan.seconds,
+                completed: figures.completed,
+                failed: figures.unexpected_failures,
+                dropped,
+                // Every started iteration records its lag first thing; one whose answer did not
+                // arrive before the end of its grace has no request in the samples.
+                interrupted: (lags.len() as u64).saturating_sub(figures.requests),
+            },
+        })
+    }
+
+    /// Requests answered as expected per second of the plan.
+    fn rate_per_s(&self) -> f64 {
+        if self.accounting.scheduled_s > 0.0 {
+            self.accounting.completed as f64 / self.accounting.scheduled_s
+        } else {
+            0.0
+        }
+    }
+}
+
+pub fn results(inputs: &Inputs) -> Result<Results> {
+    let mut scenarios = BTreeMap::new();
+    let mut capacity = BTreeMap::new();
+    let measured: BTreeSet<Scenario> = inputs.measured.iter().map(|m| m.scenario).collect();
+    for scenario in measured {
+        let name = scenario.name();
+        let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
+        let steps_plan = inputs
+            .capacity_step_s
+            .and_then(|step_s| inputs.plans.get(&scenario).map(|plan| (plan, step_s)));
+        let runs: Vec<&Measured> = inputs
+            .measured
+            .iter()
+            .filter(|m| m.scenario == scenario)
+            .collect();
+        let mut per_run: Vec<RunOf> = Vec::new();
+        let mut pooled: Vec<f64> = Vec::new();
+        let mut timeline = Vec::new();
+        let mut steps = Vec::new();
+        let mut sustained_per_repeat = Vec::new();
+        for run in &runs {
+            let path = record::scenario_dir(inputs.dir, run.window.repeat, name).join(record::SAMPLES_FILE);
+            let samples = Samples::read(&path)?;
+            let requests: Vec<&Request> = samples
+                .requests
+                .iter()
+                .filter(|r| scenario.runs_as(&r.scenario))
+                .collect();
+            let durations: Vec<f64> = requests.iter().map(|r| r.duration_ms).collect();
+            let figures = run_figures(&requests);
+            let dropped = count_of(&samples.dropped_iterations, scenario);
+            pooled.extend(&durations);
+            timeline.extend(timeline_of(&requests, run));
+            if let Some((plan, step_s)) = steps_plan {
+                let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
+                sustained_per_repeat.push(stats::sustained_rate(
+                    &run_steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>(),
+                ));
+                steps.extend(run_steps);
+            }
+            per_run.push(RunOf {
+                open: OpenRun::of(&samples, name, &figures, dropped, run.window.repeat),
+                figures,
+                latency: Sampled::of(&durations),
+                dropped,
+                checks_failed: count_of(&samples.checks_failed, scenario),
+            });
+        }
+        let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
+        let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
+        let resources = resources_of(inputs.resources, &windows);
+        let fixed_work = (scenario == Scenario::S4)
+            .then_some(inputs.s4_reports)
+            .flatten()
+            .map(|reports| FixedWork {
+                reports,
+                seconds: of(&|r| r.figures.duration_s),
+            });
+        if let Some((plan, _)) = steps_plan {
+            capacity.insert(
+                name.to_owned(),
+                capacity_of(name, plan, steps, sustained_per_repeat, inputs.ceiling),
+            );
+        }
+        let mut withheld = Vec::new();
+        let latencies: Vec<&Sampled> = per_run.iter().map(|r| &r.latency).collect();
+        let p50_ms = over_repeats("p50_ms", 50.0, &latencies, &mut withheld);
+        let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
+        let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
+        let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
+        let open_loop = open_loop_of(&per_run, slo_p99_ms, &mut withheld);
+        let cost = cost::per_request(
+            inputs.resources,
+            &windows,
+            &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
+            &mut withheld,
+        );
+        scenarios.insert(
+            name.to_owned(),
+            ScenarioResult {
+                window: windows,
+                requests: of(&|r| r.figures.requests as f64),
+                rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
+                p50_ms,
+                p90_ms,
+                p99_ms,
+                p999_ms,
+                max_ms: of(&|r| r.figures.max_ms),
+                withheld,
+                open_loop,
+                unexpected_failures: of(&|r| r.figures.unexpected_failures as f64),
+                dropped_iterations: of(&|r| r.dropped as f64),
+                checks_failed: of(&|r| r.checks_failed as f64),
+                fixed_work,
+                distribution: stats::distribution(&histogram(&pooled)),
+                timeline,
+                resources,
+                hops: None,
+                cost,
+            },
+        );
+    }
+    let failed: Vec<String> = inputs
+        .measured
+        .iter()
+        .filter(|m| m.thresholds_crossed)
+        .map(|m| {
+            format!(
+                "{} repeat {}: thresholds crossed (see its k6.txt)",
+                m.scenario, m.window.repeat
+            )
+        })
+        .collect();
+    Ok(Results {
+        format_version: FORMAT_VERSION,
+        repeats: inputs.repeats,
+        scenarios,
+        capacity: inputs.capacity_step_s.map(|_| capacity),
+        thresholds: Thresholds {
+            passed: failed.is_empty(),
+            failed,
+        },
+        // The warnings are made from the finished record (`crate::warning`).
+        warnings: Vec::new(),
+    })
+}
+
+/// The open-loop figures over the repeats, when every repeat was an arrival-rate run.
+fn open_loop_of(
+    per_run: &[RunOf],
+    slo_p99_ms: Option<f64>,
+    withheld: &mut Vec<Withheld>,
+) -> Option<OpenLoop> {
+    let open: Vec<&OpenRun> = per_run.iter().map(|r| r.open.as_ref()).collect::<Option<_>>()?;
+    if open.is_empty() {
+        return None;
+    }
+    let lag_limit_ms = lag_limit_ms(slo_p99_ms.unwrap_or(0.0));
+    let lags: Vec<&Sampled> = open.iter().map(|r| &r.lag).collect();
+    let corrected: Vec<&Sampled> = open.iter().map(|r| &r.corrected).collect();
+    Some(OpenLoop {
+        lag_limit_ms,
+        lag_p50_ms: over_repeats("lag_p50_ms", 50.0, &lags, withheld),
+        lag_p99_ms: over_repeats("lag_p99_ms", 99.0, &lags, withheld),
+        lag_max_ms: stat(&lags.iter().map(|lag| lag.at(100.0)).collect::<Vec<_>>()),
+        corrected_p50_ms: over_repeats("corrected_p50_ms", 50.0, &corrected, withheld),
+        corrected_p99_ms: over_repeats("corrected_p99_ms", 99.0, &corrected, withheld),
+        corrected_p999_ms: over_repeats("corrected_p999_ms", 99.9, &corrected, withheld),
+        accounting: open.iter().map(|r| r.accounting).collect(),
+        generator_limited: lags.iter().any(|lag| lag.p99_or_max_over(lag_limit_ms)),
+    })
+}
+
+/// A scenario's capacity from its steps, stated against the generator's ceiling when known.
+fn capacity_of(
+    name: &str,
+    plan: &CapacitySteps,
+    steps: Vec<Step>,
+    sustained_per_repeat: Vec<Option<f64>>,
+    ceiling: Option<&CeilingFile>,
+) -> Capacity {
+    let sustained_rate = sustained_per_repeat
+        .iter()
+        .copied()
+        .try_fold(f64::INFINITY, |low, rate| rate.map(|rate| low.min(rate)))
+        .filter(|rate| rate.is_finite());
+    let generator_ceiling_per_s = ceiling
+        .and_then(|file| file.scenarios.get(name))
+        .and_then(|scenario| scenario.ceiling_per_s);
+    Capacity {
+        slo_p99_ms: plan.slo_p99_ms,
+        generator_limited: steps.iter().any(|s| s.generator_limited),
+        steps,
+        sustained_rate,
+        sustained_per_repeat,
+        generator_ceiling_per_s,
+        beyond_generator: matches!(
+            (sustained_rate, generator_ceiling_per_s),
+            (Some(rate), Some(ceiling)) if rate >= ceiling
+        ),
+    }
+}
+
+/// A count of a scenario's, capacity steps included.
+fn count_of(counts: &BTreeMap<String, u64>, scenario: Scenario) -> u64 {
+    counts
+        .iter()
+        .filter(|(k6_name, _)| scenario.runs_as(k6_name))
+        .map(|(_, count)| count)
+        .sum()
+}
+
+/// Requests completed per second of the run, by `t_s` of its repeat, with their slowest and, in a
+/// second with the samples for it, their p99.
+fn timeline_of(requests: &[&Request], run: &Measured) -> Vec<TimelinePoint> {
+    let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for request in requests {
+        let second = ((request.end_ms - run.repeat_start_ms) / 1000.0).floor() as i64;
+        buckets.entry(second).or_default().push(request.duration_ms);
+    }
+    buckets
+        .into_iter()
+        .map(|(second, durations)| {
+            let second_of = Sampled::of(&durations);
+            TimelinePoint {
+                repeat: run.window.repeat,
+                t_s: second as f64,
+                requests: second_of.count,
+                p99_ms: second_of.supported("p99_ms", 99.0, &mut Vec::new()),
+                max_ms: Some(second_of.at(100.0)),
+            }
+        })
+        .collect()
+}
+
+fn resources_of(rows: &[ResourceRow], windows: &[Window]) -> BTreeMap<String, ProcessResources> {
+    let per_window: Vec<BTreeMap<String, (f64, f64, f64)>> = windows
+        .iter()
+        .map(|window| stats::resources_in(rows, window))
+        .collect();
+    let mut processes: Vec<&String> = per_window.iter().flat_map(|w| w.keys()).collect();
+    processes.sort();
+    processes.dedup();
+    processes
+        .into_iter()
+        .map(|process| {
+            let values = |pick: fn(&(f64, f64, f64)) -> f64| -> Stat {
+                stat(
+                    &per_window
+                        .iter()
+                        .map(|w| w.get(process).map_or(0.0, pick))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            (
+                process.clone(),
+                ProcessResources {
+                    cpu_mean_percent: values(|v| v.0),
+                    cpu_max_percent: values(|v| v.1),
+                    rss_max_bytes: values(|v| v.2),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The capacity steps of one run of `scenario`.
+fn steps_of(
+    samples: &Samples,
+    scenario: Scenario,
+    plan: &CapacitySteps,
+    step_s: f64,
+    run: &Measured,
+    resources: &[ResourceRow],
+) -> Vec<Step> {
+    let lag_limit = lag_limit_ms(plan.slo_p99_ms);
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(index, &(rate, _, _))| {
+            let step_name = scenario.step_name(index);
+            let requests: Vec<&Request> = samples
+                .requests
+                .iter()
+                .filter(|r| r.scenario == step_name)
+                .collect();
+            let figures = run_figures(&requests);
+            let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
+            let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
+            let open = OpenRun::of(samples, &step_name, &figures, dropped, run.window.repeat);
+            let max_vus = samples
+                .vus
+                .iter()
+                .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
+                .map(|(_, vus)| *vus)
+                .max()
+                .unwrap_or(0);
+            let window = Window {
+                repeat: run.window.repeat,
+                start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
+                end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
+            };
+            let k6_cpu = stats::resources_in(resources, &window)
+                .get("k6")
+                .map_or(0.0, |figures| figures.0);
+            let mut withheld = Vec::new();
+            let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
+            let max_ms = latency.at(100.0);
+            let schedule = open.as_ref().map(|open| StepSchedule {
+                lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, &mut withheld),
+                lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, &mut withheld),
+                lag_max_ms: open.lag.at(100.0),
+                corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, &mut withheld),
+                corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, &mut withheld),
+                corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, &mut withheld),
+            });
+            // Where the p99 is withheld, the maximum bounds it: within the SLO only if it is.
+            let within_slo = p99_ms.unwrap_or(max_ms) <= plan.slo_p99_ms;
+            let interrupted = open.as_ref().map_or(0, |open| open.accounting.interrupted);
+            let duration_s = open
+                .as_ref()
+                .map_or(plan.step_duration_s(step_s), |open| open.accounting.scheduled_s);
+            Step {
+                repeat: run.window.repeat,
+                rate: rate / plan.unit_s(),
+                achieved_per_s: if duration_s > 0.0 {
+                    figures.completed as f64 / duration_s
+                } else {
+                    0.0
+                },
+                p99_ms,
+                max_ms: Some(max_ms),
+                unexpected_failures: figures.unexpected_failures,
+                dropped_iterations: dropped,
+                schedule,
+                accounting: open.as_ref().map(|open| open.accounting),
+                withheld,
+                max_vus,
+                k6_cpu_percent: (k6_cpu * 10.0).round() / 10.0,
+                generator_limited: open
+                    .as_ref()
+                    .is_some_and(|open| open.lag.p99_or_max_over(lag_limit)),
+                ok: figures.requests > 0
+                    && within_slo
+                    && figures.unexpected_failures == 0
+                    && dropped == 0
+                    && interrupted == 0,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(step: &str, count: usize, duration_ms: f64, start_ms: f64) -> Vec<Request> {
+        (0..count)
+            .map(|i| Request {
+                scenario: step.into(),
+                end_ms: start_ms + i as f64 * (10_000.0 / count as f64) + duration_ms,
+                duration_ms,
+                failed: false,
+            })
+            .collect()
+    }
+
+    /// A 10 s step of `rate`/s as the script plans it, each iteration `lag_ms` late.
+    fn planned(samples: &mut Samples, step: &str, rate: u64, started: usize, lag_ms: f64) {
+        samples.plans.insert(
+            step.into(),
+            Plan {
+                arrivals: rate * 10,
+                seconds: 10.0,
+            },
+        );
+        samples.lags.insert(step.into(), vec![lag_ms; started]);
+    }
+
+    #[test]
+    fn capacity_steps_are_judged_against_the_slo_drops_and_the_generators_lag() {
+        // Given three 10 s steps of 100, 200 and 400/s with a 25 ms SLO (lag limit 1.25 ms): the
+        // first fast and on time, the second over the SLO, the third fast but started 5 ms late
+        let plan = CapacitySteps {
+            slo_p99_ms: 25.0,
+            time_unit: "1s".into(),
+            grace_s: 2.0,
+            min_step_s: 0.0,
+            steps: vec![(100.0, 5, 10), (200.0, 5, 10), (400.0, 5, 10)],
+        };
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 1000, 2.0, 0.0));
+        samples
+            .requests
+            .extend(requests("s6_step2", 2000, 40.0, 12_000.0));
+        samples.requests.extend(requests("s6_step3", 4000, 5.0, 24_000.0));
+        planned(&mut samples, "s6_step1", 100, 1000, 0.1);
+        planned(&mut samples, "s6_step2", 200, 2000, 0.1);
+        planned(&mut samples, "s6_step3", 400, 4000, 5.0);
+        let run = Measured {
+            scenario: Scenario::S6,
+            window: Window {
+                repeat: 1,
+                start_s: 0.0,
+                end_s: 40.0,
+            },
+            repeat_start_ms: 0.0,
+            thresholds_crossed: false,
+        };
+        // When the steps are judged
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
+        // Then the first two are the system's (ok, then over the SLO), the third the generator's
+        let verdicts: Vec<(f64, bool, bool)> = steps
+            .iter()
+            .map(|s| (s.rate, s.ok, s.generator_limited))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(100.0, true, false), (200.0, false, false), (400.0, true, true)]
+        );
+        assert_eq!(steps[0].achieved_per_s, 100.0);
+        assert!(steps.iter().all(|s| s.accounting.is_some_and(|a| a.closes())));
+    }
+
+    #[test]
+    fn a_step_with_too_few_samples_for_a_p99_is_judged_by_its_slowest_request() {
+        // Given one 10 s step at 5/s (50 requests), every answer within the SLO but one over it
+        let plan = CapacitySteps {
+            slo_p99_ms: 25.0,
+            time_unit: "1s".into(),
+            grace_s: 2.0,
+            min_step_s: 0.0,
+            steps: vec![(5.0, 5, 10)],
+        };
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
+        samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
+        let run = Measured {
+            scenario: Scenario::S6,
+            window: Window {
+                repeat: 1,
+                start_s: 0.0,
+                end_s: 12.0,
+            },
+            repeat_start_ms: 0.0,
+            thresholds_crossed: false,
+        };
+        // When it is judged
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
+        // Then its p99 is withheld, and its slowest request, over the SLO, fails it
+        assert_eq!(steps[0].p99_ms, None);
+        assert!(
+            steps[0].max_ms.is_some_and(|max| (max - 30.0).abs() < 0.05),
+            "{:?}",
+            steps[0].max_ms
+        );
+        assert!(!steps[0].ok);
+    }
+}

