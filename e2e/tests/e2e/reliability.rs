@@ -11,7 +11,7 @@ use e2e::{service_process::ServiceProcess, spawn_system_with, Options, RunningSe
 use orderservice::compensation::Recovery;
 use reportservice::ReportLimits;
 use serde_json::json;
-use stack::system::{plan::DatabaseSpec, postgres::Cluster};
+use stack_system::{plan::DatabaseSpec, postgres::Cluster};
 
 use crate::helpers::{eventually, inventory_of, order_statuses};
 

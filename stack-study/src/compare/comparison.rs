@@ -385,8 +385,12 @@ impl Row {
             format!("B {}, {quality}", word(direction))
         };
         match finding {
-            Finding::Differs { direction, p_holm, .. } => format!("{} * (Holm p {p_holm:.3})", judged(direction)),
-            Finding::Uncertain { direction, p_holm, .. } => format!(
+            Finding::Differs {
+                direction, p_holm, ..
+            } => format!("{} * (Holm p {p_holm:.3})", judged(direction)),
+            Finding::Uncertain {
+                direction, p_holm, ..
+            } => format!(
                 "{}, by an amount the interval leaves open around the tolerance (Holm p {p_holm:.3})",
                 judged(direction)
             ),
@@ -415,7 +419,8 @@ fn untestable_text(why: Untestable) -> String {
         Untestable::UnequalRounds { a, b } => format!("A has {a} rounds, B {b}"),
         Untestable::NotPositive => "a value is 0, so there is no ratio".into(),
         Untestable::BelowResolution => {
-            "every run ties within its histogram bucket (3 significant digits): no noise to test against".into()
+            "every run ties within its histogram bucket (3 significant digits): no noise to test against"
+                .into()
         }
         Untestable::PooledSteps => {
             "a capacity run's figure pooled over its steps; compare its steps and sustained rates".into()

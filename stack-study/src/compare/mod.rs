@@ -95,9 +95,12 @@ fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> 
     let names_b: BTreeSet<&String> = results_b.scenarios.keys().collect();
     // A scenario measured in capacity steps has figures pooled over every step's rate.
     let pooled = |name: &str| {
-        [results_a, results_b]
-            .iter()
-            .any(|results| results.capacity.as_ref().is_some_and(|steps| steps.contains_key(name)))
+        [results_a, results_b].iter().any(|results| {
+            results
+                .capacity
+                .as_ref()
+                .is_some_and(|steps| steps.contains_key(name))
+        })
     };
     let mut scenarios: Vec<ScenarioComparison> = names_a
         .intersection(&names_b)
@@ -274,7 +277,13 @@ mod tests {
         let t = statrs::distribution::StudentsT::new(0.0, 1.0, df)
             .map(|t| statrs::distribution::ContinuousCDF::inverse_cdf(&t, 1.0 - p / 2.0))
             .expect("t with 4 degrees of freedom");
-        Outcome::Tested(Estimate::new(Design::Interleaved, ratio.ln(), ratio.ln().abs() / t, df, (5, 5)))
+        Outcome::Tested(Estimate::new(
+            Design::Interleaved,
+            ratio.ln(),
+            ratio.ln().abs() / t,
+            df,
+            (5, 5),
+        ))
     }
 
     fn row(figure: Figure, outcome: Option<Outcome>) -> Row {

@@ -89,7 +89,7 @@ pub(super) fn rule(comparison: &Comparison) -> String {
          verdict needs {} rounds on each side. A row where neither side varied is exact and not \
          tested. Other rows: B's mean over A's, no test.",
         comparison.criteria.alpha * 100.0,
-        crate::study::inference::MIN_ROUNDS,
+        crate::inference::MIN_ROUNDS,
         pct = percent(comparison.criteria.min_effect),
     )
 }
