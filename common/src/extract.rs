@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::Value;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// A JSON body (in) or a JSON answer (out).
 #[derive(Debug, Clone, Copy, Default, FromRequest)]

@@ -34,7 +34,7 @@ use tower::Service;
 
 use crate::{
     config::{self, ConfigError},
-    ApiError,
+    error::ApiError,
 };
 
 /// The largest request body any endpoint accepts; the bodies of this study are a few dozen bytes.

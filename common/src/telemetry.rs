@@ -16,6 +16,8 @@
 
 pub mod logs;
 pub mod metrics;
+mod outcome;
+mod scope;
 pub mod traces;
 
 use std::{
@@ -31,13 +33,12 @@ use axum::{
     routing::get,
     Router,
 };
-use opentelemetry::{
-    trace::{TraceContextExt, TraceId},
-    Context,
-};
+use opentelemetry::Context;
 
 use self::metrics::Route;
-pub use self::{logs::init_logging, metrics::Metrics};
+pub(crate) use self::scope::current_scope;
+use self::scope::{Scope, SCOPE};
+pub use self::{logs::init_logging, metrics::Metrics, outcome::Outcome};
 use crate::config;
 
 /// The route of the Prometheus scrape: neither counted nor traced.
@@ -93,29 +94,6 @@ impl Instrumentation {
     }
 }
 
-/// The telemetry of the request being answered, reachable from anything its handler awaits.
-#[derive(Clone)]
-pub(crate) struct Scope {
-    pub metrics: Option<Arc<Metrics>>,
-    pub trace: Context,
-}
-
-tokio::task_local! {
-    static SCOPE: Scope;
-}
-
-/// The scope of the request this task is answering, if any (a background task has none).
-pub(crate) fn current_scope() -> Option<Scope> {
-    SCOPE.try_with(Scope::clone).ok()
-}
-
-/// The trace id of the request this task is answering, for its log lines.
-fn current_trace_id() -> Option<TraceId> {
-    SCOPE
-        .try_with(|scope| scope.trace.span().span_context().trace_id())
-        .ok()
-}
-
 /// The request middleware (`common::serve::app` layers it on every route): times and traces the
 /// request, and runs it in its [`Scope`].
 pub(crate) async fn observe(
@@ -140,38 +118,6 @@ pub(crate) async fn observe(
     }
     traces::end_server(&trace, response.status());
     response
-}
-
-/// How a call to another service ended, as the `outcome` label says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Any `2xx` or `3xx` answer.
-    Ok,
-    /// A `4xx` or `5xx` answer (S5's declined payment is one).
-    ErrorStatus,
-    /// No answer within the connect or total timeout.
-    Timeout,
-    /// No connection, or the connection failed before an answer.
-    Connect,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::ErrorStatus => "error_status",
-            Self::Timeout => "timeout",
-            Self::Connect => "connect",
-        }
-    }
-
-    pub fn of_status(status: StatusCode) -> Self {
-        if status.is_client_error() || status.is_server_error() {
-            Self::ErrorStatus
-        } else {
-            Self::Ok
-        }
-    }
 }
 
 /// One call to another service, from the moment it is sent until its answer is read.

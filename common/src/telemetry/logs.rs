@@ -3,7 +3,7 @@
 //! Both go to standard error, `info` and above unless `RUST_LOG` says otherwise. A service writes them
 //! without blocking: lines go to a bounded queue (`LOG_BUFFER_LINES`, [`BUFFER_LINES_DEFAULT`]) that a
 //! thread of their own writes out, and a line that finds the queue full is dropped and counted
-//! ([`dropped_lines`], the `log_lines_dropped` metric) rather than stalling the service's one worker
+//! (the `log_lines_dropped` metric) rather than stalling the service's one worker
 //! thread behind a slow or stalled standard error. Tests' logging is written directly. A line written while
 //! a request is answered carries its trace id: the human format shows it as the `request{trace_id=…}`
 //! span, the JSON format as `trace_id`. JSON is one object per line:
@@ -36,7 +36,7 @@ use tracing_subscriber::{
     Layer,
 };
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 use crate::config;
 
@@ -45,16 +45,6 @@ static SERVICE: OnceLock<&'static str> = OnceLock::new();
 /// `LOG_BUFFER_LINES`'s default: lines waiting to be written before more are dropped. Far more than a
 /// service writes in the time a healthy terminal or log collector takes to read them.
 pub const BUFFER_LINES_DEFAULT: usize = 8192;
-
-/// The count of the lines dropped because the queue was full, once a service's writer exists.
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
-
-/// Lines dropped so far because the log queue was full.
-pub fn dropped_lines() -> u64 {
-    DROPPED.get().map_or(0, |counter| {
-        u64::try_from(counter.dropped_lines()).unwrap_or(u64::MAX)
-    })
-}
 
 /// Logging for a process that runs no single service (the tests): no `service` in JSON lines, and
 /// written directly.
@@ -78,7 +68,7 @@ pub(crate) fn init(service: Option<&'static str>) -> Option<WorkerGuard> {
                 .buffered_lines_limit(lines)
                 .thread_name("log-writer")
                 .finish(std::io::stderr());
-            let _ = DROPPED.set(writer.error_counter());
+            super::metrics::count_dropped_log_lines(writer.error_counter());
             (BoxMakeWriter::new(writer), Some(guard))
         }
         None => (BoxMakeWriter::new(std::io::stderr), None),
@@ -159,7 +149,7 @@ where
         event.record(&mut fields);
         let mut fields = fields.0;
         let message = fields.remove("message").unwrap_or(Value::Null);
-        let trace_id = super::current_trace_id().map(|id| id.to_string());
+        let trace_id = super::scope::current_trace_id().map(|id| id.to_string());
         let mut timestamp = String::new();
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
         let metadata = event.metadata();
@@ -232,7 +222,7 @@ where
         )?;
         writer.write_char(' ')?;
         let mut spans = false;
-        if let Some(trace_id) = super::current_trace_id() {
+        if let Some(trace_id) = super::scope::current_trace_id() {
             paint(&mut writer, BOLD, &"request{")?;
             write!(writer, "trace_id={trace_id}")?;
             paint(&mut writer, BOLD, &"}")?;

@@ -35,7 +35,9 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::Outcome;
+use tracing_appender::non_blocking::ErrorCounter;
+
+use super::outcome::Outcome;
 use crate::proc_stat;
 
 /// Upper bounds of the duration buckets, in seconds: 0.25 ms to 30 s, so that S6's sub-millisecond
@@ -305,9 +307,25 @@ impl Collector for DroppedLogLines {
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(super::logs::dropped_lines()).encode(dropped)?;
+        ConstCounter::new(dropped_log_lines()).encode(dropped)?;
         Ok(())
     }
+}
+
+/// The counter of the log lines dropped because the queue was full, once a service's writer exists
+/// ([`super::logs`] hands it over).
+static DROPPED_LOG_LINES: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Keeps `counter` as the source of `log_lines_dropped`; the first writer's counter stays.
+pub(super) fn count_dropped_log_lines(counter: ErrorCounter) {
+    let _ = DROPPED_LOG_LINES.set(counter);
+}
+
+/// Lines dropped so far because the log queue was full.
+pub fn dropped_log_lines() -> u64 {
+    DROPPED_LOG_LINES.get().map_or(0, |counter| {
+        u64::try_from(counter.dropped_lines()).unwrap_or(u64::MAX)
+    })
 }
 
 /// CPU time and resident memory of this process, read from `/proc/self/stat` at scrape time.

@@ -33,7 +33,7 @@ use opentelemetry_sdk::{
     Resource,
 };
 
-use super::Outcome;
+use super::outcome::Outcome;
 use crate::config;
 
 const SCOPE_NAME: &str = "sync-baseline";

@@ -179,13 +179,6 @@ fn compare_scenario(
             finding: None,
         }
     };
-    let shown = |figure: Figure, a: Option<&Stat>, b: Option<&Stat>| Row {
-        figure,
-        a: Observed::from_option(a, "not in this run"),
-        b: Observed::from_option(b, "not in this run"),
-        outcome: None,
-        finding: None,
-    };
     // An open-loop run's throughput is the rate it was offered: the input, not a response to test.
     let throughput = if a.open_loop.is_some() || b.open_loop.is_some() {
         shown(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s))
@@ -202,25 +195,51 @@ fn compare_scenario(
         throughput,
         headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
     ];
+    rows.extend(process_rows(a, b));
+    let trends = trends_of(&rows);
+    ScenarioComparison {
+        scenario: name.into(),
+        rows,
+        trends,
+    }
+}
+
+/// A row shown with no verdict.
+fn shown(figure: Figure, a: Option<&Stat>, b: Option<&Stat>) -> Row {
+    Row {
+        figure,
+        a: Observed::from_option(a, "not in this run"),
+        b: Observed::from_option(b, "not in this run"),
+        outcome: None,
+        finding: None,
+    }
+}
+
+/// Each process's CPU rows, then each one's memory rows: shown, never judged.
+fn process_rows(a: &ScenarioResult, b: &ScenarioResult) -> Vec<Row> {
     let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
-    for process in &processes {
+    let cpu = processes.iter().map(|process| {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        rows.push(shown(
+        shown(
             Figure::Cpu((*process).clone()),
             ra.map(|r| &r.cpu_mean_percent),
             rb.map(|r| &r.cpu_mean_percent),
-        ));
-    }
-    for process in &processes {
+        )
+    });
+    let rss = processes.iter().map(|process| {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        rows.push(shown(
+        shown(
             Figure::Rss((*process).clone()),
             ra.map(|r| &r.rss_max_bytes),
             rb.map(|r| &r.rss_max_bytes),
-        ));
-    }
-    let trends = rows
-        .iter()
+        )
+    });
+    cpu.chain(rss).collect()
+}
+
+/// The headline figures whose repeats moved one way on a side, where that is worth saying.
+fn trends_of(rows: &[Row]) -> Vec<SideTrend> {
+    rows.iter()
         .filter(|row| row.figure.is_headline())
         .flat_map(|row| [("A", &row.a), ("B", &row.b)].map(|(side, observed)| (side, row, observed)))
         .filter_map(|(side, row, observed)| {
@@ -237,12 +256,7 @@ fn compare_scenario(
                 trend,
             })
         })
-        .collect();
-    ScenarioComparison {
-        scenario: name.into(),
-        rows,
-        trends,
-    }
+        .collect()
 }
 
 fn p50(scenario: &ScenarioResult) -> Observed {
