@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use e2e::{spawn_system, spawn_system_with, Options, System};
-use orderservice::compensation::Recovery;
+use orderservice::{compensation::Recovery, lease::LEASE_CLASS};
 use serde_json::json;
 
 use crate::helpers::{all_at_once, count_rows, eventually, inventory_of, order_statuses};
@@ -214,16 +214,27 @@ async fn an_order_whose_compensation_failed_stays_compensating_until_recovery_fi
 }
 
 /// Puts the system in the state a crash after step 2 leaves: an order still `pending` with its stock
-/// held, the saga gone. The order was touched just now, so it is not idle; it has no owner (no
-/// process holds a lease for it), which is what makes it abandoned. Returns the order's id.
+/// held, the saga gone. The order was touched just now, so it is not idle. While it is made, a
+/// session holds the lease of the order's owner, as the process running its saga would, so the live
+/// order service's recovery leaves it alone; the lease then ends with its session (the crash), which
+/// is what makes the order abandoned. Returns the order's id.
 async fn reserve_behind_the_order_service(system: &System, product_id: i32, quantity: i32) -> i32 {
+    const CRASHED_OWNER: i32 = 7_700_001;
     let orders = system.tables_of("orderservice").await;
+    let mut lease = orders.acquire().await.expect("a connection for the lease");
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(LEASE_CLASS)
+        .bind(CRASHED_OWNER)
+        .execute(&mut *lease)
+        .await
+        .expect("the crashed process's lease");
     let order_id: i32 = sqlx::query_scalar(
-        "INSERT INTO orders (product_id, quantity, status, updated_at)
-         VALUES ($1, $2, 'pending', now()) RETURNING id",
+        "INSERT INTO orders (product_id, quantity, status, updated_at, owner)
+         VALUES ($1, $2, 'pending', now(), $3) RETURNING id",
     )
     .bind(product_id)
     .bind(quantity)
+    .bind(CRASHED_OWNER)
     .fetch_one(&orders)
     .await
     .expect("an order row");
@@ -235,6 +246,8 @@ async fn reserve_behind_the_order_service(system: &System, product_id: i32, quan
         )
         .await;
     assert_eq!(reserved.status, 200, "{:?}", reserved.body);
+    // The crash: the lease's session ends.
+    lease.detach().close().await.expect("the lease's session ends");
     order_id
 }
 
