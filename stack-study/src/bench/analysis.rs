@@ -421,32 +421,12 @@ fn steps_of(
             let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
             let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
             let open = OpenRun::of(samples, &step_name, &figures, dropped, run.window.repeat);
-            let max_vus = samples
-                .vus
-                .iter()
-                .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
-                .map(|(_, vus)| *vus)
-                .max()
-                .unwrap_or(0);
-            let window = Window {
-                repeat: run.window.repeat,
-                start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
-                end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
-            };
-            let k6_cpu = stats::resources_in(resources, &window)
-                .get("k6")
-                .map_or(0.0, |figures| figures.0);
+            let max_vus = max_vus_over(&samples.vus, &figures);
+            let k6_cpu = k6_cpu_over(resources, run, &figures);
             let mut withheld = Vec::new();
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
-            let schedule = open.as_ref().map(|open| StepSchedule {
-                lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, &mut withheld),
-                lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, &mut withheld),
-                lag_max_ms: open.lag.at(100.0),
-                corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, &mut withheld),
-                corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, &mut withheld),
-                corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, &mut withheld),
-            });
+            let schedule = open.as_ref().map(|open| step_schedule(open, &mut withheld));
             // Where the p99 is withheld, the maximum bounds it: within the SLO only if it is.
             let within_slo = p99_ms.unwrap_or(max_ms) <= plan.slo_p99_ms;
             let interrupted = open.as_ref().map_or(0, |open| open.accounting.interrupted);
@@ -481,6 +461,42 @@ fn steps_of(
             }
         })
         .collect()
+}
+
+/// The most VUs k6 held while a step's requests ran: an open step that needed more than it was
+/// given shows it here.
+fn max_vus_over(vus: &[(f64, u64)], figures: &RunFigures) -> u64 {
+    vus.iter()
+        .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
+        .map(|(_, vus)| *vus)
+        .max()
+        .unwrap_or(0)
+}
+
+/// k6's mean CPU over a step's requests, in % of one core: a generator near a full core limits the
+/// rate it can offer.
+fn k6_cpu_over(resources: &[ResourceRow], run: &Measured, figures: &RunFigures) -> f64 {
+    let window = Window {
+        repeat: run.window.repeat,
+        start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
+        end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
+    };
+    stats::resources_in(resources, &window)
+        .get("k6")
+        .map_or(0.0, |figures| figures.0)
+}
+
+/// A step's schedule lag and corrected latency, each percentile withheld (and named in
+/// `withheld`) where too few iterations support it.
+fn step_schedule(open: &OpenRun, withheld: &mut Vec<Withheld>) -> StepSchedule {
+    StepSchedule {
+        lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, withheld),
+        lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, withheld),
+        lag_max_ms: open.lag.at(100.0),
+        corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, withheld),
+        corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, withheld),
+        corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, withheld),
+    }
 }
 
 #[cfg(test)]
