@@ -87,13 +87,28 @@ fn warnings_section(page: &mut Page, run: &Run) {
 }
 
 fn metadata_section(page: &mut Page, meta: &Meta) {
-    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "unknown".into());
-    let git = match (&meta.git.commit, meta.git.dirty) {
-        (Some(commit), Some(true)) => format!("{commit} (with uncommitted changes)"),
-        (Some(commit), _) => commit.clone(),
-        (None, _) => "not a git checkout".into(),
-    };
-    let mut rows = vec![
+    let mut rows = run_rows(meta);
+    rows.extend(provenance_rows(meta));
+    if let Some(reports) = meta.options.s4_reports {
+        rows.push(("S4", format!("fixed work: {reports} reports")));
+    }
+    if let Some(margin) = meta.options.vu_margin {
+        rows.push((
+            "VU pool",
+            format!("{} × rate × SLO (the script's default: 3)", number(margin)),
+        ));
+    }
+    let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
+    for (key, value) in rows {
+        markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
+}
+
+/// The rows of the run's table that say what was run and how, apart from where it ran.
+fn run_rows(meta: &Meta) -> Vec<(&'static str, String)> {
+    vec![
         ("implementation", meta.implementation.clone()),
         ("command", meta.command.join(" ")),
         (
@@ -130,6 +145,18 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
             )
             .to_lowercase(),
         ),
+    ]
+}
+
+/// The rows of the run's table that say what the run ran on: code, tools, machine, sampler.
+fn provenance_rows(meta: &Meta) -> Vec<(&'static str, String)> {
+    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "unknown".into());
+    let git = match (&meta.git.commit, meta.git.dirty) {
+        (Some(commit), Some(true)) => format!("{commit} (with uncommitted changes)"),
+        (Some(commit), _) => commit.clone(),
+        (None, _) => "not a git checkout".into(),
+    };
+    vec![
         ("git", git),
         (
             "versions",
@@ -160,22 +187,7 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
                     .map_or("unknown".into(), number)
             ),
         ),
-    ];
-    if let Some(reports) = meta.options.s4_reports {
-        rows.push(("S4", format!("fixed work: {reports} reports")));
-    }
-    if let Some(margin) = meta.options.vu_margin {
-        rows.push((
-            "VU pool",
-            format!("{} × rate × SLO (the script's default: 3)", number(margin)),
-        ));
-    }
-    let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
-    for (key, value) in rows {
-        markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
-    }
-    markup.push(html!("</table>"));
-    page.html(markup);
+    ]
 }
 
 /// Whether `name`'s scenario figures pool the steps of a capacity run.
