@@ -147,31 +147,47 @@ impl Samples {
                     .or_default()
                     .push((number(time), number(value))),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
-                    let tags = extra.map_or("", field);
-                    if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
-                        let plan = samples.plans.entry(planned.to_owned()).or_default();
-                        if name == "schedule_arrivals" {
-                            plan.arrivals = number(value) as u64;
-                        } else {
-                            plan.seconds = number(value);
-                        }
-                    }
+                    samples.add_to_plan(name, extra.map_or("", field), number(value));
                 }
                 _ => {}
             }
         }
+        samples.set_net_of_drops(lags, corrected, drops);
+        Ok(samples)
+    }
+
+    /// One figure of the plan the script emits for an arrival-rate scenario (its `planned` tag in
+    /// `tags`): the plan gives the arrival interval that [`net_of_drops`] needs.
+    fn add_to_plan(&mut self, name: &str, tags: &str, value: f64) {
+        if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
+            let plan = self.plans.entry(planned.to_owned()).or_default();
+            if name == "schedule_arrivals" {
+                plan.arrivals = value as u64;
+            } else {
+                plan.seconds = value;
+            }
+        }
+    }
+
+    /// Keeps the lags and corrected latencies (`(Unix ms, value)` by scenario) net of the drops: a
+    /// correction that needs every drop and plan, so only once the whole file is read.
+    fn set_net_of_drops(
+        &mut self,
+        lags: BTreeMap<String, Vec<(f64, f64)>>,
+        corrected: BTreeMap<String, Vec<(f64, f64)>>,
+        mut drops: BTreeMap<String, Vec<f64>>,
+    ) {
         for times in drops.values_mut() {
             times.sort_by(f64::total_cmp);
         }
         let interval_ms = |name: &str| {
-            samples
-                .plans
+            self.plans
                 .get(name)
                 .filter(|plan| plan.arrivals > 0)
                 .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64)
         };
         let no_drops = Vec::new();
-        for (into, from) in [(&mut samples.lags, lags), (&mut samples.corrected, corrected)] {
+        for (into, from) in [(&mut self.lags, lags), (&mut self.corrected, corrected)] {
             for (name, timed) in from {
                 let values = match interval_ms(&name) {
                     Some(interval) => net_of_drops(&timed, drops.get(&name).unwrap_or(&no_drops), interval),
@@ -180,7 +196,6 @@ impl Samples {
                 into.insert(name, values);
             }
         }
-        Ok(samples)
     }
 }
 
