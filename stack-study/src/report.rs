@@ -569,6 +569,27 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         sustained_text(capacity),
         number(capacity.slo_p99_ms),
     ));
+    page.html(capacity_steps_table(capacity));
+    page.grid(false);
+    page.wide_chart(
+        &format!("{name}-capacity"),
+        Chart::Xy(Xy {
+            title: format!("{name}: offered against achieved rate, and p99"),
+            x: Axis::new("offered, requests per second", Scale::Linear),
+            y: Axis::new("achieved, requests per second", Scale::Linear),
+            y2: Some(Axis::new("p99, ms (log)", Scale::Log)),
+            series: capacity_series(capacity),
+            bands: vec![],
+            marks: capacity_marks(capacity),
+            legend: true,
+        }),
+        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
+    );
+    page.end_grid();
+}
+
+/// One row per step of every repeat: each figure that decided whether the step was sustained.
+fn capacity_steps_table(capacity: &Capacity) -> Markup {
     let mut markup = html!(
         "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>lag p99 ms</th>\
          <th>corrected p99 ms</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
@@ -598,7 +619,12 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         ));
     }
     markup.push(html!("</table>"));
-    page.html(markup);
+    markup
+}
+
+/// The capacity chart's lines: achieved rate and p99 against the offered rate, per repeat, and
+/// the diagonal where achieved equals offered.
+fn capacity_series(capacity: &Capacity) -> Vec<Series> {
     let repeats = repeats_of(capacity.steps.iter().map(|s| s.repeat));
     let mut series = Vec::new();
     let top = capacity.steps.iter().map(|s| s.rate).fold(0.0, f64::max);
@@ -627,6 +653,12 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             .dots(),
         );
     }
+    series
+}
+
+/// The capacity chart's marks: the p99 objective, and the sustained rate and the generator's
+/// ceiling where known.
+fn capacity_marks(capacity: &Capacity) -> Vec<Mark> {
     let mut marks = vec![Mark {
         x: None,
         y: Some(capacity.slo_p99_ms),
@@ -652,22 +684,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             color: "#555",
         });
     }
-    page.grid(false);
-    page.wide_chart(
-        &format!("{name}-capacity"),
-        Chart::Xy(Xy {
-            title: format!("{name}: offered against achieved rate, and p99"),
-            x: Axis::new("offered, requests per second", Scale::Linear),
-            y: Axis::new("achieved, requests per second", Scale::Linear),
-            y2: Some(Axis::new("p99, ms (log)", Scale::Log)),
-            series,
-            bands: vec![],
-            marks,
-            legend: true,
-        }),
-        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
-    );
-    page.end_grid();
+    marks
 }
 
 /// The figures `stack bench` prints at its end: per scenario, mean ± half the 95 % interval, "–"
