@@ -157,7 +157,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
     let measured: BTreeSet<Scenario> = inputs.measured.iter().map(|m| m.scenario).collect();
     for scenario in measured {
         let name = scenario.name();
-        let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
         let steps_plan = inputs
             .capacity_step_s
             .and_then(|step_s| inputs.plans.get(&scenario).map(|plan| (plan, step_s)));
@@ -166,12 +165,66 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             .iter()
             .filter(|m| m.scenario == scenario)
             .collect();
-        let mut per_run: Vec<RunOf> = Vec::new();
-        let mut pooled: Vec<f64> = Vec::new();
-        let mut timeline = Vec::new();
-        let mut steps = Vec::new();
-        let mut sustained_per_repeat = Vec::new();
-        for run in &runs {
+        let read = ScenarioRuns::read(inputs, scenario, &runs, steps_plan)?;
+        if let Some((plan, _)) = steps_plan {
+            capacity.insert(
+                name.to_owned(),
+                capacity_of(name, plan, read.steps, read.sustained_per_repeat, inputs.ceiling),
+            );
+        }
+        scenarios.insert(
+            name.to_owned(),
+            scenario_result(
+                inputs,
+                scenario,
+                &runs,
+                &read.per_run,
+                &read.pooled,
+                read.timeline,
+            ),
+        );
+    }
+    Ok(Results {
+        format_version: FORMAT_VERSION,
+        repeats: inputs.repeats,
+        scenarios,
+        capacity: inputs.capacity_step_s.map(|_| capacity),
+        thresholds: thresholds_of(inputs.measured),
+        // The warnings are made from the finished record (`crate::warning`).
+        warnings: Vec::new(),
+    })
+}
+
+/// The runs of one scenario, read from their sample files and each reduced as it is read: a run's
+/// samples are many, its figures few.
+struct ScenarioRuns {
+    per_run: Vec<RunOf>,
+    /// Every request's latency over the repeats: the pooled distribution.
+    pooled: Vec<f64>,
+    timeline: Vec<TimelinePoint>,
+    /// `capacity` only: every step of every repeat, and each repeat's sustained rate.
+    steps: Vec<Step>,
+    sustained_per_repeat: Vec<Option<f64>>,
+}
+
+impl ScenarioRuns {
+    /// Reads `runs`, the measured runs of `scenario`; `steps_plan`: its capacity steps and seconds
+    /// per step, in a capacity run.
+    fn read(
+        inputs: &Inputs,
+        scenario: Scenario,
+        runs: &[&Measured],
+        steps_plan: Option<(&CapacitySteps, f64)>,
+    ) -> Result<Self> {
+        let name = scenario.name();
+        let mut read = Self {
+            per_run: Vec::new(),
+            pooled: Vec::new(),
+            timeline: Vec::new(),
+            steps: Vec::new(),
+            sustained_per_repeat: Vec::new(),
+        };
+        for run in runs {
             let path = record::scenario_dir(inputs.dir, run.window.repeat, name).join(record::SAMPLES_FILE);
             let samples = Samples::read(&path)?;
             let requests: Vec<&Request> = samples
@@ -182,16 +235,16 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             let durations: Vec<f64> = requests.iter().map(|r| r.duration_ms).collect();
             let figures = run_figures(&requests);
             let dropped = count_of(&samples.dropped_iterations, scenario);
-            pooled.extend(&durations);
-            timeline.extend(timeline_of(&requests, run));
+            read.pooled.extend(&durations);
+            read.timeline.extend(timeline_of(&requests, run));
             if let Some((plan, step_s)) = steps_plan {
                 let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
-                sustained_per_repeat.push(stats::sustained_rate(
+                read.sustained_per_repeat.push(stats::sustained_rate(
                     &run_steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>(),
                 ));
-                steps.extend(run_steps);
+                read.steps.extend(run_steps);
             }
-            per_run.push(RunOf {
+            read.per_run.push(RunOf {
                 open: OpenRun::of(&samples, name, &figures, dropped, run.window.repeat),
                 figures,
                 latency: Sampled::of(&durations),
@@ -199,62 +252,69 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
                 checks_failed: count_of(&samples.checks_failed, scenario),
             });
         }
-        let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
-        let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
-        let resources = resources_of(inputs.resources, &windows);
-        let fixed_work = (scenario == Scenario::S4)
-            .then_some(inputs.s4_reports)
-            .flatten()
-            .map(|reports| FixedWork {
-                reports,
-                seconds: of(&|r| r.figures.duration_s),
-            });
-        if let Some((plan, _)) = steps_plan {
-            capacity.insert(
-                name.to_owned(),
-                capacity_of(name, plan, steps, sustained_per_repeat, inputs.ceiling),
-            );
-        }
-        let mut withheld = Vec::new();
-        let latencies: Vec<&Sampled> = per_run.iter().map(|r| &r.latency).collect();
-        let p50_ms = over_repeats("p50_ms", 50.0, &latencies, &mut withheld);
-        let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
-        let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
-        let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
-        let open_loop = open_loop_of(&per_run, slo_p99_ms, &mut withheld);
-        let cost = cost::per_request(
-            inputs.resources,
-            &windows,
-            &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
-            &mut withheld,
-        );
-        scenarios.insert(
-            name.to_owned(),
-            ScenarioResult {
-                window: windows,
-                requests: of(&|r| r.figures.requests as f64),
-                rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
-                p50_ms,
-                p90_ms,
-                p99_ms,
-                p999_ms,
-                max_ms: of(&|r| r.figures.max_ms),
-                withheld,
-                open_loop,
-                unexpected_failures: of(&|r| r.figures.unexpected_failures as f64),
-                dropped_iterations: of(&|r| r.dropped as f64),
-                checks_failed: of(&|r| r.checks_failed as f64),
-                fixed_work,
-                distribution: stats::distribution(&histogram(&pooled)),
-                timeline,
-                resources,
-                hops: None,
-                cost,
-            },
-        );
+        Ok(read)
     }
-    let failed: Vec<String> = inputs
-        .measured
+}
+
+/// One scenario's figures over its repeats, from its runs reduced: its entry in `results.json`.
+fn scenario_result(
+    inputs: &Inputs,
+    scenario: Scenario,
+    runs: &[&Measured],
+    per_run: &[RunOf],
+    pooled: &[f64],
+    timeline: Vec<TimelinePoint>,
+) -> ScenarioResult {
+    let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
+    let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
+    let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
+    let resources = resources_of(inputs.resources, &windows);
+    let fixed_work = (scenario == Scenario::S4)
+        .then_some(inputs.s4_reports)
+        .flatten()
+        .map(|reports| FixedWork {
+            reports,
+            seconds: of(&|r| r.figures.duration_s),
+        });
+    let mut withheld = Vec::new();
+    let latencies: Vec<&Sampled> = per_run.iter().map(|r| &r.latency).collect();
+    let p50_ms = over_repeats("p50_ms", 50.0, &latencies, &mut withheld);
+    let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
+    let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
+    let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
+    let open_loop = open_loop_of(per_run, slo_p99_ms, &mut withheld);
+    let cost = cost::per_request(
+        inputs.resources,
+        &windows,
+        &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
+        &mut withheld,
+    );
+    ScenarioResult {
+        window: windows,
+        requests: of(&|r| r.figures.requests as f64),
+        rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
+        p50_ms,
+        p90_ms,
+        p99_ms,
+        p999_ms,
+        max_ms: of(&|r| r.figures.max_ms),
+        withheld,
+        open_loop,
+        unexpected_failures: of(&|r| r.figures.unexpected_failures as f64),
+        dropped_iterations: of(&|r| r.dropped as f64),
+        checks_failed: of(&|r| r.checks_failed as f64),
+        fixed_work,
+        distribution: stats::distribution(&histogram(pooled)),
+        timeline,
+        resources,
+        hops: None,
+        cost,
+    }
+}
+
+/// Whether k6's thresholds held, and the runs where they did not: k6 exits with an error then.
+fn thresholds_of(measured: &[Measured]) -> Thresholds {
+    let failed: Vec<String> = measured
         .iter()
         .filter(|m| m.thresholds_crossed)
         .map(|m| {
@@ -264,18 +324,10 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             )
         })
         .collect();
-    Ok(Results {
-        format_version: FORMAT_VERSION,
-        repeats: inputs.repeats,
-        scenarios,
-        capacity: inputs.capacity_step_s.map(|_| capacity),
-        thresholds: Thresholds {
-            passed: failed.is_empty(),
-            failed,
-        },
-        // The warnings are made from the finished record (`crate::warning`).
-        warnings: Vec::new(),
-    })
+    Thresholds {
+        passed: failed.is_empty(),
+        failed,
+    }
 }
 
 /// The open-loop figures over the repeats, when every repeat was an arrival-rate run.
