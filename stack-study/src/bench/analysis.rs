@@ -473,8 +473,6 @@ fn steps_of(
             let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
             let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
             let open = OpenRun::of(samples, &step_name, &figures, dropped, run.window.repeat);
-            let max_vus = max_vus_over(&samples.vus, &figures);
-            let k6_cpu = k6_cpu_over(resources, run, &figures);
             let mut withheld = Vec::new();
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
@@ -488,11 +486,7 @@ fn steps_of(
             Step {
                 repeat: run.window.repeat,
                 rate: rate / plan.unit_s(),
-                achieved_per_s: if duration_s > 0.0 {
-                    figures.completed as f64 / duration_s
-                } else {
-                    0.0
-                },
+                achieved_per_s: achieved_per_s(figures.completed, duration_s),
                 p99_ms,
                 max_ms: Some(max_ms),
                 unexpected_failures: figures.unexpected_failures,
@@ -500,8 +494,8 @@ fn steps_of(
                 schedule,
                 accounting: open.as_ref().map(|open| open.accounting),
                 withheld,
-                max_vus,
-                k6_cpu_percent: (k6_cpu * 10.0).round() / 10.0,
+                max_vus: max_vus_over(&samples.vus, &figures),
+                k6_cpu_percent: k6_cpu_over(resources, run, &figures),
                 generator_limited: open
                     .as_ref()
                     .is_some_and(|open| open.lag.p99_or_max_over(lag_limit)),
@@ -525,17 +519,27 @@ fn max_vus_over(vus: &[(f64, u64)], figures: &RunFigures) -> u64 {
         .unwrap_or(0)
 }
 
-/// k6's mean CPU over a step's requests, in % of one core: a generator near a full core limits the
-/// rate it can offer.
+/// Requests answered as expected per second of a step's schedule: 0 for a schedule of no length.
+fn achieved_per_s(completed: u64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        completed as f64 / duration_s
+    } else {
+        0.0
+    }
+}
+
+/// k6's mean CPU over a step's requests, in % of one core to a tenth: a generator near a full core
+/// limits the rate it can offer.
 fn k6_cpu_over(resources: &[ResourceRow], run: &Measured, figures: &RunFigures) -> f64 {
     let window = Window {
         repeat: run.window.repeat,
         start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
         end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
     };
-    stats::resources_in(resources, &window)
+    let k6_cpu = stats::resources_in(resources, &window)
         .get("k6")
-        .map_or(0.0, |figures| figures.0)
+        .map_or(0.0, |figures| figures.0);
+    (k6_cpu * 10.0).round() / 10.0
 }
 
 /// A step's schedule lag and corrected latency, each percentile withheld (and named in
