@@ -132,16 +132,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             }
         })
         .await?;
-        scenarios.insert(
-            name.to_owned(),
-            ScenarioCeiling {
-                lag_limit_ms: limit,
-                ceiling_per_s: found.ceiling_per_s,
-                at_least: found.at_least,
-                lag_floor_ms: None,
-                probes: Vec::new(),
-            },
-        );
+        scenarios.insert(name.to_owned(), found.ceiling(limit));
         probes.insert(name.to_owned(), found.probes);
     }
     add_probes(&mut scenarios, probes, &sampler.finish_all().readings);
@@ -255,6 +246,20 @@ struct Found<T> {
     ceiling_per_s: Option<f64>,
     at_least: bool,
     probes: Vec<T>,
+}
+
+impl<T> Found<T> {
+    /// The scenario's ceiling as the search found it, for `lag_limit_ms`; its probes come once
+    /// their k6 CPU is known ([`add_probes`]).
+    fn ceiling(&self, lag_limit_ms: f64) -> ScenarioCeiling {
+        ScenarioCeiling {
+            lag_limit_ms,
+            ceiling_per_s: self.ceiling_per_s,
+            at_least: self.at_least,
+            lag_floor_ms: None,
+            probes: Vec::new(),
+        }
+    }
 }
 
 /// Offers `first`, then doubling rates up to `cap` until one is late, or, if `first` is late,
