@@ -84,27 +84,50 @@ pub struct Plan {
     pub seconds: f64,
 }
 
-impl Samples {
-    /// Reads k6's `--out csv=...gz` (timestamps in Unix milliseconds: `K6_CSV_TIME_FORMAT=unix_milli`).
-    pub fn read(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-        let headers = reader.headers()?.clone();
+/// Where the columns `Samples::read` uses are in k6's CSV, whose order k6 does not promise.
+struct Columns {
+    metric: usize,
+    time: usize,
+    value: usize,
+    scenario: usize,
+    expected: usize,
+    /// Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
+    extra: Option<usize>,
+}
+
+impl Columns {
+    /// The columns in `headers`, the first row of `path`; an error names the one missing.
+    fn of(headers: &csv::StringRecord, path: &Path) -> Result<Self> {
         let column = |name: &str| {
             headers
                 .iter()
                 .position(|header| header == name)
                 .with_context(|| format!("{}: no column {name}", path.display()))
         };
-        let (metric, time, value, scenario, expected) = (
-            column("metric_name")?,
-            column("timestamp")?,
-            column("metric_value")?,
-            column("scenario")?,
-            column("expected_response")?,
-        );
-        // Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
-        let extra = column("extra_tags").ok();
+        Ok(Self {
+            metric: column("metric_name")?,
+            time: column("timestamp")?,
+            value: column("metric_value")?,
+            scenario: column("scenario")?,
+            expected: column("expected_response")?,
+            extra: column("extra_tags").ok(),
+        })
+    }
+}
+
+impl Samples {
+    /// Reads k6's `--out csv=...gz` (timestamps in Unix milliseconds: `K6_CSV_TIME_FORMAT=unix_milli`).
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
+        let Columns {
+            metric,
+            time,
+            value,
+            scenario,
+            expected,
+            extra,
+        } = Columns::of(reader.headers()?, path)?;
         let mut samples = Self::default();
         // By scenario, as `(Unix ms, value)`: corrected for drops once every sample is read.
         let mut lags: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
