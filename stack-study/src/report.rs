@@ -87,13 +87,28 @@ fn warnings_section(page: &mut Page, run: &Run) {
 }
 
 fn metadata_section(page: &mut Page, meta: &Meta) {
-    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "unknown".into());
-    let git = match (&meta.git.commit, meta.git.dirty) {
-        (Some(commit), Some(true)) => format!("{commit} (with uncommitted changes)"),
-        (Some(commit), _) => commit.clone(),
-        (None, _) => "not a git checkout".into(),
-    };
-    let mut rows = vec![
+    let mut rows = run_rows(meta);
+    rows.extend(provenance_rows(meta));
+    if let Some(reports) = meta.options.s4_reports {
+        rows.push(("S4", format!("fixed work: {reports} reports")));
+    }
+    if let Some(margin) = meta.options.vu_margin {
+        rows.push((
+            "VU pool",
+            format!("{} × rate × SLO (the script's default: 3)", number(margin)),
+        ));
+    }
+    let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
+    for (key, value) in rows {
+        markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
+}
+
+/// The rows of the run's table that say what was run and how, apart from where it ran.
+fn run_rows(meta: &Meta) -> Vec<(&'static str, String)> {
+    vec![
         ("implementation", meta.implementation.clone()),
         ("command", meta.command.join(" ")),
         (
@@ -130,6 +145,18 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
             )
             .to_lowercase(),
         ),
+    ]
+}
+
+/// The rows of the run's table that say what the run ran on: code, tools, machine, sampler.
+fn provenance_rows(meta: &Meta) -> Vec<(&'static str, String)> {
+    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "unknown".into());
+    let git = match (&meta.git.commit, meta.git.dirty) {
+        (Some(commit), Some(true)) => format!("{commit} (with uncommitted changes)"),
+        (Some(commit), _) => commit.clone(),
+        (None, _) => "not a git checkout".into(),
+    };
+    vec![
         ("git", git),
         (
             "versions",
@@ -160,22 +187,7 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
                     .map_or("unknown".into(), number)
             ),
         ),
-    ];
-    if let Some(reports) = meta.options.s4_reports {
-        rows.push(("S4", format!("fixed work: {reports} reports")));
-    }
-    if let Some(margin) = meta.options.vu_margin {
-        rows.push((
-            "VU pool",
-            format!("{} × rate × SLO (the script's default: 3)", number(margin)),
-        ));
-    }
-    let mut markup = html!(r#"<h2>The run</h2><table class="meta">"#);
-    for (key, value) in rows {
-        markup.push(html!("<tr><td>{}</td><td>{}</td></tr>", key, value));
-    }
-    markup.push(html!("</table>"));
-    page.html(markup);
+    ]
 }
 
 /// Whether `name`'s scenario figures pool the steps of a capacity run.
@@ -557,6 +569,27 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         sustained_text(capacity),
         number(capacity.slo_p99_ms),
     ));
+    page.html(capacity_steps_table(capacity));
+    page.grid(false);
+    page.wide_chart(
+        &format!("{name}-capacity"),
+        Chart::Xy(Xy {
+            title: format!("{name}: offered against achieved rate, and p99"),
+            x: Axis::new("offered, requests per second", Scale::Linear),
+            y: Axis::new("achieved, requests per second", Scale::Linear),
+            y2: Some(Axis::new("p99, ms (log)", Scale::Log)),
+            series: capacity_series(capacity),
+            bands: vec![],
+            marks: capacity_marks(capacity),
+            legend: true,
+        }),
+        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
+    );
+    page.end_grid();
+}
+
+/// One row per step of every repeat: each figure that decided whether the step was sustained.
+fn capacity_steps_table(capacity: &Capacity) -> Markup {
     let mut markup = html!(
         "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>lag p99 ms</th>\
          <th>corrected p99 ms</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
@@ -586,7 +619,12 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         ));
     }
     markup.push(html!("</table>"));
-    page.html(markup);
+    markup
+}
+
+/// The capacity chart's lines: achieved rate and p99 against the offered rate, per repeat, and
+/// the diagonal where achieved equals offered.
+fn capacity_series(capacity: &Capacity) -> Vec<Series> {
     let repeats = repeats_of(capacity.steps.iter().map(|s| s.repeat));
     let mut series = Vec::new();
     let top = capacity.steps.iter().map(|s| s.rate).fold(0.0, f64::max);
@@ -615,6 +653,12 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             .dots(),
         );
     }
+    series
+}
+
+/// The capacity chart's marks: the p99 objective, and the sustained rate and the generator's
+/// ceiling where known.
+fn capacity_marks(capacity: &Capacity) -> Vec<Mark> {
     let mut marks = vec![Mark {
         x: None,
         y: Some(capacity.slo_p99_ms),
@@ -640,22 +684,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
             color: "#555",
         });
     }
-    page.grid(false);
-    page.wide_chart(
-        &format!("{name}-capacity"),
-        Chart::Xy(Xy {
-            title: format!("{name}: offered against achieved rate, and p99"),
-            x: Axis::new("offered, requests per second", Scale::Linear),
-            y: Axis::new("achieved, requests per second", Scale::Linear),
-            y2: Some(Axis::new("p99, ms (log)", Scale::Log)),
-            series,
-            bands: vec![],
-            marks,
-            legend: true,
-        }),
-        "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
-    );
-    page.end_grid();
+    marks
 }
 
 /// The figures `stack bench` prints at its end: per scenario, mean ± half the 95 % interval, "–"

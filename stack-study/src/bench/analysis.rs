@@ -157,7 +157,6 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
     let measured: BTreeSet<Scenario> = inputs.measured.iter().map(|m| m.scenario).collect();
     for scenario in measured {
         let name = scenario.name();
-        let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
         let steps_plan = inputs
             .capacity_step_s
             .and_then(|step_s| inputs.plans.get(&scenario).map(|plan| (plan, step_s)));
@@ -166,12 +165,66 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             .iter()
             .filter(|m| m.scenario == scenario)
             .collect();
-        let mut per_run: Vec<RunOf> = Vec::new();
-        let mut pooled: Vec<f64> = Vec::new();
-        let mut timeline = Vec::new();
-        let mut steps = Vec::new();
-        let mut sustained_per_repeat = Vec::new();
-        for run in &runs {
+        let read = ScenarioRuns::read(inputs, scenario, &runs, steps_plan)?;
+        if let Some((plan, _)) = steps_plan {
+            capacity.insert(
+                name.to_owned(),
+                capacity_of(name, plan, read.steps, read.sustained_per_repeat, inputs.ceiling),
+            );
+        }
+        scenarios.insert(
+            name.to_owned(),
+            scenario_result(
+                inputs,
+                scenario,
+                &runs,
+                &read.per_run,
+                &read.pooled,
+                read.timeline,
+            ),
+        );
+    }
+    Ok(Results {
+        format_version: FORMAT_VERSION,
+        repeats: inputs.repeats,
+        scenarios,
+        capacity: inputs.capacity_step_s.map(|_| capacity),
+        thresholds: thresholds_of(inputs.measured),
+        // The warnings are made from the finished record (`crate::warning`).
+        warnings: Vec::new(),
+    })
+}
+
+/// The runs of one scenario, read from their sample files and each reduced as it is read: a run's
+/// samples are many, its figures few.
+struct ScenarioRuns {
+    per_run: Vec<RunOf>,
+    /// Every request's latency over the repeats: the pooled distribution.
+    pooled: Vec<f64>,
+    timeline: Vec<TimelinePoint>,
+    /// `capacity` only: every step of every repeat, and each repeat's sustained rate.
+    steps: Vec<Step>,
+    sustained_per_repeat: Vec<Option<f64>>,
+}
+
+impl ScenarioRuns {
+    /// Reads `runs`, the measured runs of `scenario`; `steps_plan`: its capacity steps and seconds
+    /// per step, in a capacity run.
+    fn read(
+        inputs: &Inputs,
+        scenario: Scenario,
+        runs: &[&Measured],
+        steps_plan: Option<(&CapacitySteps, f64)>,
+    ) -> Result<Self> {
+        let name = scenario.name();
+        let mut read = Self {
+            per_run: Vec::new(),
+            pooled: Vec::new(),
+            timeline: Vec::new(),
+            steps: Vec::new(),
+            sustained_per_repeat: Vec::new(),
+        };
+        for run in runs {
             let path = record::scenario_dir(inputs.dir, run.window.repeat, name).join(record::SAMPLES_FILE);
             let samples = Samples::read(&path)?;
             let requests: Vec<&Request> = samples
@@ -182,16 +235,16 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             let durations: Vec<f64> = requests.iter().map(|r| r.duration_ms).collect();
             let figures = run_figures(&requests);
             let dropped = count_of(&samples.dropped_iterations, scenario);
-            pooled.extend(&durations);
-            timeline.extend(timeline_of(&requests, run));
+            read.pooled.extend(&durations);
+            read.timeline.extend(timeline_of(&requests, run));
             if let Some((plan, step_s)) = steps_plan {
                 let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
-                sustained_per_repeat.push(stats::sustained_rate(
+                read.sustained_per_repeat.push(stats::sustained_rate(
                     &run_steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>(),
                 ));
-                steps.extend(run_steps);
+                read.steps.extend(run_steps);
             }
-            per_run.push(RunOf {
+            read.per_run.push(RunOf {
                 open: OpenRun::of(&samples, name, &figures, dropped, run.window.repeat),
                 figures,
                 latency: Sampled::of(&durations),
@@ -199,62 +252,69 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
                 checks_failed: count_of(&samples.checks_failed, scenario),
             });
         }
-        let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
-        let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
-        let resources = resources_of(inputs.resources, &windows);
-        let fixed_work = (scenario == Scenario::S4)
-            .then_some(inputs.s4_reports)
-            .flatten()
-            .map(|reports| FixedWork {
-                reports,
-                seconds: of(&|r| r.figures.duration_s),
-            });
-        if let Some((plan, _)) = steps_plan {
-            capacity.insert(
-                name.to_owned(),
-                capacity_of(name, plan, steps, sustained_per_repeat, inputs.ceiling),
-            );
-        }
-        let mut withheld = Vec::new();
-        let latencies: Vec<&Sampled> = per_run.iter().map(|r| &r.latency).collect();
-        let p50_ms = over_repeats("p50_ms", 50.0, &latencies, &mut withheld);
-        let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
-        let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
-        let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
-        let open_loop = open_loop_of(&per_run, slo_p99_ms, &mut withheld);
-        let cost = cost::per_request(
-            inputs.resources,
-            &windows,
-            &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
-            &mut withheld,
-        );
-        scenarios.insert(
-            name.to_owned(),
-            ScenarioResult {
-                window: windows,
-                requests: of(&|r| r.figures.requests as f64),
-                rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
-                p50_ms,
-                p90_ms,
-                p99_ms,
-                p999_ms,
-                max_ms: of(&|r| r.figures.max_ms),
-                withheld,
-                open_loop,
-                unexpected_failures: of(&|r| r.figures.unexpected_failures as f64),
-                dropped_iterations: of(&|r| r.dropped as f64),
-                checks_failed: of(&|r| r.checks_failed as f64),
-                fixed_work,
-                distribution: stats::distribution(&histogram(&pooled)),
-                timeline,
-                resources,
-                hops: None,
-                cost,
-            },
-        );
+        Ok(read)
     }
-    let failed: Vec<String> = inputs
-        .measured
+}
+
+/// One scenario's figures over its repeats, from its runs reduced: its entry in `results.json`.
+fn scenario_result(
+    inputs: &Inputs,
+    scenario: Scenario,
+    runs: &[&Measured],
+    per_run: &[RunOf],
+    pooled: &[f64],
+    timeline: Vec<TimelinePoint>,
+) -> ScenarioResult {
+    let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
+    let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
+    let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
+    let resources = resources_of(inputs.resources, &windows);
+    let fixed_work = (scenario == Scenario::S4)
+        .then_some(inputs.s4_reports)
+        .flatten()
+        .map(|reports| FixedWork {
+            reports,
+            seconds: of(&|r| r.figures.duration_s),
+        });
+    let mut withheld = Vec::new();
+    let latencies: Vec<&Sampled> = per_run.iter().map(|r| &r.latency).collect();
+    let p50_ms = over_repeats("p50_ms", 50.0, &latencies, &mut withheld);
+    let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
+    let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
+    let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
+    let open_loop = open_loop_of(per_run, slo_p99_ms, &mut withheld);
+    let cost = cost::per_request(
+        inputs.resources,
+        &windows,
+        &per_run.iter().map(|r| r.figures.requests).collect::<Vec<_>>(),
+        &mut withheld,
+    );
+    ScenarioResult {
+        window: windows,
+        requests: of(&|r| r.figures.requests as f64),
+        rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
+        p50_ms,
+        p90_ms,
+        p99_ms,
+        p999_ms,
+        max_ms: of(&|r| r.figures.max_ms),
+        withheld,
+        open_loop,
+        unexpected_failures: of(&|r| r.figures.unexpected_failures as f64),
+        dropped_iterations: of(&|r| r.dropped as f64),
+        checks_failed: of(&|r| r.checks_failed as f64),
+        fixed_work,
+        distribution: stats::distribution(&histogram(pooled)),
+        timeline,
+        resources,
+        hops: None,
+        cost,
+    }
+}
+
+/// Whether k6's thresholds held, and the runs where they did not: k6 exits with an error then.
+fn thresholds_of(measured: &[Measured]) -> Thresholds {
+    let failed: Vec<String> = measured
         .iter()
         .filter(|m| m.thresholds_crossed)
         .map(|m| {
@@ -264,18 +324,10 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
             )
         })
         .collect();
-    Ok(Results {
-        format_version: FORMAT_VERSION,
-        repeats: inputs.repeats,
-        scenarios,
-        capacity: inputs.capacity_step_s.map(|_| capacity),
-        thresholds: Thresholds {
-            passed: failed.is_empty(),
-            failed,
-        },
-        // The warnings are made from the finished record (`crate::warning`).
-        warnings: Vec::new(),
-    })
+    Thresholds {
+        passed: failed.is_empty(),
+        failed,
+    }
 }
 
 /// The open-loop figures over the repeats, when every repeat was an arrival-rate run.
@@ -421,32 +473,10 @@ fn steps_of(
             let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
             let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
             let open = OpenRun::of(samples, &step_name, &figures, dropped, run.window.repeat);
-            let max_vus = samples
-                .vus
-                .iter()
-                .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
-                .map(|(_, vus)| *vus)
-                .max()
-                .unwrap_or(0);
-            let window = Window {
-                repeat: run.window.repeat,
-                start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
-                end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
-            };
-            let k6_cpu = stats::resources_in(resources, &window)
-                .get("k6")
-                .map_or(0.0, |figures| figures.0);
             let mut withheld = Vec::new();
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
-            let schedule = open.as_ref().map(|open| StepSchedule {
-                lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, &mut withheld),
-                lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, &mut withheld),
-                lag_max_ms: open.lag.at(100.0),
-                corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, &mut withheld),
-                corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, &mut withheld),
-                corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, &mut withheld),
-            });
+            let schedule = open.as_ref().map(|open| step_schedule(open, &mut withheld));
             // Where the p99 is withheld, the maximum bounds it: within the SLO only if it is.
             let within_slo = p99_ms.unwrap_or(max_ms) <= plan.slo_p99_ms;
             let interrupted = open.as_ref().map_or(0, |open| open.accounting.interrupted);
@@ -456,11 +486,7 @@ fn steps_of(
             Step {
                 repeat: run.window.repeat,
                 rate: rate / plan.unit_s(),
-                achieved_per_s: if duration_s > 0.0 {
-                    figures.completed as f64 / duration_s
-                } else {
-                    0.0
-                },
+                achieved_per_s: achieved_per_s(figures.completed, duration_s),
                 p99_ms,
                 max_ms: Some(max_ms),
                 unexpected_failures: figures.unexpected_failures,
@@ -468,8 +494,8 @@ fn steps_of(
                 schedule,
                 accounting: open.as_ref().map(|open| open.accounting),
                 withheld,
-                max_vus,
-                k6_cpu_percent: (k6_cpu * 10.0).round() / 10.0,
+                max_vus: max_vus_over(&samples.vus, &figures),
+                k6_cpu_percent: k6_cpu_over(resources, run, &figures),
                 generator_limited: open
                     .as_ref()
                     .is_some_and(|open| open.lag.p99_or_max_over(lag_limit)),
@@ -481,6 +507,52 @@ fn steps_of(
             }
         })
         .collect()
+}
+
+/// The most VUs k6 held while a step's requests ran: an open step that needed more than it was
+/// given shows it here.
+fn max_vus_over(vus: &[(f64, u64)], figures: &RunFigures) -> u64 {
+    vus.iter()
+        .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
+        .map(|(_, vus)| *vus)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Requests answered as expected per second of a step's schedule: 0 for a schedule of no length.
+fn achieved_per_s(completed: u64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        completed as f64 / duration_s
+    } else {
+        0.0
+    }
+}
+
+/// k6's mean CPU over a step's requests, in % of one core to a tenth: a generator near a full core
+/// limits the rate it can offer.
+fn k6_cpu_over(resources: &[ResourceRow], run: &Measured, figures: &RunFigures) -> f64 {
+    let window = Window {
+        repeat: run.window.repeat,
+        start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
+        end_s: (figures.last_end_ms - run.repeat_start_ms) / 1000.0,
+    };
+    let k6_cpu = stats::resources_in(resources, &window)
+        .get("k6")
+        .map_or(0.0, |figures| figures.0);
+    (k6_cpu * 10.0).round() / 10.0
+}
+
+/// A step's schedule lag and corrected latency, each percentile withheld (and named in
+/// `withheld`) where too few iterations support it.
+fn step_schedule(open: &OpenRun, withheld: &mut Vec<Withheld>) -> StepSchedule {
+    StepSchedule {
+        lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, withheld),
+        lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, withheld),
+        lag_max_ms: open.lag.at(100.0),
+        corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, withheld),
+        corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, withheld),
+        corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, withheld),
+    }
 }
 
 #[cfg(test)]

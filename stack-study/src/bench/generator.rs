@@ -34,7 +34,7 @@ use stack_record::{
 };
 
 use crate::{
-    scenario::{CapacityPlan, Scenario},
+    scenario::{CapacityPlan, CapacitySteps, Scenario},
     target::entrypoints,
 };
 
@@ -104,6 +104,14 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     let sampler = Sampler::start(vec![("k6".into(), None)], None);
     sampler.begin_repeat(1);
     let load_average_before = load_average();
+    let prober = Prober {
+        k6: &k6,
+        root,
+        urls: &urls,
+        work: &work,
+        sampler: &sampler,
+        probe_s: options.probe_s,
+    };
     let mut probes: BTreeMap<String, Vec<(Probe, f64, f64)>> = BTreeMap::new();
     let mut scenarios = BTreeMap::new();
     for scenario in &options.scenarios {
@@ -113,91 +121,21 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             .get(scenario)
             .with_context(|| format!("{name}: not a scenario of k6-tests/capacity.json"))?;
         let limit = lag_limit_ms(steps.slo_p99_ms);
-        let per_s = |rate: f64| rate / steps.unit_s();
-        let first = steps.steps.first().map_or(1.0, |step| per_s(step.0));
-        let highest = steps.steps.iter().map(|step| per_s(step.0)).fold(first, f64::max);
-        let cap = options
-            .max_per_s
-            .map_or(highest * CAP_FACTOR, |max| max.min(highest * CAP_FACTOR))
-            .ceil()
-            .max(1.0);
-        let probe = |rate: f64| {
-            let invocation = k6::Invocation {
-                k6: &k6,
-                script: root.join("k6-tests/script-sync.js"),
-                profile: "calibrate",
-                urls: &urls,
-                env: vec![
-                    ("CALIBRATE_RATE".into(), rate.to_string()),
-                    (
-                        "CALIBRATE_S".into(),
-                        probe_seconds(rate, options.probe_s).to_string(),
-                    ),
-                ],
-                cpus: None,
-            };
-            let dir = work.join(format!("{name}-{rate}"));
-            let sampler = &sampler;
-            async move {
-                let run = invocation.measure(name, &dir, false, sampler).await?;
-                let (status, start_s, end_s) = (run.status, run.start_s, run.end_s);
-                if !status.success() {
-                    bail!("k6 failed calibrating {name} at {rate}/s ({status}); its output is above");
-                }
-                let probe = read_probe(&dir.join(SUMMARY_FILE), rate, limit)?;
-                eprintln!(
-                    "stack: calibrate {name} at {rate}/s: lag p99 {:.3} ms (limit {limit} ms), {} dropped: {}",
-                    probe.lag_p99_ms,
-                    probe.dropped,
-                    if probe.on_time { "on time" } else { "late" }
-                );
-                Ok::<_, anyhow::Error>((probe, start_s, end_s))
-            }
-        };
-        let floor = options
-            .min_per_s
-            .unwrap_or(first / FLOOR_DIVISOR)
-            .min(cap)
-            .ceil()
-            .max(1.0);
+        let (highest, floor, cap) = search_rates(steps, options);
         // From the study's highest step: where k6 is on time there (the large SLOs), two probes
         // settle it; where it is not, the halving probes are short until the rates are low.
-        let found = search(highest.ceil(), floor, cap, |rate| {
-            let probe = probe(rate);
+        let found = search(highest, floor, cap, |rate| {
+            let prober = &prober;
             async move {
-                let result = probe.await?;
+                let result = prober.probe(name, rate, limit).await?;
                 Ok((result.0.on_time, result))
             }
         })
         .await?;
-        scenarios.insert(
-            name.to_owned(),
-            ScenarioCeiling {
-                lag_limit_ms: limit,
-                ceiling_per_s: found.ceiling_per_s,
-                at_least: found.at_least,
-                lag_floor_ms: None,
-                probes: Vec::new(),
-            },
-        );
+        scenarios.insert(name.to_owned(), found.ceiling(limit));
         probes.insert(name.to_owned(), found.probes);
     }
-    let readings = sampler.finish_all().readings;
-    for (name, tried) in probes {
-        if let Some(ceiling) = scenarios.get_mut(&name) {
-            ceiling.probes = tried
-                .into_iter()
-                .map(|(mut probe, start_s, end_s)| {
-                    probe.k6_cpu_percent = mean_cpu(&readings, "k6", start_s, end_s);
-                    probe
-                })
-                .collect();
-            ceiling
-                .probes
-                .sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
-            ceiling.lag_floor_ms = ScenarioCeiling::floor(&ceiling.probes).map(|probe| probe.lag_p99_ms);
-        }
-    }
+    add_probes(&mut scenarios, probes, &sampler.finish_all().readings);
     let _ = std::fs::remove_dir_all(&work);
     Ok(CeilingFile {
         format_version: CEILING_FORMAT_VERSION,
@@ -211,6 +149,96 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     })
 }
 
+/// Where a scenario's search starts (its highest capacity step), and the floor and cap it stays
+/// within, in arrivals per second: the options narrow the bounds the capacity plan gives.
+fn search_rates(steps: &CapacitySteps, options: &CalibrateOptions) -> (f64, f64, f64) {
+    let per_s = |rate: f64| rate / steps.unit_s();
+    let first = steps.steps.first().map_or(1.0, |step| per_s(step.0));
+    let highest = steps.steps.iter().map(|step| per_s(step.0)).fold(first, f64::max);
+    let cap = options
+        .max_per_s
+        .map_or(highest * CAP_FACTOR, |max| max.min(highest * CAP_FACTOR))
+        .ceil()
+        .max(1.0);
+    let floor = options
+        .min_per_s
+        .unwrap_or(first / FLOOR_DIVISOR)
+        .min(cap)
+        .ceil()
+        .max(1.0);
+    (highest.ceil(), floor, cap)
+}
+
+/// What every probe of a calibration shares: the k6 binary, the script's root, the responder's
+/// URLs, where the probes' records go, the sampler that measures k6's CPU, and the least duration.
+struct Prober<'a> {
+    k6: &'a str,
+    root: &'a Path,
+    urls: &'a BTreeMap<String, String>,
+    work: &'a Path,
+    sampler: &'a Sampler,
+    probe_s: f64,
+}
+
+impl Prober<'_> {
+    /// One probe: k6 offering `name`'s iterations at `rate` per second, judged against `limit` ms;
+    /// with its window in the sampler's repeat (s), for k6's CPU once the sampler has finished.
+    async fn probe(&self, name: &str, rate: f64, limit: f64) -> Result<(Probe, f64, f64)> {
+        let invocation = k6::Invocation {
+            k6: self.k6,
+            script: self.root.join("k6-tests/script-sync.js"),
+            profile: "calibrate",
+            urls: self.urls,
+            env: vec![
+                ("CALIBRATE_RATE".into(), rate.to_string()),
+                (
+                    "CALIBRATE_S".into(),
+                    probe_seconds(rate, self.probe_s).to_string(),
+                ),
+            ],
+            cpus: None,
+        };
+        let dir = self.work.join(format!("{name}-{rate}"));
+        let run = invocation.measure(name, &dir, false, self.sampler).await?;
+        let (status, start_s, end_s) = (run.status, run.start_s, run.end_s);
+        if !status.success() {
+            bail!("k6 failed calibrating {name} at {rate}/s ({status}); its output is above");
+        }
+        let probe = read_probe(&dir.join(SUMMARY_FILE), rate, limit)?;
+        eprintln!(
+            "stack: calibrate {name} at {rate}/s: lag p99 {:.3} ms (limit {limit} ms), {} dropped: {}",
+            probe.lag_p99_ms,
+            probe.dropped,
+            if probe.on_time { "on time" } else { "late" }
+        );
+        Ok((probe, start_s, end_s))
+    }
+}
+
+/// Gives each scenario's ceiling its probes, lowest rate first, each with k6's mean CPU over its
+/// window, and the lag floor they show: k6's CPU is known only once the sampler has finished.
+fn add_probes(
+    scenarios: &mut BTreeMap<String, ScenarioCeiling>,
+    probes: BTreeMap<String, Vec<(Probe, f64, f64)>>,
+    readings: &[Reading],
+) {
+    for (name, tried) in probes {
+        if let Some(ceiling) = scenarios.get_mut(&name) {
+            ceiling.probes = tried
+                .into_iter()
+                .map(|(mut probe, start_s, end_s)| {
+                    probe.k6_cpu_percent = mean_cpu(readings, "k6", start_s, end_s);
+                    probe
+                })
+                .collect();
+            ceiling
+                .probes
+                .sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+            ceiling.lag_floor_ms = ScenarioCeiling::floor(&ceiling.probes).map(|probe| probe.lag_p99_ms);
+        }
+    }
+}
+
 /// What a search found: the highest rate on time (`None` if not even the first), whether the
 /// search stopped at its cap still on time, and every probe it made.
 #[derive(Debug)]
@@ -218,6 +246,20 @@ struct Found<T> {
     ceiling_per_s: Option<f64>,
     at_least: bool,
     probes: Vec<T>,
+}
+
+impl<T> Found<T> {
+    /// The scenario's ceiling as the search found it, for `lag_limit_ms`; its probes come once
+    /// their k6 CPU is known ([`add_probes`]).
+    fn ceiling(&self, lag_limit_ms: f64) -> ScenarioCeiling {
+        ScenarioCeiling {
+            lag_limit_ms,
+            ceiling_per_s: self.ceiling_per_s,
+            at_least: self.at_least,
+            lag_floor_ms: None,
+            probes: Vec::new(),
+        }
+    }
 }
 
 /// Offers `first`, then doubling rates up to `cap` until one is late, or, if `first` is late,

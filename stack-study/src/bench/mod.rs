@@ -256,7 +256,7 @@ struct Measuring<'s> {
 impl<'s> Measuring<'s> {
     /// Reaches the database, draws the order, writes the first `meta.json` and starts the sampler.
     async fn start(session: &'s Session<'s>, system: Option<&System>, compose: &Compose) -> Result<Self> {
-        let (bench, root, step_s) = (session.bench, session.root, session.step_s);
+        let bench = session.bench;
         let resetter = bench.target.resetter(system)?;
         let order = order::drawn(bench.order, bench.seed, &bench.scenarios, bench.repeat);
         let (quiescer, quiescing, postgres_settings) =
@@ -264,7 +264,35 @@ impl<'s> Measuring<'s> {
         if let Some(why) = &quiescing.why_not {
             eprintln!("stack: the measured runs will not be quiesced: {why}");
         }
-        let meta = Meta {
+        let meta = Self::first_meta(session, &resetter, &order, quiescing, postgres_settings).await?;
+        record::write_meta(&session.dir, &meta)?;
+
+        let sampler = Sampler::start(bench.target.watched(system), bench.target.docker());
+        Ok(Self {
+            session,
+            resetter,
+            quiescer,
+            order,
+            meta,
+            sampler,
+            invocation: Self::invocation(session),
+            metrics_urls: hops::metrics_urls(bench.target.urls()),
+            measured: Vec::new(),
+            scrapes: BTreeMap::new(),
+        })
+    }
+
+    /// The `meta.json` written before the first run: what is measured, how, and on what, so that
+    /// a session that stops early still says what it was.
+    async fn first_meta(
+        session: &Session<'_>,
+        resetter: &Resetter,
+        order: &RunOrder,
+        quiescing: Quiescing,
+        postgres_settings: Option<PostgresSettings>,
+    ) -> Result<Meta> {
+        let (bench, root) = (session.bench, session.root);
+        Ok(Meta {
             format_version: FORMAT_VERSION,
             run_id: session.run_id.clone(),
             implementation: bench.implementation.clone(),
@@ -293,7 +321,7 @@ impl<'s> Measuring<'s> {
             },
             options: ScriptOptions {
                 s4_reports: bench.s4_reports,
-                capacity_step_s: step_s,
+                capacity_step_s: session.step_s,
                 vu_margin: bench.vu_margin,
             },
             order: Some(order.clone()),
@@ -302,41 +330,30 @@ impl<'s> Measuring<'s> {
             runs: Vec::new(),
             cpus: Some(bench.cpus.clone()),
             generator_ceiling: stack_record::ceiling::CeilingFile::read(root)?,
-        };
-        record::write_meta(&session.dir, &meta)?;
+        })
+    }
 
-        let sampler = Sampler::start(bench.target.watched(system), bench.target.docker());
-        let urls = bench.target.urls();
+    /// How k6 is run for every measured run of the session: one place for the script's options.
+    fn invocation(session: &'s Session<'s>) -> k6::Invocation<'s> {
+        let bench = session.bench;
         let mut env = Vec::new();
         if let Some(reports) = bench.s4_reports {
             env.push(("S4_REPORTS".to_owned(), reports.to_string()));
         }
-        if let Some(step_s) = step_s {
+        if let Some(step_s) = session.step_s {
             env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
         }
         if let Some(margin) = bench.vu_margin {
             env.push(("VU_MARGIN".to_owned(), margin.to_string()));
         }
-        let invocation = k6::Invocation {
+        k6::Invocation {
             k6: &session.k6,
-            script: root.join("k6-tests/script-sync.js"),
+            script: session.root.join("k6-tests/script-sync.js"),
             profile: bench.profile.name(),
-            urls,
+            urls: bench.target.urls(),
             env,
             cpus: bench.cpus.generator.clone(),
-        };
-        Ok(Self {
-            session,
-            resetter,
-            quiescer,
-            order,
-            meta,
-            sampler,
-            invocation,
-            metrics_urls: hops::metrics_urls(urls),
-            measured: Vec::new(),
-            scrapes: BTreeMap::new(),
-        })
+        }
     }
 
     /// Repeat `repeat`: each scenario in its drawn order, warmed up, its database made ready, measured.

@@ -420,22 +420,39 @@ impl PostgresCounters {
             .fetch_one(&mut *conn)
             .await
             .context("reading the server's version")?;
-        let wal = if version >= 140_000 {
-            let row = sqlx::query(
-                "SELECT wal_records, wal_fpi, wal_bytes::bigint AS wal_bytes, wal_buffers_full FROM pg_stat_wal",
-            )
-            .fetch_one(&mut *conn)
-            .await
-            .context("reading pg_stat_wal")?;
-            Some(WalCounters {
-                records: row.try_get("wal_records")?,
-                full_page_images: row.try_get("wal_fpi")?,
-                bytes: row.try_get("wal_bytes")?,
-                buffers_full: row.try_get("wal_buffers_full")?,
-            })
-        } else {
-            None
-        };
+        let wal = Self::read_wal(conn, version).await?;
+        let checkpoints = Self::read_checkpoints(conn, version).await?;
+        let bgwriter = Self::read_bgwriter(conn).await?;
+        let tables = Self::read_tables(conn, schemas).await?;
+        Ok(Self {
+            wal,
+            checkpoints,
+            bgwriter,
+            tables,
+        })
+    }
+
+    /// The WAL's counters: their own view from PostgreSQL 14, none before.
+    async fn read_wal(conn: &mut PgConnection, version: i32) -> Result<Option<WalCounters>> {
+        if version < 140_000 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT wal_records, wal_fpi, wal_bytes::bigint AS wal_bytes, wal_buffers_full FROM pg_stat_wal",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading pg_stat_wal")?;
+        Ok(Some(WalCounters {
+            records: row.try_get("wal_records")?,
+            full_page_images: row.try_get("wal_fpi")?,
+            bytes: row.try_get("wal_bytes")?,
+            buffers_full: row.try_get("wal_buffers_full")?,
+        }))
+    }
+
+    /// The checkpointer's counters: in their own view from PostgreSQL 17, in the bgwriter's before.
+    async fn read_checkpoints(conn: &mut PgConnection, version: i32) -> Result<CheckpointCounters> {
         let checkpoints_sql = if version >= 170_000 {
             "SELECT num_timed AS timed, num_requested AS requested, buffers_written, \
              write_time, sync_time FROM pg_stat_checkpointer"
@@ -448,22 +465,33 @@ impl PostgresCounters {
             .fetch_one(&mut *conn)
             .await
             .context("reading the checkpointer's counters")?;
-        let checkpoints = CheckpointCounters {
+        Ok(CheckpointCounters {
             timed: row.try_get("timed")?,
             requested: row.try_get("requested")?,
             buffers_written: row.try_get("buffers_written")?,
             write_time_ms: row.try_get("write_time")?,
             sync_time_ms: row.try_get("sync_time")?,
-        };
+        })
+    }
+
+    /// The background writer's own counters, apart from the checkpoints it reported before 17.
+    async fn read_bgwriter(conn: &mut PgConnection) -> Result<BgwriterCounters> {
         let row = sqlx::query("SELECT buffers_clean, maxwritten_clean, buffers_alloc FROM pg_stat_bgwriter")
             .fetch_one(&mut *conn)
             .await
             .context("reading pg_stat_bgwriter")?;
-        let bgwriter = BgwriterCounters {
+        Ok(BgwriterCounters {
             buffers_clean: row.try_get("buffers_clean")?,
             maxwritten_clean: row.try_get("maxwritten_clean")?,
             buffers_alloc: row.try_get("buffers_alloc")?,
-        };
+        })
+    }
+
+    /// The counters of the tables of `schemas`, by `schema.table`.
+    async fn read_tables(
+        conn: &mut PgConnection,
+        schemas: &[&str],
+    ) -> Result<BTreeMap<String, TableCounters>> {
         let schemas: Vec<String> = schemas.iter().map(|s| s.to_string()).collect();
         let rows = sqlx::query(
             "SELECT schemaname || '.' || relname AS name, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, \
@@ -494,12 +522,7 @@ impl PostgresCounters {
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Self {
-            wal,
-            checkpoints,
-            bgwriter,
-            tables,
-        })
+        Ok(tables)
     }
 
     /// What happened between `before` and this snapshot.

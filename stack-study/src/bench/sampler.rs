@@ -37,7 +37,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     io::Read,
     process::{Command, Stdio},
-    sync::{Arc, Condvar, Mutex},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -292,14 +292,10 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
         return 0.0;
     };
     loop {
-        while !state.stop && !state.realign && state.marks_asked == state.marks_taken && Instant::now() < due
-        {
-            let wait = due.saturating_duration_since(Instant::now());
-            state = match shared.wake.wait_timeout(state, wait) {
-                Ok((state, _)) => state,
-                Err(_) => return 0.0,
-            };
-        }
+        state = match wait_for_tick(shared, state, due) {
+            Some(state) => state,
+            None => return 0.0,
+        };
         let watched = state.watched.clone();
         let (stopping, realign, marks) = (state.stop, state.realign, state.marks_asked);
         state.realign = false;
@@ -309,59 +305,17 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
         let processes = ProcessTable::read().unwrap_or_default();
         let (watched, listing_cost) = expand_projects(watched, docker);
         docker_cpu += listing_cost;
-        let containers = match docker {
-            Some(docker) if watched.values().any(|s| matches!(s, Some(Source::Container(_)))) => {
-                let (stats, cost) = docker_stats(docker);
-                docker_cpu += cost;
-                stats
-            }
-            _ => HashMap::new(),
+        let (containers, stats_cost) = container_stats(&watched, docker);
+        docker_cpu += stats_cost;
+        let tick = Tick {
+            processes: &processes,
+            scanned: &scanned,
+            containers: &containers,
+            interval_start,
+            now,
+            interval_s: (now - interval_start).as_secs_f64().max(1e-3),
         };
-        let interval_s = (now - interval_start).as_secs_f64().max(1e-3);
-        let mut readings = Vec::new();
-        for (name, source) in &watched {
-            let earlier = previous
-                .remove(name)
-                .filter(|p| Some(&p.source) == source.as_ref());
-            let (cpu_seconds, rss_bytes, pss_bytes, members) = match source {
-                Some(Source::Container(container)) => {
-                    let (cpu, rss) = containers.get(container).copied().unwrap_or((0.0, 0));
-                    (cpu / 100.0 * interval_s, rss, None, None)
-                }
-                Some(Source::ComposeProject(_)) => (0.0, 0, None, None),
-                Some(Source::Processes(set)) => {
-                    let members = processes.members(set);
-                    let before = earlier.as_ref().map_or(&[][..], |p| &p.members[..]);
-                    let cpu = cpu_ticks_grown(&processes, &scanned, &members, before) as f64
-                        / proc::clock_ticks_per_second();
-                    let (rss, pss) = memory(&processes, &members);
-                    (cpu, rss, pss, Some(members))
-                }
-                None => (0.0, 0, None, None),
-            };
-            if let (Some(source), Some(members)) = (source, members) {
-                previous.insert(
-                    name.clone(),
-                    Previous {
-                        source: source.clone(),
-                        members,
-                    },
-                );
-            }
-            if let Some((repeat, start)) = recording {
-                // Both edges stamped the same way, so one row ends exactly where the next begins
-                // (and where a mark said it would).
-                readings.push(Reading {
-                    repeat,
-                    t_s: stamp(interval_start, start),
-                    interval_s: round(stamp(now, start) - stamp(interval_start, start), 1e3),
-                    process: name.clone(),
-                    cpu_percent: round(100.0 * cpu_seconds / interval_s, 10.0),
-                    rss_bytes,
-                    pss_bytes,
-                });
-            }
-        }
+        let readings = tick.readings(&watched, &mut previous, recording);
         interval_start = now;
         scanned = processes;
         let skipped;
@@ -392,6 +346,115 @@ fn sample_until_stopped(shared: &Shared, docker: Option<&str>) -> f64 {
     }
     let own = thread_cpu_seconds() - cpu_at_start + docker_cpu;
     100.0 * own / started.elapsed().as_secs_f64().max(1e-3)
+}
+
+/// Waits until a tick is due: its time has come, a repeat has begun, a mark is asked for, or the
+/// sampler is stopping. `None` when the lock is poisoned: the loop can only end.
+fn wait_for_tick<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    due: Instant,
+) -> Option<MutexGuard<'a, State>> {
+    while !state.stop && !state.realign && state.marks_asked == state.marks_taken && Instant::now() < due {
+        let wait = due.saturating_duration_since(Instant::now());
+        state = shared.wake.wait_timeout(state, wait).ok()?.0;
+    }
+    Some(state)
+}
+
+/// `docker stats` by container (CPU %, RSS bytes) and the CPU seconds it took, read only when a
+/// container is watched: the listing costs CPU that the measured run shares.
+fn container_stats(
+    watched: &BTreeMap<String, Option<Source>>,
+    docker: Option<&str>,
+) -> (HashMap<String, (f64, u64)>, f64) {
+    match docker {
+        Some(docker) if watched.values().any(|s| matches!(s, Some(Source::Container(_)))) => {
+            docker_stats(docker)
+        }
+        _ => (HashMap::new(), 0.0),
+    }
+}
+
+/// One tick's view of the machine, against which each watched name is measured.
+struct Tick<'t> {
+    /// This tick's process table, and the previous tick's: a process's CPU is what grew between.
+    processes: &'t ProcessTable,
+    scanned: &'t ProcessTable,
+    /// `docker stats` by container: (CPU %, RSS bytes).
+    containers: &'t HashMap<String, (f64, u64)>,
+    /// The interval's edges, and its length in s.
+    interval_start: Instant,
+    now: Instant,
+    interval_s: f64,
+}
+
+impl Tick<'_> {
+    /// A row per watched name while a repeat is recorded, each name's processes kept in `previous`
+    /// for the next tick: the work of one tick between two waits.
+    fn readings(
+        &self,
+        watched: &BTreeMap<String, Option<Source>>,
+        previous: &mut HashMap<String, Previous>,
+        recording: Option<(u32, Instant)>,
+    ) -> Vec<Reading> {
+        let mut readings = Vec::new();
+        for (name, source) in watched {
+            let earlier = previous
+                .remove(name)
+                .filter(|p| Some(&p.source) == source.as_ref());
+            let (cpu_seconds, rss_bytes, pss_bytes, members) =
+                self.measure(source.as_ref(), earlier.as_ref());
+            if let (Some(source), Some(members)) = (source, members) {
+                previous.insert(
+                    name.clone(),
+                    Previous {
+                        source: source.clone(),
+                        members,
+                    },
+                );
+            }
+            if let Some((repeat, start)) = recording {
+                // Both edges stamped the same way, so one row ends exactly where the next begins
+                // (and where a mark said it would).
+                readings.push(Reading {
+                    repeat,
+                    t_s: stamp(self.interval_start, start),
+                    interval_s: round(stamp(self.now, start) - stamp(self.interval_start, start), 1e3),
+                    process: name.clone(),
+                    cpu_percent: round(100.0 * cpu_seconds / self.interval_s, 10.0),
+                    rss_bytes,
+                    pss_bytes,
+                });
+            }
+        }
+        readings
+    }
+
+    /// A watched name's CPU seconds over the interval, RSS, PSS and, for processes, its members now
+    /// (whose CPU the next tick counts from): each source read its own way.
+    fn measure(
+        &self,
+        source: Option<&Source>,
+        earlier: Option<&Previous>,
+    ) -> (f64, u64, Option<u64>, Option<Vec<u32>>) {
+        match source {
+            Some(Source::Container(container)) => {
+                let (cpu, rss) = self.containers.get(container).copied().unwrap_or((0.0, 0));
+                (cpu / 100.0 * self.interval_s, rss, None, None)
+            }
+            Some(Source::ComposeProject(_)) => (0.0, 0, None, None),
+            Some(Source::Processes(set)) => {
+                let members = self.processes.members(set);
+                let before = earlier.map_or(&[][..], |p| &p.members[..]);
+                let cpu = cpu_ticks_grown(self.processes, self.scanned, &members, before) as f64
+                    / proc::clock_ticks_per_second();
+                let (rss, pss) = memory(self.processes, &members);
+                (cpu, rss, pss, Some(members))
+            }
+            None => (0.0, 0, None, None),
+        }
+    }
 }
 
 /// `at` in seconds since the repeat began at `start`, to the millisecond: the `t_s` of a row and of a

@@ -84,27 +84,50 @@ pub struct Plan {
     pub seconds: f64,
 }
 
-impl Samples {
-    /// Reads k6's `--out csv=...gz` (timestamps in Unix milliseconds: `K6_CSV_TIME_FORMAT=unix_milli`).
-    pub fn read(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-        let headers = reader.headers()?.clone();
+/// Where the columns `Samples::read` uses are in k6's CSV, whose order k6 does not promise.
+struct Columns {
+    metric: usize,
+    time: usize,
+    value: usize,
+    scenario: usize,
+    expected: usize,
+    /// Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
+    extra: Option<usize>,
+}
+
+impl Columns {
+    /// The columns in `headers`, the first row of `path`; an error names the one missing.
+    fn of(headers: &csv::StringRecord, path: &Path) -> Result<Self> {
         let column = |name: &str| {
             headers
                 .iter()
                 .position(|header| header == name)
                 .with_context(|| format!("{}: no column {name}", path.display()))
         };
-        let (metric, time, value, scenario, expected) = (
-            column("metric_name")?,
-            column("timestamp")?,
-            column("metric_value")?,
-            column("scenario")?,
-            column("expected_response")?,
-        );
-        // Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
-        let extra = column("extra_tags").ok();
+        Ok(Self {
+            metric: column("metric_name")?,
+            time: column("timestamp")?,
+            value: column("metric_value")?,
+            scenario: column("scenario")?,
+            expected: column("expected_response")?,
+            extra: column("extra_tags").ok(),
+        })
+    }
+}
+
+impl Samples {
+    /// Reads k6's `--out csv=...gz` (timestamps in Unix milliseconds: `K6_CSV_TIME_FORMAT=unix_milli`).
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
+        let Columns {
+            metric,
+            time,
+            value,
+            scenario,
+            expected,
+            extra,
+        } = Columns::of(reader.headers()?, path)?;
         let mut samples = Self::default();
         // By scenario, as `(Unix ms, value)`: corrected for drops once every sample is read.
         let mut lags: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
@@ -147,31 +170,47 @@ impl Samples {
                     .or_default()
                     .push((number(time), number(value))),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
-                    let tags = extra.map_or("", field);
-                    if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
-                        let plan = samples.plans.entry(planned.to_owned()).or_default();
-                        if name == "schedule_arrivals" {
-                            plan.arrivals = number(value) as u64;
-                        } else {
-                            plan.seconds = number(value);
-                        }
-                    }
+                    samples.add_to_plan(name, extra.map_or("", field), number(value));
                 }
                 _ => {}
             }
         }
+        samples.set_net_of_drops(lags, corrected, drops);
+        Ok(samples)
+    }
+
+    /// One figure of the plan the script emits for an arrival-rate scenario (its `planned` tag in
+    /// `tags`): the plan gives the arrival interval that [`net_of_drops`] needs.
+    fn add_to_plan(&mut self, name: &str, tags: &str, value: f64) {
+        if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
+            let plan = self.plans.entry(planned.to_owned()).or_default();
+            if name == "schedule_arrivals" {
+                plan.arrivals = value as u64;
+            } else {
+                plan.seconds = value;
+            }
+        }
+    }
+
+    /// Keeps the lags and corrected latencies (`(Unix ms, value)` by scenario) net of the drops: a
+    /// correction that needs every drop and plan, so only once the whole file is read.
+    fn set_net_of_drops(
+        &mut self,
+        lags: BTreeMap<String, Vec<(f64, f64)>>,
+        corrected: BTreeMap<String, Vec<(f64, f64)>>,
+        mut drops: BTreeMap<String, Vec<f64>>,
+    ) {
         for times in drops.values_mut() {
             times.sort_by(f64::total_cmp);
         }
         let interval_ms = |name: &str| {
-            samples
-                .plans
+            self.plans
                 .get(name)
                 .filter(|plan| plan.arrivals > 0)
                 .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64)
         };
         let no_drops = Vec::new();
-        for (into, from) in [(&mut samples.lags, lags), (&mut samples.corrected, corrected)] {
+        for (into, from) in [(&mut self.lags, lags), (&mut self.corrected, corrected)] {
             for (name, timed) in from {
                 let values = match interval_ms(&name) {
                     Some(interval) => net_of_drops(&timed, drops.get(&name).unwrap_or(&no_drops), interval),
@@ -180,7 +219,6 @@ impl Samples {
                 into.insert(name, values);
             }
         }
-        Ok(samples)
     }
 }
 

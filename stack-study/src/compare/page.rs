@@ -8,7 +8,7 @@ use super::{
     comparison::{two_decimals, Comparison, Figure, Observed, Pairing, Row, ScenarioComparison},
     table::{missing_notes, optional_number, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
 };
-use stack_record::Results;
+use stack_record::{Results, ScenarioResult};
 
 use crate::{
     inference::Trend,
@@ -46,6 +46,23 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
         rule(comparison)
     ));
     findings_section(&mut page, comparison);
+    caveats_section(&mut page, comparison);
+    for scenario in &comparison.scenarios {
+        let name = &scenario.scenario;
+        let (Some(sa), Some(sb)) = (a.scenarios.get(name), b.scenarios.get(name)) else {
+            continue;
+        };
+        scenario_section(&mut page, scenario, sa, sb);
+    }
+    for capacity in &comparison.capacity {
+        page.html(capacity_table(capacity));
+    }
+    page.finish()
+}
+
+/// Each run's warnings, the drifts over the repeats and the scenarios only one run has: what may
+/// make a figure below mean less than it says.
+fn caveats_section(page: &mut Page, comparison: &Comparison) {
     for (side, run) in [("A", &comparison.a), ("B", &comparison.b)] {
         let items: Vec<String> = run.warnings.iter().map(ToString::to_string).collect();
         page.html(if items.is_empty() {
@@ -80,36 +97,37 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
         }
         page.html(list(html!(r#"<div class="warnings"><b>Not compared</b>"#), items));
     }
-    for scenario in &comparison.scenarios {
-        let name = &scenario.scenario;
-        let (Some(sa), Some(sb)) = (a.scenarios.get(name), b.scenarios.get(name)) else {
-            continue;
-        };
-        page.html(html!("<h2>{} {}</h2>", name, Scenario::title_of(name)));
-        page.grid(false);
-        page.chart(
-            &format!("{name}-percentiles"),
-            Chart::Xy(percentile_plot(
-                &format!("{name}: latency by percentile, A and B"),
-                vec![
-                    Series::line("A", distribution_points(sa), 0).dots(),
-                    Series::line("B", distribution_points(sb), 1).dots(),
-                ],
-            )),
-            "Each run's distribution pooled over its repeats; each decade to the right is one more nine.",
-        );
-        page.chart(
-            &format!("{name}-cpu"),
-            Chart::Bar(cpu_bars(scenario)),
-            "Within each scenario's measured windows, averaged over the repeats.",
-        );
-        page.end_grid();
-        page.html(tables(scenario));
-    }
-    for capacity in &comparison.capacity {
-        page.html(capacity_table(capacity));
-    }
-    page.finish()
+}
+
+/// One scenario both runs measured: their latency distributions overlaid, their CPU by process
+/// side by side, then the comparison's tables.
+fn scenario_section(
+    page: &mut Page,
+    scenario: &ScenarioComparison,
+    sa: &ScenarioResult,
+    sb: &ScenarioResult,
+) {
+    let name = &scenario.scenario;
+    page.html(html!("<h2>{} {}</h2>", name, Scenario::title_of(name)));
+    page.grid(false);
+    page.chart(
+        &format!("{name}-percentiles"),
+        Chart::Xy(percentile_plot(
+            &format!("{name}: latency by percentile, A and B"),
+            vec![
+                Series::line("A", distribution_points(sa), 0).dots(),
+                Series::line("B", distribution_points(sb), 1).dots(),
+            ],
+        )),
+        "Each run's distribution pooled over its repeats; each decade to the right is one more nine.",
+    );
+    page.chart(
+        &format!("{name}-cpu"),
+        Chart::Bar(cpu_bars(scenario)),
+        "Within each scenario's measured windows, averaged over the repeats.",
+    );
+    page.end_grid();
+    page.html(tables(scenario));
 }
 
 /// `opening` (a `<div>` with its title), the items as a list, and the `</div>`.
