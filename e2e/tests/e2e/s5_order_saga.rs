@@ -247,7 +247,7 @@ async fn reserve_behind_the_order_service(system: &System, product_id: i32, quan
         .await;
     assert_eq!(reserved.status, 200, "{:?}", reserved.body);
     // The crash: the lease's session ends.
-    lease.detach().close().await.expect("the lease's session ends");
+    lease.close().await.expect("the lease's session ends");
     order_id
 }
 
