@@ -837,8 +837,8 @@ fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
         }
     }
     order.sort_by_key(|p| match p.as_str() {
-        "postgres" => 1,
-        "k6" => 2,
+        stack_system::proc::POSTGRES => 1,
+        stack_system::proc::K6 => 2,
         _ => 0,
     });
     order

@@ -491,7 +491,7 @@ impl FileLock {
 /// postmaster working in `data` is signalled: a stale or copied `postmaster.pid` may name another
 /// process, even another cluster's server.
 fn stop_postmaster(pid: u32, data: &Path) -> Result<()> {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let cwd = crate::proc::working_folder(pid);
     if cwd.as_deref() != Some(data) {
         return Ok(());
     }

@@ -222,6 +222,21 @@ pub fn page_size() -> u64 {
     proc_stat::page_size().unwrap_or(DEFAULT_PAGE_SIZE)
 }
 
+/// `/proc/<pid>/cwd`: the folder process `pid` works in; `None` if it is gone or may not be read.
+pub fn working_folder(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
+/// `Cpus_allowed_list` of `/proc/<pid>/status` (e.g. `0-1`): the CPUs process `pid` may run on;
+/// `None` if it is gone.
+pub fn allowed_cpus(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .map(|list| list.trim().to_owned())
+}
+
 /// Whether process `pid` is running.
 pub fn is_running(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

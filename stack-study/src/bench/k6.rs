@@ -25,7 +25,7 @@ pub fn failed(status: ExitStatus) -> bool {
 
 /// The k6 binary: `K6`, else `k6` on the `PATH`; an error that says how to install it if absent.
 pub fn binary() -> Result<String> {
-    let k6 = std::env::var("K6").unwrap_or_else(|_| "k6".into());
+    let k6 = std::env::var("K6").unwrap_or_else(|_| stack_system::proc::K6.into());
     let found = std::process::Command::new(&k6)
         .arg("version")
         .stdout(Stdio::null())
@@ -90,7 +90,7 @@ impl Invocation<'_> {
             .arg(&self.script)
             .stdout(Stdio::null());
         let mut child = command.spawn().context("starting k6")?;
-        sampler.watch("k6", child.id().map(Source::tree));
+        sampler.watch(stack_system::proc::K6, child.id().map(Source::tree));
         let status = child.wait().await;
         sampler.watch("k6", None);
         let status = status.context("waiting for k6")?;

@@ -69,12 +69,7 @@ mod tests {
     }
 
     fn allowed_cpus(pid: u32) -> String {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-        let line = status
-            .lines()
-            .find(|line| line.starts_with("Cpus_allowed_list:"))
-            .expect("Cpus_allowed_list");
-        line.trim_start_matches("Cpus_allowed_list:").trim().to_owned()
+        stack_system::proc::allowed_cpus(pid).expect("the process's allowed CPUs")
     }
 
     #[test]
