@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Whether a run's measured runs were quiesced, by which rule, or why not; for `meta.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Quiescing {
+pub struct QuietRuleRecord {
     pub quiesced: bool,
     /// Why not, when not.
     pub why_not: Option<String>,
@@ -20,7 +20,7 @@ pub struct Quiescing {
     pub bound_s: f64,
 }
 
-impl Quiescing {
+impl QuietRuleRecord {
     pub fn not(why: impl Into<String>) -> Self {
         Self {
             why_not: Some(why.into()),
@@ -32,18 +32,18 @@ impl Quiescing {
 /// What getting a run's database ready took; one per measured run in the record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Quiescence {
+pub struct QuiesceReport {
     pub checkpoint_ms: f64,
     /// `VACUUM (ANALYZE)` of `tables`.
     pub vacuum_ms: f64,
     pub tables: Vec<String>,
-    pub wait: QuietWait,
+    pub wait: WaitForQuiet,
 }
 
 /// How the wait for a quiet database ended.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct QuietWait {
+pub struct WaitForQuiet {
     pub waited_ms: f64,
     /// The bound passed before the database was quiet: the run started anyway.
     pub timed_out: bool,
@@ -114,7 +114,7 @@ pub struct BgwriterCounters {
 /// What one run did to the database: counters' differences, and the dead-tuple gauge at both ends.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct RunDeltas {
+pub struct DatabaseDeltas {
     pub wal: Option<WalCounters>,
     pub checkpoints: CheckpointCounters,
     pub bgwriter: BgwriterCounters,
@@ -139,17 +139,17 @@ pub struct TableDeltas {
 /// One measured run as `meta.json`'s `runs` lists it: where it came in its repeat, how its database
 /// was made ready and what the run did to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunLog {
+pub struct MetaRunEntry {
     pub repeat: u32,
     pub scenario: String,
     /// Its place in its repeat's order, from 1.
     pub position: u32,
     /// `None` when the run was not quiesced (`meta.json`'s `quiescing` says why).
     #[serde(default)]
-    pub quiescence: Option<Quiescence>,
+    pub quiescence: Option<QuiesceReport>,
     /// PostgreSQL's counters over the measured run; `None` when the database could not be read.
     #[serde(default)]
-    pub database: Option<RunDeltas>,
+    pub database: Option<DatabaseDeltas>,
     /// `--versus`: the other system's CPU over this measured run, in % of one core, to show it
     /// stayed idle; `None` outside a study or when its processes cannot be read here.
     #[serde(default)]

@@ -7,7 +7,7 @@
 //! figures), `resources.csv` (1 Hz CPU and memory of every process) and, per repeat and scenario,
 //! k6's own summary, raw samples and text output. `docs/results.md` documents every field; the types
 //! here ([`order`], [`database`], [`pinning`] and [`ceiling`] for parts of `meta.json`) are that
-//! documentation in Rust. Whoever reads a record goes through [`Run::read`], and whoever writes one
+//! documentation in Rust. Whoever reads a record goes through [`RunRecord::read`], and whoever writes one
 //! through the writers below: nobody else parses the files.
 //!
 //! Every JSON file carries `format_version`. A reader refuses a higher version than
@@ -71,16 +71,16 @@ pub struct Meta {
     pub options: ScriptOptions,
     /// The order the scenarios of each repeat ran in, and its seed (`None` in older records: s1 ... s6).
     #[serde(default)]
-    pub order: Option<order::RunOrder>,
+    pub order: Option<order::ScenarioOrder>,
     /// Whether each measured run was quiesced, by which rule, or why not (`None` in older records: not).
     #[serde(default)]
-    pub quiescing: Option<database::Quiescing>,
+    pub quiescing: Option<database::QuietRuleRecord>,
     /// The PostgreSQL settings that shape performance; `None` when the database could not be read.
     #[serde(default)]
     pub postgres_settings: Option<database::PostgresSettings>,
     /// Each measured run in the order it ran: its quiescing and PostgreSQL's counters over it.
     #[serde(default)]
-    pub runs: Vec<database::RunLog>,
+    pub runs: Vec<database::MetaRunEntry>,
     /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
     #[serde(default)]
     pub cpus: Option<pinning::CpuPinning>,
@@ -625,7 +625,7 @@ impl Results {
 
 /// A run directory, read.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub struct RunRecord {
     pub dir: PathBuf,
     pub meta: Meta,
     /// `None` while the run is under way, or if it stopped before its end.
@@ -633,7 +633,7 @@ pub struct Run {
     pub resources: Vec<ResourceRow>,
 }
 
-impl Run {
+impl RunRecord {
     /// Reads the run in `dir`: `meta.json` must be there; `results.json` and `resources.csv` may not
     /// be yet.
     pub fn read(dir: &Path) -> Result<Self> {
@@ -952,7 +952,7 @@ mod tests {
         write_results(&dir, &results()).expect("results");
         write_resources(&dir, &rows).expect("resources");
         // When it is read
-        let run = Run::read(&dir).expect("the run reads");
+        let run = RunRecord::read(&dir).expect("the run reads");
         // Then every file reads back as written, and the CSV has the documented header
         assert_eq!(run.meta, meta());
         assert_eq!(run.results, Some(results()));
@@ -970,7 +970,7 @@ mod tests {
         let csv = format!("{RESOURCES_HEADER_V1}\n1,2.0,postgres,3.0,211402752\n");
         fs::write(dir.join(RESOURCES_FILE), csv).expect("csv");
         // When it is read
-        let run = Run::read(&dir).expect("the run reads");
+        let run = RunRecord::read(&dir).expect("the run reads");
         // Then its row covers one second and has no PSS
         assert_eq!(
             run.resources,
@@ -1001,7 +1001,7 @@ mod tests {
         let mut newer = meta();
         newer.format_version = FORMAT_VERSION + 1;
         write_meta(&dir, &newer).expect("meta");
-        let err = Run::read(&dir).expect_err("a newer record is refused");
+        let err = RunRecord::read(&dir).expect_err("a newer record is refused");
         assert!(
             format!("{err:#}").contains("newer than this stack reads"),
             "{err:#}"
@@ -1015,7 +1015,7 @@ mod tests {
         let mut running = meta();
         running.ended_at = None;
         write_meta(&dir, &running).expect("meta");
-        let run = Run::read(&dir).expect("the run reads");
+        let run = RunRecord::read(&dir).expect("the run reads");
         assert!(run.results.is_none() && run.resources.is_empty());
         let _ = fs::remove_dir_all(&dir);
     }

@@ -16,7 +16,7 @@ pub enum OrderKind {
 
 /// The order a run's scenarios ran in, for `meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunOrder {
+pub struct ScenarioOrder {
     pub kind: OrderKind,
     /// The seed of the shuffle (`--seed`, else drawn at random); kept for `fixed` too, unused.
     pub seed: u64,

@@ -15,8 +15,8 @@ use std::{
 use anyhow::{Context, Result};
 
 use stack_record::{
-    self as record, Bucket, Capacity, Hops, Meta, ResourceRow, Results, Run, ScenarioResult, Stat, Step,
-    Withheld, COST_FIGURE,
+    self as record, Bucket, Capacity, Hops, Meta, ResourceRow, Results, RunRecord, ScenarioResult, Stat,
+    Step, Withheld, COST_FIGURE,
 };
 
 use crate::{
@@ -32,13 +32,13 @@ pub const REPORT_FILE: &str = "report.html";
 
 /// Writes `<run_dir>/report.html` and returns its path.
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
-    let run = Run::read(run_dir)?;
+    let run = RunRecord::read(run_dir)?;
     let path = run_dir.join(REPORT_FILE);
     std::fs::write(&path, render(&run)).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
-fn render(run: &Run) -> String {
+fn render(run: &RunRecord) -> String {
     let meta = &run.meta;
     let mut page = Page::new(format!("stack run {}", meta.run_id));
     page.html(html!(
@@ -72,7 +72,7 @@ fn render(run: &Run) -> String {
     page.finish()
 }
 
-fn warnings_section(page: &mut Page, run: &Run) {
+fn warnings_section(page: &mut Page, run: &RunRecord) {
     let warnings = warning::warnings(run);
     if warnings.is_empty() {
         page.html(html!(r#"<div class="warnings none">No warnings: every threshold passed, nothing was dropped, the load generator had headroom.</div>"#));
@@ -757,7 +757,7 @@ pub fn summary(results: &Results) -> String {
 
 /// Small multiples, one per process: CPU (solid, left) and resident memory (dashed, right) over
 /// each repeat, the scenarios' measured windows shaded.
-fn resources_section(page: &mut Page, run: &Run) {
+fn resources_section(page: &mut Page, run: &RunRecord) {
     page.html(html!("<h2>CPU and memory of every process</h2>"));
     if run.resources.is_empty() {
         page.html(html!("<p>No <code>resources.csv</code> in this run.</p>"));

@@ -184,10 +184,10 @@ impl Target {
         }
     }
 
-    /// PostgreSQL's processes on this machine, chosen once for the sampler and the quiescer: the
-    /// local cluster's postmaster and its descendants, or the tree `--watch postgres=pid:N` names
-    /// behind URLs; else every process called `postgres`, which can only make the wait for quiet
-    /// longer, never shorter.
+    /// PostgreSQL's processes on this machine, chosen once for the sampler and the database's
+    /// quieting: the local cluster's postmaster and its descendants, or the tree
+    /// `--watch postgres=pid:N` names behind URLs; else every process called `postgres`, which can
+    /// only make the wait for quiet longer, never shorter.
     pub fn database_processes(&self, system: Option<&System>) -> ProcessSet {
         let root = match self {
             Self::Local { .. } => system

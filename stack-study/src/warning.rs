@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use stack_record::{Accounting, DbReset, Meta, ResourceRow, Results, Run, Stat};
+use stack_record::{Accounting, DbReset, Meta, ResourceRow, Results, RunRecord, Stat};
 
 use crate::page::{number, MIB};
 
@@ -225,7 +225,7 @@ fn step_label(step: Option<f64>) -> String {
 }
 
 /// Every warning about `run`, in the order a reader should meet them.
-pub fn warnings(run: &Run) -> Vec<Warning> {
+pub fn warnings(run: &RunRecord) -> Vec<Warning> {
     let mut warnings = of_record(&run.meta, run.results.as_ref(), &run.resources);
     // A record's own warnings: those this analysis makes are already above.
     let made: Vec<String> = warnings.iter().map(Warning::to_string).collect();

@@ -1,6 +1,6 @@
 //! The processes of this machine, as Linux's `/proc` tells them: the one place `stack` reads it, for
-//! the sampler (CPU and memory of what it watches), the quiescer (PostgreSQL's CPU), the pinning
-//! (which processes to move) and the tests (which processes to stop).
+//! the sampler (CPU and memory of what it watches), the database's quieting (PostgreSQL's CPU), the
+//! pinning (which processes to move) and the tests (which processes to stop).
 //!
 //! A [`ProcessTable`] is one pass over `/proc/<pid>/stat`: each process's parent, its own CPU time,
 //! the CPU time of its children that have exited and been reaped (`cutime`/`cstime`, so a

@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use stack_record::{self as record, Run, Study};
+use stack_record::{self as record, RunRecord, Study};
 use stack_study::{
     compare::{compare_runs, compare_study, CompareOptions, Comparison, Figure, Pairing},
     inference::{Design, Outcome, Untestable, MIN_ROUNDS},
@@ -90,7 +90,7 @@ fn study_of(dir: &Path, a: &Path, b: &Path, rounds: usize, seed: u64) -> PathBuf
 /// moved), each figure's runs then passed through `reorder`: enough rounds for a verdict.
 fn five_repeats_of(record: &Path, to: &Path, reorder: impl Fn(&mut Vec<f64>)) -> PathBuf {
     let copy = copy_record(record, to);
-    let mut run = Run::read(&copy).expect("the copy reads");
+    let mut run = RunRecord::read(&copy).expect("the copy reads");
     let results = run.results.as_mut().expect("results");
     results.repeats = MIN_ROUNDS as u32;
     let extend = |runs: &mut Vec<f64>| {
@@ -154,7 +154,7 @@ fn a_record_with_another_profile_and_warm_up_is_refused_with_each_difference() {
     // Given a copy of the second committed run whose meta.json says baseline with 5 s of warm-up
     let dir = scratch("refused");
     let changed = copy_record(&workspace().join(RUN_B), &dir.join("changed"));
-    let mut run = Run::read(&changed).expect("the copy reads");
+    let mut run = RunRecord::read(&changed).expect("the copy reads");
     run.meta.profile = "baseline".into();
     run.meta.warmup_s = 5.0;
     record::write_meta(&changed, &run.meta).expect("meta.json");
@@ -179,7 +179,7 @@ fn allowed_mismatched_records_are_compared_and_marked_first_on_the_table_and_the
     // Given a copy of the second committed run with another k6 version
     let dir = scratch("allowed");
     let changed = copy_record(&workspace().join(RUN_B), &dir.join("changed"));
-    let mut run = Run::read(&changed).expect("the copy reads");
+    let mut run = RunRecord::read(&changed).expect("the copy reads");
     run.meta.versions.k6 = Some("0.50.0".into());
     record::write_meta(&changed, &run.meta).expect("meta.json");
     let out = dir.join("compare.html");
@@ -245,7 +245,7 @@ fn a_study_of_fewer_than_five_rounds_gets_no_verdict() {
     let dir = scratch("three-rounds");
     let broker = fixture("broker-smoke");
     let slower = copy_record(&broker, &dir.join("slower"));
-    let mut run = Run::read(&slower).expect("the copy reads");
+    let mut run = RunRecord::read(&slower).expect("the copy reads");
     let results = run.results.as_mut().expect("results");
     for scenario in results.scenarios.values_mut() {
         for stat in [&mut scenario.rate_per_s]
@@ -347,7 +347,7 @@ fn a_side_whose_repeats_fall_every_time_is_flagged_as_drifting() {
     // Given the committed run with S5's throughput over five repeats falling as in the issue
     let dir = scratch("drift");
     let falling = copy_record(&workspace().join(RUN_A), &dir.join("falling"));
-    let mut run = Run::read(&falling).expect("the copy reads");
+    let mut run = RunRecord::read(&falling).expect("the copy reads");
     let results = run.results.as_mut().expect("results");
     let s5 = results.scenarios.get_mut("s5").expect("s5");
     s5.rate_per_s.runs = vec![420.0, 400.0, 380.0, 300.0, 252.0];

@@ -5,9 +5,9 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use stack_record::{Run, Window};
+use stack_record::{RunRecord, Window};
 use stack_study::{
-    bench::analysis::{results, Inputs, Measured},
+    bench::analysis::{results, Inputs, MeasuredRun},
     scenario::{CapacityPlan, Scenario},
 };
 
@@ -22,9 +22,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The one measured S2 run in fixture `name`.
-fn measured(name: &str) -> Vec<Measured> {
+fn measured(name: &str) -> Vec<MeasuredRun> {
     let start = std::fs::read_to_string(fixture(name).join("repeat-start-ms")).expect("the fixture's start");
-    vec![Measured {
+    vec![MeasuredRun {
         scenario: Scenario::S2,
         window: Window {
             repeat: 1,
@@ -122,7 +122,7 @@ fn censoring_a_step_whose_last_requests_outlive_its_grace_counts_them_as_interru
 #[test]
 fn a_version_1_record_still_reads_with_its_unsupported_percentiles_withheld() {
     // Given a version-1 smoke record (the one the README quoted until 2026-12-05)
-    let run = Run::read(&root().join("stack/tests/fixtures/runs/v1-smoke")).expect("a v1 record reads");
+    let run = RunRecord::read(&root().join("stack/tests/fixtures/runs/v1-smoke")).expect("a v1 record reads");
     let results = run.results.expect("its results");
     assert_eq!(results.format_version, 1);
     // Then a scenario with few requests has no p99, and the reason is there

@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use stack_record::{read_study, Run};
+use stack_record::{read_study, RunRecord};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -86,7 +86,7 @@ fn records_in(dir: &Path, id: &str) -> Vec<(String, PathBuf)> {
 
 /// Then each is complete: it ended, and has its figures and its resource samples.
 fn assert_complete(name: &str, dir: &Path) {
-    let run = Run::read(dir).unwrap_or_else(|err| panic!("{name} is cited but: {err:#}"));
+    let run = RunRecord::read(dir).unwrap_or_else(|err| panic!("{name} is cited but: {err:#}"));
     assert!(run.meta.ended_at.is_some(), "{name} never ended");
     let results = run
         .results

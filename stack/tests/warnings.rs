@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use stack_record::Run;
+use stack_record::RunRecord;
 use stack_study::warning::{warnings, Warning};
 
-fn fixture(name: &str) -> Run {
+fn fixture(name: &str) -> RunRecord {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/runs")
         .join(name);
-    Run::read(&dir).expect("the fixture reads")
+    RunRecord::read(&dir).expect("the fixture reads")
 }
 
 #[test]

@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use super::{
     cost,
     generator::lag_limit_ms,
-    stats::{self, histogram, percentile_ms, run_figures, stat, Plan, Request, RunFigures, Samples},
+    stats::{self, histogram, percentile_ms, request_figures, stat, Plan, Request, RequestFigures, Samples},
 };
 use stack_record::{
     self as record, ceiling::CeilingFile, needed_samples, supported, Accounting, Capacity, FixedWork,
@@ -31,7 +31,7 @@ use crate::scenario::{CapacitySteps, Scenario};
 
 /// One measured run: which scenario, which repeat, its window and when its repeat began.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub struct MeasuredRun {
     pub scenario: Scenario,
     pub window: Window,
     /// The repeat's start, in Unix milliseconds (`t_s` = 0).
@@ -43,7 +43,7 @@ pub struct Measured {
 pub struct Inputs<'a> {
     pub dir: &'a Path,
     pub repeats: u32,
-    pub measured: &'a [Measured],
+    pub measured: &'a [MeasuredRun],
     pub resources: &'a [ResourceRow],
     pub s4_reports: Option<u32>,
     /// Every scenario's SLO and capacity steps (`k6-tests/capacity.json`).
@@ -102,25 +102,31 @@ fn over_repeats(figure: &str, q: f64, runs: &[&Sampled], withheld: &mut Vec<With
 }
 
 /// One measured run of a scenario, reduced.
-struct RunOf {
-    figures: RunFigures,
+struct ReducedRun {
+    figures: RequestFigures,
     latency: Sampled,
     dropped: u64,
     checks_failed: u64,
     /// Arrival-rate runs outside the capacity profile.
-    open: Option<OpenRun>,
+    open: Option<OpenLoopSamples>,
 }
 
 /// The open-loop side of one run (or step).
-struct OpenRun {
+struct OpenLoopSamples {
     lag: Sampled,
     corrected: Sampled,
     accounting: Accounting,
 }
 
-impl OpenRun {
+impl OpenLoopSamples {
     /// From the samples of k6 scenario `k6_name`, if the script planned it as arrival-rate.
-    fn of(samples: &Samples, k6_name: &str, figures: &RunFigures, dropped: u64, repeat: u32) -> Option<Self> {
+    fn of(
+        samples: &Samples,
+        k6_name: &str,
+        figures: &RequestFigures,
+        dropped: u64,
+        repeat: u32,
+    ) -> Option<Self> {
         let plan: &Plan = samples.plans.get(k6_name)?;
         let empty = Vec::new();
         let lags = samples.lags.get(k6_name).unwrap_or(&empty);
@@ -160,7 +166,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
         let steps_plan = inputs
             .capacity_step_s
             .and_then(|step_s| inputs.plans.get(&scenario).map(|plan| (plan, step_s)));
-        let runs: Vec<&Measured> = inputs
+        let runs: Vec<&MeasuredRun> = inputs
             .measured
             .iter()
             .filter(|m| m.scenario == scenario)
@@ -198,7 +204,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
 /// The runs of one scenario, read from their sample files and each reduced as it is read: a run's
 /// samples are many, its figures few.
 struct ScenarioRuns {
-    per_run: Vec<RunOf>,
+    per_run: Vec<ReducedRun>,
     /// Every request's latency over the repeats: the pooled distribution.
     pooled: Vec<f64>,
     timeline: Vec<TimelinePoint>,
@@ -213,7 +219,7 @@ impl ScenarioRuns {
     fn read(
         inputs: &Inputs,
         scenario: Scenario,
-        runs: &[&Measured],
+        runs: &[&MeasuredRun],
         steps_plan: Option<(&CapacitySteps, f64)>,
     ) -> Result<Self> {
         let name = scenario.name();
@@ -233,7 +239,7 @@ impl ScenarioRuns {
                 .filter(|r| scenario.runs_as(&r.scenario))
                 .collect();
             let durations: Vec<f64> = requests.iter().map(|r| r.duration_ms).collect();
-            let figures = run_figures(&requests);
+            let figures = request_figures(&requests);
             let dropped = count_of(&samples.dropped_iterations, scenario);
             read.pooled.extend(&durations);
             read.timeline.extend(timeline_of(&requests, run));
@@ -244,8 +250,8 @@ impl ScenarioRuns {
                 ));
                 read.steps.extend(run_steps);
             }
-            read.per_run.push(RunOf {
-                open: OpenRun::of(&samples, name, &figures, dropped, run.window.repeat),
+            read.per_run.push(ReducedRun {
+                open: OpenLoopSamples::of(&samples, name, &figures, dropped, run.window.repeat),
                 figures,
                 latency: Sampled::of(&durations),
                 dropped,
@@ -260,13 +266,13 @@ impl ScenarioRuns {
 fn scenario_result(
     inputs: &Inputs,
     scenario: Scenario,
-    runs: &[&Measured],
-    per_run: &[RunOf],
+    runs: &[&MeasuredRun],
+    per_run: &[ReducedRun],
     pooled: &[f64],
     timeline: Vec<TimelinePoint>,
 ) -> ScenarioResult {
     let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
-    let of = |get: &dyn Fn(&RunOf) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
+    let of = |get: &dyn Fn(&ReducedRun) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
     let windows: Vec<Window> = runs.iter().map(|run| run.window).collect();
     let resources = resources_of(inputs.resources, &windows);
     let fixed_work = (scenario == Scenario::S4)
@@ -292,7 +298,11 @@ fn scenario_result(
     ScenarioResult {
         window: windows,
         requests: of(&|r| r.figures.requests as f64),
-        rate_per_s: of(&|r| r.open.as_ref().map_or(r.figures.rate_per_s, OpenRun::rate_per_s)),
+        rate_per_s: of(&|r| {
+            r.open
+                .as_ref()
+                .map_or(r.figures.rate_per_s, OpenLoopSamples::rate_per_s)
+        }),
         p50_ms,
         p90_ms,
         p99_ms,
@@ -313,7 +323,7 @@ fn scenario_result(
 }
 
 /// Whether k6's thresholds held, and the runs where they did not: k6 exits with an error then.
-fn thresholds_of(measured: &[Measured]) -> Thresholds {
+fn thresholds_of(measured: &[MeasuredRun]) -> Thresholds {
     let failed: Vec<String> = measured
         .iter()
         .filter(|m| m.thresholds_crossed)
@@ -332,11 +342,11 @@ fn thresholds_of(measured: &[Measured]) -> Thresholds {
 
 /// The open-loop figures over the repeats, when every repeat was an arrival-rate run.
 fn open_loop_of(
-    per_run: &[RunOf],
+    per_run: &[ReducedRun],
     slo_p99_ms: Option<f64>,
     withheld: &mut Vec<Withheld>,
 ) -> Option<OpenLoop> {
-    let open: Vec<&OpenRun> = per_run.iter().map(|r| r.open.as_ref()).collect::<Option<_>>()?;
+    let open: Vec<&OpenLoopSamples> = per_run.iter().map(|r| r.open.as_ref()).collect::<Option<_>>()?;
     if open.is_empty() {
         return None;
     }
@@ -397,7 +407,7 @@ fn count_of(counts: &BTreeMap<String, u64>, scenario: Scenario) -> u64 {
 
 /// Requests completed per second of the run, by `t_s` of its repeat, with their slowest and, in a
 /// second with the samples for it, their p99.
-fn timeline_of(requests: &[&Request], run: &Measured) -> Vec<TimelinePoint> {
+fn timeline_of(requests: &[&Request], run: &MeasuredRun) -> Vec<TimelinePoint> {
     let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
     for request in requests {
         let second = ((request.end_ms - run.repeat_start_ms) / 1000.0).floor() as i64;
@@ -455,7 +465,7 @@ fn steps_of(
     scenario: Scenario,
     plan: &CapacitySteps,
     step_s: f64,
-    run: &Measured,
+    run: &MeasuredRun,
     resources: &[ResourceRow],
 ) -> Vec<Step> {
     let lag_limit = lag_limit_ms(plan.slo_p99_ms);
@@ -469,10 +479,10 @@ fn steps_of(
                 .iter()
                 .filter(|r| r.scenario == step_name)
                 .collect();
-            let figures = run_figures(&requests);
+            let figures = request_figures(&requests);
             let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
             let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
-            let open = OpenRun::of(samples, &step_name, &figures, dropped, run.window.repeat);
+            let open = OpenLoopSamples::of(samples, &step_name, &figures, dropped, run.window.repeat);
             let mut withheld = Vec::new();
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
@@ -511,7 +521,7 @@ fn steps_of(
 
 /// The most VUs k6 held while a step's requests ran: an open step that needed more than it was
 /// given shows it here.
-fn max_vus_over(vus: &[(f64, u64)], figures: &RunFigures) -> u64 {
+fn max_vus_over(vus: &[(f64, u64)], figures: &RequestFigures) -> u64 {
     vus.iter()
         .filter(|(at, _)| *at >= figures.first_start_ms && *at <= figures.last_end_ms)
         .map(|(_, vus)| *vus)
@@ -530,7 +540,7 @@ fn achieved_per_s(completed: u64, duration_s: f64) -> f64 {
 
 /// k6's mean CPU over a step's requests, in % of one core to a tenth: a generator near a full core
 /// limits the rate it can offer.
-fn k6_cpu_over(resources: &[ResourceRow], run: &Measured, figures: &RunFigures) -> f64 {
+fn k6_cpu_over(resources: &[ResourceRow], run: &MeasuredRun, figures: &RequestFigures) -> f64 {
     let window = Window {
         repeat: run.window.repeat,
         start_s: (figures.first_start_ms - run.repeat_start_ms) / 1000.0,
@@ -544,7 +554,7 @@ fn k6_cpu_over(resources: &[ResourceRow], run: &Measured, figures: &RunFigures) 
 
 /// A step's schedule lag and corrected latency, each percentile withheld (and named in
 /// `withheld`) where too few iterations support it.
-fn step_schedule(open: &OpenRun, withheld: &mut Vec<Withheld>) -> StepSchedule {
+fn step_schedule(open: &OpenLoopSamples, withheld: &mut Vec<Withheld>) -> StepSchedule {
     StepSchedule {
         lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, withheld),
         lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, withheld),
@@ -602,7 +612,7 @@ mod tests {
         planned(&mut samples, "s6_step1", 100, 1000, 0.1);
         planned(&mut samples, "s6_step2", 200, 2000, 0.1);
         planned(&mut samples, "s6_step3", 400, 4000, 5.0);
-        let run = Measured {
+        let run = MeasuredRun {
             scenario: Scenario::S6,
             window: Window {
                 repeat: 1,
@@ -640,7 +650,7 @@ mod tests {
         let mut samples = Samples::default();
         samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
         samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
-        let run = Measured {
+        let run = MeasuredRun {
             scenario: Scenario::S6,
             window: Window {
                 repeat: 1,

@@ -36,8 +36,8 @@ use sqlx::postgres::PgConnectOptions;
 
 use stack_record::{
     self as record,
-    database::{PostgresSettings, Quiescence, Quiescing, RunLog},
-    order::{OrderKind, RunOrder},
+    database::{MetaRunEntry, PostgresSettings, QuiesceReport, QuietRuleRecord},
+    order::{OrderKind, ScenarioOrder},
     pinning::CpuPinning,
     DrivenTarget, Meta, Results, Sampling, ScriptOptions, Versions, Window, FORMAT_VERSION,
 };
@@ -49,8 +49,8 @@ use stack_system::{
 };
 
 use self::{
-    analysis::{Inputs, Measured},
-    quiesce::{Quiescer, QuietRule},
+    analysis::{Inputs, MeasuredRun},
+    quiesce::{QuietRule, TargetDatabase},
     sampler::Sampler,
 };
 use crate::{
@@ -143,7 +143,7 @@ impl Bench {
              `docker update --cpuset-cpus`, and a system behind URLs where it runs; \
              --cpus generator= alone pins k6"
         );
-        let session = Session::begin(self, root)?;
+        let bench_run = BenchRun::begin(self, root)?;
         let system = match self.target {
             Target::Local { .. } => {
                 let system = System::up(root, compose, self.no_build, 0).await?;
@@ -158,7 +158,7 @@ impl Bench {
             _ => Ok(()),
         };
         let outcome = match pinned {
-            Ok(()) => session.measure(system.as_ref(), compose).await,
+            Ok(()) => bench_run.run_repeats(system.as_ref(), compose).await,
             Err(err) => Err(err),
         };
         let stopped = match system {
@@ -166,9 +166,9 @@ impl Bench {
             None => Ok(ExitCode::SUCCESS),
         };
         let results = outcome?;
-        println!("\nresults: {}", session.dir.display());
+        println!("\nresults: {}", bench_run.dir.display());
         print_summary(&results);
-        match crate::report::write_report(&session.dir) {
+        match crate::report::write_report(&bench_run.dir) {
             Ok(report) => println!("report: {}", report.display()),
             Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
         }
@@ -184,7 +184,7 @@ impl Bench {
 }
 
 /// One bench run under way: what it was asked, where its record goes, and what it runs with.
-struct Session<'a> {
+struct BenchRun<'a> {
     bench: &'a Bench,
     root: &'a Path,
     dir: PathBuf,
@@ -196,7 +196,7 @@ struct Session<'a> {
     step_s: Option<f64>,
 }
 
-impl<'a> Session<'a> {
+impl<'a> BenchRun<'a> {
     /// Finds k6 and the capacity plan, and makes the run directory, `results/<run-id>/`.
     fn begin(bench: &'a Bench, root: &'a Path) -> Result<Self> {
         let started_at = provenance::now_rfc3339();
@@ -226,56 +226,56 @@ impl<'a> Session<'a> {
     }
 
     /// Every repeat of every scenario, then the record; the results written.
-    async fn measure(&self, system: Option<&System>, compose: &Compose) -> Result<Results> {
-        let mut measuring = Measuring::start(self, system, compose).await?;
+    async fn run_repeats(&self, system: Option<&System>, compose: &Compose) -> Result<Results> {
+        let mut under_way = RecordUnderWay::start(self, system, compose).await?;
         for repeat in 1..=self.bench.repeat {
-            measuring.repeat(repeat, None).await?;
+            under_way.repeat(repeat, None).await?;
         }
-        measuring.finish()
+        under_way.finish()
     }
 }
 
 /// One record's measured runs under way: its meta, its sampler, its hold on the database, and what
-/// it has measured so far. [`Measuring::repeat`] runs one repeat, so that two records can take turns
+/// it has measured so far. [`RecordUnderWay::repeat`] runs one repeat, so that two records can take turns
 /// (`--versus`).
-struct Measuring<'s> {
-    session: &'s Session<'s>,
+struct RecordUnderWay<'s> {
+    bench_run: &'s BenchRun<'s>,
     resetter: Resetter,
-    quiescer: Option<Quiescer>,
-    order: RunOrder,
+    target_db: Option<TargetDatabase>,
+    order: ScenarioOrder,
     meta: Meta,
     sampler: Sampler,
     invocation: k6::Invocation<'s>,
     metrics_urls: BTreeMap<String, reqwest::Url>,
-    measured: Vec<Measured>,
+    measured: Vec<MeasuredRun>,
     /// Per scenario, the services' metrics just before and just after each measured run: their
     /// difference is that run's traffic, hop by hop.
     scrapes: BTreeMap<Scenario, Vec<(Snapshot, Snapshot)>>,
 }
 
-impl<'s> Measuring<'s> {
+impl<'s> RecordUnderWay<'s> {
     /// Reaches the database, draws the order, writes the first `meta.json` and starts the sampler.
-    async fn start(session: &'s Session<'s>, system: Option<&System>, compose: &Compose) -> Result<Self> {
-        let bench = session.bench;
+    async fn start(bench_run: &'s BenchRun<'s>, system: Option<&System>, compose: &Compose) -> Result<Self> {
+        let bench = bench_run.bench;
         let resetter = bench.target.resetter(system)?;
         let order = order::drawn(bench.order, bench.seed, &bench.scenarios, bench.repeat);
-        let (quiescer, quiescing, postgres_settings) =
-            quiescer_for(&bench.target, system, compose, &resetter).await;
+        let (target_db, quiescing, postgres_settings) =
+            target_database_for(&bench.target, system, compose, &resetter).await;
         if let Some(why) = &quiescing.why_not {
             eprintln!("stack: the measured runs will not be quiesced: {why}");
         }
-        let meta = Self::first_meta(session, &resetter, &order, quiescing, postgres_settings).await?;
-        record::write_meta(&session.dir, &meta)?;
+        let meta = Self::first_meta(bench_run, &resetter, &order, quiescing, postgres_settings).await?;
+        record::write_meta(&bench_run.dir, &meta)?;
 
         let sampler = Sampler::start(bench.target.watched(system), bench.target.docker());
         Ok(Self {
-            session,
+            bench_run,
             resetter,
-            quiescer,
+            target_db,
             order,
             meta,
             sampler,
-            invocation: Self::invocation(session),
+            invocation: Self::invocation(bench_run),
             metrics_urls: hops::metrics_urls(bench.target.urls()),
             measured: Vec::new(),
             scrapes: BTreeMap::new(),
@@ -283,20 +283,20 @@ impl<'s> Measuring<'s> {
     }
 
     /// The `meta.json` written before the first run: what is measured, how, and on what, so that
-    /// a session that stops early still says what it was.
+    /// a bench run that stops early still says what it was.
     async fn first_meta(
-        session: &Session<'_>,
+        bench_run: &BenchRun<'_>,
         resetter: &Resetter,
-        order: &RunOrder,
-        quiescing: Quiescing,
+        order: &ScenarioOrder,
+        quiescing: QuietRuleRecord,
         postgres_settings: Option<PostgresSettings>,
     ) -> Result<Meta> {
-        let (bench, root) = (session.bench, session.root);
+        let (bench, root) = (bench_run.bench, bench_run.root);
         Ok(Meta {
             format_version: FORMAT_VERSION,
-            run_id: session.run_id.clone(),
+            run_id: bench_run.run_id.clone(),
             implementation: bench.implementation.clone(),
-            started_at: session.started_at.clone(),
+            started_at: bench_run.started_at.clone(),
             ended_at: None,
             command: bench.command.clone(),
             profile: bench.profile.name().to_owned(),
@@ -311,7 +311,7 @@ impl<'s> Measuring<'s> {
             git: provenance::git(root),
             versions: Versions {
                 rustc: provenance::rustc(root),
-                k6: provenance::k6(&session.k6, root),
+                k6: provenance::k6(&bench_run.k6, root),
                 postgres: resetter.server_version().await,
             },
             machine: provenance::machine(),
@@ -321,7 +321,7 @@ impl<'s> Measuring<'s> {
             },
             options: ScriptOptions {
                 s4_reports: bench.s4_reports,
-                capacity_step_s: session.step_s,
+                capacity_step_s: bench_run.step_s,
                 vu_margin: bench.vu_margin,
             },
             order: Some(order.clone()),
@@ -333,22 +333,22 @@ impl<'s> Measuring<'s> {
         })
     }
 
-    /// How k6 is run for every measured run of the session: one place for the script's options.
-    fn invocation(session: &'s Session<'s>) -> k6::Invocation<'s> {
-        let bench = session.bench;
+    /// How k6 is run for every measured run of the bench run: one place for the script's options.
+    fn invocation(bench_run: &'s BenchRun<'s>) -> k6::Invocation<'s> {
+        let bench = bench_run.bench;
         let mut env = Vec::new();
         if let Some(reports) = bench.s4_reports {
             env.push(("S4_REPORTS".to_owned(), reports.to_string()));
         }
-        if let Some(step_s) = session.step_s {
+        if let Some(step_s) = bench_run.step_s {
             env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
         }
         if let Some(margin) = bench.vu_margin {
             env.push(("VU_MARGIN".to_owned(), margin.to_string()));
         }
         k6::Invocation {
-            k6: &session.k6,
-            script: session.root.join("k6-tests/script-sync.js"),
+            k6: &bench_run.k6,
+            script: bench_run.root.join("k6-tests/script-sync.js"),
             profile: bench.profile.name(),
             urls: bench.target.urls(),
             env,
@@ -359,7 +359,7 @@ impl<'s> Measuring<'s> {
     /// Repeat `repeat`: each scenario in its drawn order, warmed up, its database made ready, measured.
     /// `idle`: another system that is up meanwhile; its CPU over each measured run is recorded.
     async fn repeat(&mut self, repeat: u32, idle: Option<&[ProcessSet]>) -> Result<()> {
-        let (bench, dir) = (self.session.bench, self.session.dir.as_path());
+        let (bench, dir) = (self.bench_run.bench, self.bench_run.dir.as_path());
         self.sampler.begin_repeat(repeat);
         let repeat_start_ms = unix_ms();
         for (position, scenario) in order::scenarios_of_repeat(&self.order, repeat)
@@ -375,7 +375,7 @@ impl<'s> Measuring<'s> {
                     .await
                     .with_context(|| format!("{run}: the run stops"))?;
             }
-            let prepared = prepare(&self.resetter, self.quiescer.as_mut())
+            let prepared = prepare(&self.resetter, self.target_db.as_mut())
                 .await
                 .with_context(|| format!("{run}: making the database ready"))?;
             eprintln!("stack: {run}: measured{}", prepared.said());
@@ -392,9 +392,9 @@ impl<'s> Measuring<'s> {
                 .await?;
             let status = k6_run.status;
             let idle_cpu_percent = idle_before.and_then(IdleMeter::percent);
-            let database = match (self.quiescer.as_mut(), prepared.counters) {
-                (Some(quiescer), Some(before)) => Some(
-                    quiescer
+            let database = match (self.target_db.as_mut(), prepared.counters) {
+                (Some(target_db), Some(before)) => Some(
+                    target_db
                         .counters()
                         .await
                         .with_context(|| format!("{run}: reading PostgreSQL's counters after it"))?
@@ -410,7 +410,7 @@ impl<'s> Measuring<'s> {
                 !k6::failed(status),
                 "k6 failed on {run} ({status}); its output is above"
             );
-            self.measured.push(Measured {
+            self.measured.push(MeasuredRun {
                 scenario,
                 window: Window {
                     repeat,
@@ -420,7 +420,7 @@ impl<'s> Measuring<'s> {
                 repeat_start_ms,
                 thresholds_crossed: !status.success(),
             });
-            self.meta.runs.push(RunLog {
+            self.meta.runs.push(MetaRunEntry {
                 repeat,
                 scenario: name.to_owned(),
                 position: position as u32 + 1,
@@ -437,9 +437,9 @@ impl<'s> Measuring<'s> {
     /// Stops the sampler, computes the figures and writes the finished record.
     fn finish(mut self) -> Result<Results> {
         let (bench, dir, step_s) = (
-            self.session.bench,
-            self.session.dir.as_path(),
-            self.session.step_s,
+            self.bench_run.bench,
+            self.bench_run.dir.as_path(),
+            self.bench_run.step_s,
         );
         let (rows, sampler_cost) = self.sampler.finish();
         record::write_resources(dir, &rows)?;
@@ -449,7 +449,7 @@ impl<'s> Measuring<'s> {
             measured: &self.measured,
             resources: &rows,
             s4_reports: bench.s4_reports,
-            plans: &self.session.capacity.scenarios,
+            plans: &self.bench_run.capacity.scenarios,
             capacity_step_s: step_s,
             ceiling: self.meta.generator_ceiling.as_ref(),
         })?;
@@ -501,7 +501,7 @@ impl<'p> IdleMeter<'p> {
 
 /// A database made ready for a measured run: how, and its counters as the run starts.
 struct Prepared {
-    quiescence: Option<Quiescence>,
+    quiescence: Option<QuiesceReport>,
     counters: Option<quiesce::PostgresCounters>,
 }
 
@@ -521,19 +521,19 @@ impl Prepared {
 
 /// After the warm-up and before the measured run: the seed restored, then, where the database can
 /// be reached, the checkpoint, the vacuum, the wait for quiet and the counters.
-async fn prepare(resetter: &Resetter, quiescer: Option<&mut Quiescer>) -> Result<Prepared> {
+async fn prepare(resetter: &Resetter, target_db: Option<&mut TargetDatabase>) -> Result<Prepared> {
     resetter
         .reset()
         .await
         .context("returning the database to its seed")?;
-    let Some(quiescer) = quiescer else {
+    let Some(target_db) = target_db else {
         return Ok(Prepared {
             quiescence: None,
             counters: None,
         });
     };
-    let quiescence = quiescer.quiesce().await.context("quiescing the database")?;
-    let counters = quiescer
+    let quiescence = target_db.quiesce().await.context("quiescing the database")?;
+    let counters = target_db
         .counters()
         .await
         .context("reading PostgreSQL's counters")?;
@@ -548,12 +548,12 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the bench reaches the target's database to quiesce it, and the settings it read there; or
 /// why it cannot (then the runs are recorded as not quiesced, and go on).
-async fn quiescer_for(
+async fn target_database_for(
     target: &Target,
     system: Option<&System>,
     compose: &Compose,
     resetter: &Resetter,
-) -> (Option<Quiescer>, Quiescing, Option<PostgresSettings>) {
+) -> (Option<TargetDatabase>, QuietRuleRecord, Option<PostgresSettings>) {
     let found = match (target, resetter) {
         (Target::Local { .. }, Resetter::Sql(pool)) => {
             let processes = target.database_processes(system);
@@ -570,9 +570,9 @@ async fn quiescer_for(
     };
     let connected = match found {
         Ok((connect, processes)) => {
-            let mut quiescer = Quiescer::new(connect, processes, QuietRule::default());
-            match tokio::time::timeout(CONNECT_TIMEOUT, quiescer.settings()).await {
-                Ok(Ok(settings)) => Ok((quiescer, settings)),
+            let mut target_db = TargetDatabase::new(connect, processes, QuietRule::default());
+            match tokio::time::timeout(CONNECT_TIMEOUT, target_db.settings()).await {
+                Ok(Ok(settings)) => Ok((target_db, settings)),
                 Ok(Err(err)) => Err(err),
                 Err(_) => Err(anyhow::anyhow!(
                     "the database did not answer within {} s",
@@ -583,11 +583,11 @@ async fn quiescer_for(
         Err(err) => Err(err),
     };
     match connected {
-        Ok((quiescer, settings)) => {
-            let quiescing = quiescer.rule().recorded();
-            (Some(quiescer), quiescing, Some(settings))
+        Ok((target_db, settings)) => {
+            let quiescing = target_db.rule().recorded();
+            (Some(target_db), quiescing, Some(settings))
         }
-        Err(err) => (None, Quiescing::not(format!("{err:#}")), None),
+        Err(err) => (None, QuietRuleRecord::not(format!("{err:#}")), None),
     }
 }
 

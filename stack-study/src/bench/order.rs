@@ -11,12 +11,12 @@
 use rand::{seq::SliceRandom, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use stack_record::order::{OrderKind, RunOrder};
+use stack_record::order::{OrderKind, ScenarioOrder};
 
 use crate::scenario::Scenario;
 
 /// The order of each of `repeats` repeats of `scenarios`.
-pub fn drawn(kind: OrderKind, seed: u64, scenarios: &[Scenario], repeats: u32) -> RunOrder {
+pub fn drawn(kind: OrderKind, seed: u64, scenarios: &[Scenario], repeats: u32) -> ScenarioOrder {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let repeats = (0..repeats)
         .map(|_| {
@@ -28,11 +28,11 @@ pub fn drawn(kind: OrderKind, seed: u64, scenarios: &[Scenario], repeats: u32) -
             order.iter().map(|s| s.name().to_owned()).collect()
         })
         .collect();
-    RunOrder { kind, seed, repeats }
+    ScenarioOrder { kind, seed, repeats }
 }
 
 /// The scenarios of repeat `repeat` (from 1), in the order they run.
-pub fn scenarios_of_repeat(order: &RunOrder, repeat: u32) -> Vec<Scenario> {
+pub fn scenarios_of_repeat(order: &ScenarioOrder, repeat: u32) -> Vec<Scenario> {
     let names = repeat
         .checked_sub(1)
         .and_then(|index| order.repeats.get(index as usize));

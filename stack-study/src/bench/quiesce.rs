@@ -10,14 +10,14 @@
 //! from /proc, or a container). The wait is bounded, and its length recorded.
 //!
 //! [`PostgresSettings`] are the settings that shape performance, for `meta.json`; a
-//! [`PostgresCounters`] snapshot before and after a run gives that run's [`RunDeltas`]: WAL written,
+//! [`PostgresCounters`] snapshot before and after a run gives that run's [`DatabaseDeltas`]: WAL written,
 //! checkpoints and buffers, and per table the rows changed, the dead tuples left and the (auto)vacuums
 //! and analyzes. PostgreSQL 17 moved the checkpoint counters from `pg_stat_bgwriter` to
 //! `pg_stat_checkpointer`; the snapshot reads whichever the server has. The counters are those
 //! backends have flushed: a busy backend flushes at most once a second (and, since 15, an idle one
 //! within 10 s), so the last second of a backend's activity may be missing from a run's deltas.
 //!
-//! [`Quiescer`] is what the bench holds: a connection to the target's database and where its
+//! [`TargetDatabase`] is what the bench holds: a connection to the target's database and where its
 //! processes are, so that before each measured run it quiesces and reads the counters.
 
 use std::{
@@ -31,21 +31,21 @@ use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, PgConnection, Row};
 
 use stack_record::database::{
-    BgwriterCounters, CheckpointCounters, PostgresSettings, Quiescence, Quiescing, QuietWait, RunDeltas,
-    TableDeltas, WalCounters,
+    BgwriterCounters, CheckpointCounters, DatabaseDeltas, PostgresSettings, QuiesceReport, QuietRuleRecord,
+    TableDeltas, WaitForQuiet, WalCounters,
 };
 use stack_system::{proc::ProcessSet, seed};
 
 /// The bench's hold on its target's database: a connection (made on first use, made again after an
 /// error) and where the server's processes are.
-pub struct Quiescer {
+pub struct TargetDatabase {
     connect: PgConnectOptions,
     processes: ProcessSet,
     rule: QuietRule,
     conn: Option<PgConnection>,
 }
 
-impl Quiescer {
+impl TargetDatabase {
     pub fn new(connect: PgConnectOptions, processes: ProcessSet, rule: QuietRule) -> Self {
         Self {
             connect,
@@ -90,7 +90,7 @@ impl Quiescer {
     }
 
     /// `CHECKPOINT`, `VACUUM (ANALYZE)` of the services' tables, and the wait for quiet.
-    pub async fn quiesce(&mut self) -> Result<Quiescence> {
+    pub async fn quiesce(&mut self) -> Result<QuiesceReport> {
         self.with_conn(async |conn, processes, rule| {
             let mut cpu = || processes.cpu_seconds_now().context("reading /proc");
             quiesce(conn, &seed::SCHEMAS, &mut cpu, rule).await
@@ -119,8 +119,8 @@ pub struct QuietRule {
 
 impl QuietRule {
     /// The rule as `meta.json` records it, for a run that was quiesced by it.
-    pub fn recorded(&self) -> Quiescing {
-        Quiescing {
+    pub fn recorded(&self) -> QuietRuleRecord {
+        QuietRuleRecord {
             quiesced: true,
             why_not: None,
             cpu_percent_below: self.cpu_fraction * 100.0,
@@ -162,7 +162,7 @@ pub async fn quiesce(
     schemas: &[&str],
     cpu: &mut impl PostgresCpu,
     rule: &QuietRule,
-) -> Result<Quiescence> {
+) -> Result<QuiesceReport> {
     let started = Instant::now();
     sqlx::raw_sql("CHECKPOINT")
         .execute(&mut *conn)
@@ -181,7 +181,7 @@ pub async fn quiesce(
     }
     let vacuum_ms = ms(started.elapsed());
     let wait = wait_quiet(conn, cpu, rule).await?;
-    Ok(Quiescence {
+    Ok(QuiesceReport {
         checkpoint_ms,
         vacuum_ms,
         tables,
@@ -207,9 +207,9 @@ pub async fn wait_quiet(
     conn: &mut PgConnection,
     cpu: &mut impl PostgresCpu,
     rule: &QuietRule,
-) -> Result<QuietWait> {
+) -> Result<WaitForQuiet> {
     let started = Instant::now();
-    let mut window = QuietWindow::new(rule);
+    let mut window = SettleWindow::new(rule);
     let mut workers_seen = 0;
     loop {
         let workers: i64 = sqlx::query_scalar(
@@ -225,7 +225,7 @@ pub async fn wait_quiet(
         let elapsed = started.elapsed();
         let quiet = window.observe(elapsed.as_secs_f64(), cpu_seconds, workers);
         if quiet || elapsed >= rule.bound {
-            return Ok(QuietWait {
+            return Ok(WaitForQuiet {
                 waited_ms: ms(elapsed),
                 timed_out: !quiet,
                 cpu_percent: window.cpu_fraction().map(|f| (f * 1e5).round() / 1e3),
@@ -243,14 +243,14 @@ fn ms(duration: Duration) -> f64 {
 /// The last `settle` seconds of observations: quiet when they span the whole window, none saw an
 /// autovacuum worker, and the CPU used across them is under the limit.
 #[derive(Debug)]
-struct QuietWindow {
+struct SettleWindow {
     settle_s: f64,
     cpu_fraction: f64,
     /// `(t in s, cumulative CPU s)`, oldest first, all since the last autovacuum worker.
     samples: VecDeque<(f64, f64)>,
 }
 
-impl QuietWindow {
+impl SettleWindow {
     fn new(rule: &QuietRule) -> Self {
         Self {
             settle_s: rule.settle.as_secs_f64(),
@@ -526,8 +526,8 @@ impl PostgresCounters {
     }
 
     /// What happened between `before` and this snapshot.
-    pub fn since(&self, before: &Self) -> RunDeltas {
-        RunDeltas {
+    pub fn since(&self, before: &Self) -> DatabaseDeltas {
+        DatabaseDeltas {
             wal: match (self.wal, before.wal) {
                 (Some(after), Some(before)) => Some(WalCounters {
                     records: after.records - before.records,
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn an_idle_server_is_quiet_once_a_whole_window_has_passed() {
-        let mut window = QuietWindow::new(&rule());
+        let mut window = SettleWindow::new(&rule());
         // 0.5 s polls, 0.001 s of CPU each: 0.2 % of a core
         let quiet: Vec<bool> = (0..8)
             .map(|i| window.observe(f64::from(i) * 0.5, f64::from(i) * 0.001, 0))
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn a_busy_window_is_not_quiet_until_it_has_passed() {
-        let mut window = QuietWindow::new(&rule());
+        let mut window = SettleWindow::new(&rule());
         // 0.1 s of CPU in the first second (10 %), then nothing
         assert!(!window.observe(0.0, 0.0, 0));
         assert!(!window.observe(1.0, 0.1, 0));
@@ -607,7 +607,7 @@ mod tests {
 
     #[test]
     fn an_autovacuum_worker_starts_the_window_again() {
-        let mut window = QuietWindow::new(&rule());
+        let mut window = SettleWindow::new(&rule());
         assert!(!window.observe(0.0, 0.0, 0));
         assert!(window.observe(3.0, 0.0, 0));
         assert!(!window.observe(3.5, 0.0, 1));

@@ -404,7 +404,7 @@ impl Tick<'_> {
                 .remove(name)
                 .filter(|p| Some(&p.source) == source.as_ref());
             let (cpu_seconds, rss_bytes, pss_bytes, members) =
-                self.measure(source.as_ref(), earlier.as_ref());
+                self.read_source(source.as_ref(), earlier.as_ref());
             if let (Some(source), Some(members)) = (source, members) {
                 previous.insert(
                     name.clone(),
@@ -433,7 +433,7 @@ impl Tick<'_> {
 
     /// A watched name's CPU seconds over the interval, RSS, PSS and, for processes, its members now
     /// (whose CPU the next tick counts from): each source read its own way.
-    fn measure(
+    fn read_source(
         &self,
         source: Option<&Source>,
         earlier: Option<&Previous>,

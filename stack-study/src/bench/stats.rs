@@ -295,7 +295,7 @@ pub fn distribution(histogram: &Histogram<u64>) -> Vec<Percentile> {
 
 /// The figures of one measured run of one scenario (or one capacity step).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RunFigures {
+pub struct RequestFigures {
     pub requests: u64,
     /// From the first request's start to the last response, in s.
     pub duration_s: f64,
@@ -314,7 +314,7 @@ pub struct RunFigures {
     pub last_end_ms: f64,
 }
 
-pub fn run_figures(requests: &[&Request]) -> RunFigures {
+pub fn request_figures(requests: &[&Request]) -> RequestFigures {
     let histogram = histogram(requests.iter().map(|r| &r.duration_ms));
     let first_start_ms = requests
         .iter()
@@ -329,7 +329,7 @@ pub fn run_figures(requests: &[&Request]) -> RunFigures {
     } else {
         ((last_end_ms - first_start_ms) / 1000.0).max(1e-3)
     };
-    RunFigures {
+    RequestFigures {
         requests: requests.len() as u64,
         duration_s,
         rate_per_s: if duration_s > 0.0 {

@@ -1,5 +1,5 @@
 //! `stack bench --versus <target> --rounds N`: two systems measured in turns, so that whatever
-//! drifts over the session (the machine's load, the time of day) falls on both alike.
+//! drifts over the study (the machine's load, the time of day) falls on both alike.
 //!
 //! Each round is one repeat of every selected scenario on side A and one on side B, the two in an
 //! order drawn per round from the study's seed; within a repeat the scenarios run in the order drawn
@@ -20,7 +20,7 @@ use anyhow::{ensure, Context, Result};
 use rand::{seq::SliceRandom, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{pinning, print_summary, sampler::Source, system_roots, Bench, Measuring, Session};
+use super::{pinning, print_summary, sampler::Source, system_roots, Bench, BenchRun, RecordUnderWay};
 use stack_record::{self as record, Study, TargetKind, STUDY_FORMAT_VERSION};
 use stack_system::{
     compose::Compose,
@@ -69,9 +69,9 @@ impl Bench {
             self.profile.name()
         );
         let study_dir = root.join("results").join(&study_id);
-        let sessions = [
-            Session::begin_in(self, root, study_dir.join(SIDES[0]), format!("{study_id}-a"))?,
-            Session::begin_in(&b, root, study_dir.join(SIDES[1]), format!("{study_id}-b"))?,
+        let bench_runs = [
+            BenchRun::begin_in(self, root, study_dir.join(SIDES[0]), format!("{study_id}-a"))?,
+            BenchRun::begin_in(&b, root, study_dir.join(SIDES[1]), format!("{study_id}-b"))?,
         ];
         let local = if [self.target.kind(), b.target.kind()].contains(&TargetKind::Local) {
             let system = System::up(root, compose, self.no_build, 0).await?;
@@ -80,7 +80,9 @@ impl Bench {
         } else {
             None
         };
-        let outcome = self.rounds(&sessions, local.as_ref(), compose, &study_dir).await;
+        let outcome = self
+            .rounds(&bench_runs, local.as_ref(), compose, &study_dir)
+            .await;
         let stopped = match local {
             Some(system) => system.down().await,
             None => Ok(ExitCode::SUCCESS),
@@ -88,10 +90,14 @@ impl Bench {
         let results = outcome?;
         println!("\nstudy: {}", study_dir.display());
         let mut passed = true;
-        for (session, results) in sessions.iter().zip(&results) {
-            println!("\n{}: {}", session.bench.implementation, session.dir.display());
+        for (bench_run, results) in bench_runs.iter().zip(&results) {
+            println!(
+                "\n{}: {}",
+                bench_run.bench.implementation,
+                bench_run.dir.display()
+            );
             print_summary(results);
-            match crate::report::write_report(&session.dir) {
+            match crate::report::write_report(&bench_run.dir) {
                 Ok(report) => println!("report: {}", report.display()),
                 Err(err) => eprintln!("stack: the report could not be written: {err:#}"),
             }
@@ -107,7 +113,7 @@ impl Bench {
     /// The rounds themselves, `study.json` rewritten after each; each side's results.
     async fn rounds(
         &self,
-        sessions: &[Session<'_>; 2],
+        bench_runs: &[BenchRun<'_>; 2],
         local: Option<&System>,
         compose: &Compose,
         study_dir: &Path,
@@ -116,18 +122,18 @@ impl Bench {
             pinning::pin_trees(&system_roots(system), cpus)
                 .with_context(|| format!("pinning the system to CPUs {cpus}"))?;
         }
-        let system_of = |session: &Session| {
-            (session.bench.target.kind() == TargetKind::Local)
+        let system_of = |bench_run: &BenchRun| {
+            (bench_run.bench.target.kind() == TargetKind::Local)
                 .then_some(local)
                 .flatten()
         };
         let processes = [
-            idle_processes(&sessions[0].bench.target, system_of(&sessions[0])),
-            idle_processes(&sessions[1].bench.target, system_of(&sessions[1])),
+            idle_processes(&bench_runs[0].bench.target, system_of(&bench_runs[0])),
+            idle_processes(&bench_runs[1].bench.target, system_of(&bench_runs[1])),
         ];
-        let mut measuring = [
-            Measuring::start(&sessions[0], system_of(&sessions[0]), compose).await?,
-            Measuring::start(&sessions[1], system_of(&sessions[1]), compose).await?,
+        let mut under_way = [
+            RecordUnderWay::start(&bench_runs[0], system_of(&bench_runs[0]), compose).await?,
+            RecordUnderWay::start(&bench_runs[1], system_of(&bench_runs[1]), compose).await?,
         ];
         let mut study = Study {
             format_version: STUDY_FORMAT_VERSION,
@@ -148,15 +154,15 @@ impl Bench {
                 let other = 1 - side;
                 eprintln!(
                     "stack: round {round}/{}: side {} ({})",
-                    self.repeat, SIDES[side], sessions[side].bench.implementation
+                    self.repeat, SIDES[side], bench_runs[side].bench.implementation
                 );
-                measuring[side]
+                under_way[side]
                     .repeat(round, processes[other].as_deref())
                     .await
                     .with_context(|| format!("side {} in round {round}", SIDES[side]))?;
             }
         }
-        let [a, b] = measuring;
+        let [a, b] = under_way;
         Ok(vec![a.finish()?, b.finish()?])
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use stack_record::{Run, Stat};
+use stack_record::{RunRecord, Stat};
 
 use super::{capacity::CapacityComparison, matching::Mismatch};
 use crate::{
@@ -65,7 +65,7 @@ pub struct ComparedRun {
 }
 
 impl ComparedRun {
-    pub(super) fn of(run: &Run) -> Self {
+    pub(super) fn of(run: &RunRecord) -> Self {
         Self {
             label: format!(
                 "{} ({}, profile {}, {} repeat{})",

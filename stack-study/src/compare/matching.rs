@@ -138,12 +138,12 @@ fn option<T: std::fmt::Display>(value: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stack_record::Run;
+    use stack_record::RunRecord;
 
     fn committed_run() -> Meta {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
-        Run::read(&dir).expect("the committed run reads").meta
+        RunRecord::read(&dir).expect("the committed run reads").meta
     }
 
     #[test]

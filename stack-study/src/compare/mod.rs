@@ -40,7 +40,7 @@ pub use comparison::{
 };
 pub use matching::Mismatch;
 
-use stack_record::{self as record, Results, Run, ScenarioResult, Stat, COST_FIGURE};
+use stack_record::{self as record, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE};
 
 use crate::{
     inference::{self, Criteria, Outcome, Trend, Untestable},
@@ -58,14 +58,19 @@ pub struct CompareOptions {
 
 /// Compares run `a` with run `b`, made at different times, and writes the page.
 pub fn compare_runs(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comparison> {
-    build(Run::read(a)?, Run::read(b)?, Pairing::Separate, options)
+    build(
+        RunRecord::read(a)?,
+        RunRecord::read(b)?,
+        Pairing::Separate,
+        options,
+    )
 }
 
 /// Compares the two sides of an interleaved study directory (`study.json`, `a/`, `b/`).
 pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
     let study = record::read_study(dir)?;
-    let run_a = Run::read(&dir.join(&study.a))?;
-    let run_b = Run::read(&dir.join(&study.b))?;
+    let run_a = RunRecord::read(&dir.join(&study.a))?;
+    let run_b = RunRecord::read(&dir.join(&study.b))?;
     let rounds = study.rounds.len();
     for (side, run) in [(&study.a, &run_a), (&study.b, &run_b)] {
         let repeats = results_of(run)?.repeats as usize;
@@ -84,7 +89,12 @@ pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison>
     build(run_a, run_b, pairing, options)
 }
 
-fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> Result<Comparison> {
+fn build(
+    run_a: RunRecord,
+    run_b: RunRecord,
+    pairing: Pairing,
+    options: &CompareOptions,
+) -> Result<Comparison> {
     let mismatches = matching::mismatches(&run_a.meta, &run_b.meta);
     if !mismatches.is_empty() && !options.allow_mismatch {
         bail!(matching::refusal(&mismatches));
@@ -132,7 +142,7 @@ fn build(run_a: Run, run_b: Run, pairing: Pairing, options: &CompareOptions) -> 
     Ok(comparison)
 }
 
-fn results_of(run: &Run) -> Result<&Results> {
+fn results_of(run: &RunRecord) -> Result<&Results> {
     run.results.as_ref().with_context(|| {
         format!(
             "{} has no results.json: the run is under way or stopped before its end",

@@ -13,7 +13,7 @@ use std::{
     process::{Child, ChildStderr, Command, ExitStatus, Stdio},
 };
 
-use stack_record::{Results, Run, META_FILE};
+use stack_record::{Results, RunRecord, META_FILE};
 use stack_study::scenario::Scenario;
 use stack_system::proc::ProcessTable;
 
@@ -70,14 +70,14 @@ impl BenchFolder {
     }
 
     /// The record of the one run made in this folder.
-    pub fn record(&self) -> Run {
+    pub fn record(&self) -> RunRecord {
         let runs: Vec<PathBuf> = std::fs::read_dir(self.dir.join("results"))
             .expect("a results folder")
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .filter(|path| path.join(META_FILE).is_file())
             .collect();
         assert_eq!(runs.len(), 1, "one run recorded: {runs:?}");
-        Run::read(&runs[0]).unwrap_or_else(|err| panic!("the record reads: {err:#}"))
+        RunRecord::read(&runs[0]).unwrap_or_else(|err| panic!("the record reads: {err:#}"))
     }
 
     /// The results of the one run made in this folder.
