@@ -1,6 +1,7 @@
 //! Small reads of what the scenarios wrote, shared by the test modules.
 
 use e2e::System;
+use serde_json::json;
 use sqlx::Row;
 
 /// `(stock, reserved)` of a product in the inventory service's tables.
@@ -59,4 +60,28 @@ where
     Fut: std::future::Future<Output = e2e::Reply>,
 {
     futures::future::join_all((0..n).map(request)).await
+}
+
+/// An order saved by the order-service process whose lease is `owner`, `pending` with its stock
+/// reserved, as a saga in flight on that process leaves it after step 2. Returns its id.
+pub async fn in_flight_order_of(system: &System, owner: i32, product_id: i32, quantity: i32) -> i32 {
+    let orders = system.tables_of("orderservice").await;
+    let order_id: i32 = sqlx::query_scalar(
+        "INSERT INTO orders (product_id, quantity, status, owner) VALUES ($1, $2, 'pending', $3) RETURNING id",
+    )
+    .bind(product_id)
+    .bind(quantity)
+    .bind(owner)
+    .fetch_one(&orders)
+    .await
+    .expect("an order row");
+    let reserved = system
+        .post(
+            &system.inventory,
+            "/reserve_stock",
+            json!({"order_id": order_id, "product_id": product_id, "quantity": quantity}),
+        )
+        .await;
+    assert_eq!(reserved.status, 200, "{:?}", reserved.body);
+    order_id
 }

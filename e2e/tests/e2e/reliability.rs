@@ -13,7 +13,7 @@ use reportservice::ReportLimits;
 use serde_json::json;
 use stack_system::{plan::DatabaseSpec, postgres::Cluster};
 
-use crate::helpers::{eventually, inventory_of, order_statuses};
+use crate::helpers::{eventually, in_flight_order_of, inventory_of, order_statuses};
 
 /// A PostgreSQL cluster of this test's own, so that stopping it stops no other test's database.
 struct PrivateCluster {
@@ -235,29 +235,6 @@ async fn with_the_database_frozen_every_request_is_answered_within_its_deadline_
     );
 }
 
-/// An order saved by the order-service process whose lease is `owner`, with its stock reserved, as a
-/// saga in flight on that process leaves it. Returns its id.
-async fn in_flight_order_of(system: &System, owner: i32, quantity: i32) -> i32 {
-    let orders = system.tables_of("orderservice").await;
-    let order_id: i32 = sqlx::query_scalar(
-        "INSERT INTO orders (product_id, quantity, status, owner) VALUES (8, $1, 'pending', $2) RETURNING id",
-    )
-    .bind(quantity)
-    .bind(owner)
-    .fetch_one(&orders)
-    .await
-    .expect("an order row");
-    let reserved = system
-        .post(
-            &system.inventory,
-            "/reserve_stock",
-            json!({"order_id": order_id, "product_id": 8, "quantity": quantity}),
-        )
-        .await;
-    assert_eq!(reserved.status, 200, "{:?}", reserved.body);
-    order_id
-}
-
 /// The leases held on the system's database, each an order-service process.
 async fn leases(system: &System) -> Vec<i32> {
     let orders = system.tables_of("orderservice").await;
@@ -302,7 +279,7 @@ async fn a_second_order_service_leaves_a_live_ones_order_alone_and_takes_it_once
         .find(|lease| !before.contains(lease))
         .expect("A's lease");
     let (_, reserved_before) = inventory_of(&system, 8).await;
-    let order_id = in_flight_order_of(&system, a_lease, 2).await;
+    let order_id = in_flight_order_of(&system, a_lease, 8, 2).await;
 
     // When process B starts and sweeps many times (every 200 ms, orders idle a minute)
     let b = order_service_process(&system).await;

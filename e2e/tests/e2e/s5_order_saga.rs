@@ -6,7 +6,7 @@ use e2e::{spawn_system, spawn_system_with, Options, System};
 use orderservice::{compensation::Recovery, lease::LEASE_CLASS};
 use serde_json::json;
 
-use crate::helpers::{all_at_once, count_rows, eventually, inventory_of, order_statuses};
+use crate::helpers::{all_at_once, count_rows, eventually, in_flight_order_of, inventory_of, order_statuses};
 
 async fn create_order(system: &System, product_id: i32, quantity: i32) -> e2e::Reply {
     system
@@ -228,24 +228,7 @@ async fn reserve_behind_the_order_service(system: &System, product_id: i32, quan
         .execute(&mut *lease)
         .await
         .expect("the crashed process's lease");
-    let order_id: i32 = sqlx::query_scalar(
-        "INSERT INTO orders (product_id, quantity, status, updated_at, owner)
-         VALUES ($1, $2, 'pending', now(), $3) RETURNING id",
-    )
-    .bind(product_id)
-    .bind(quantity)
-    .bind(CRASHED_OWNER)
-    .fetch_one(&orders)
-    .await
-    .expect("an order row");
-    let reserved = system
-        .post(
-            &system.inventory,
-            "/reserve_stock",
-            json!({"order_id": order_id, "product_id": product_id, "quantity": quantity}),
-        )
-        .await;
-    assert_eq!(reserved.status, 200, "{:?}", reserved.body);
+    let order_id = in_flight_order_of(system, CRASHED_OWNER, product_id, quantity).await;
     // The crash: the lease's session ends.
     lease.close().await.expect("the lease's session ends");
     order_id
