@@ -30,6 +30,7 @@ pub mod database;
 mod machine;
 pub mod order;
 pub mod pinning;
+pub mod traces;
 
 pub use machine::Machine;
 

@@ -19,5 +19,4 @@ pub mod page;
 pub mod report;
 pub mod scenario;
 pub mod target;
-pub mod traces;
 pub mod warning;
