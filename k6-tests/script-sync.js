@@ -289,10 +289,15 @@ const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toStrin
 // intended start, what a user of it waits. Limits, stated where the figures are reported:
 // - `iterationInTest` counts started iterations only. After k6 drops an arrival (no idle VU) the
 //   index runs behind the plan, and every later lag of that scenario reads one arrival interval too
-//   long per drop. `stack` takes each sample net of the drops timed before its slot (k6 times a drop
-//   at its slot; stack-study/src/bench/stats.rs, `net_of_drops`): exact for constant-arrival-rate,
-//   approximate (the plan's mean interval) for ramping-arrival-rate. This summary's own
-//   `schedule_lag` and `corrected_duration` are as measured, uncorrected.
+//   long per drop. k6 handles the slots in order and stamps a drop when its loop reaches the slot,
+//   so the drops stamped before an iteration's start are the slots skipped to reach it. `stack`
+//   takes each sample net of those (stack-study/src/bench/stats.rs, `net_of_drops`): the lag's own
+//   stamp is the start, and both samples of an iteration carry its index as k6 metadata `i`
+//   (metadata, not a tag: a tag per index would make a time series per iteration), so the corrected
+//   latency, stamped at the answer, is netted by its start too. Exact to the millisecond of k6's
+//   stamps for constant-arrival-rate, approximate (the plan's mean interval) for
+//   ramping-arrival-rate. This summary's own `schedule_lag` and `corrected_duration` are as
+//   measured, uncorrected.
 // - ramping-arrival-rate begins its plan after allocating its VUs, a little after `progress` starts
 //   counting, so its lags are overstated by that allocation time (constant-arrival-rate's plan and
 //   `progress` share their start).
@@ -379,16 +384,25 @@ function arrival() {
   if (!plan) return { lag: null, begun };
   const progress = exec.scenario.progress;
   const elapsed = progress < 1 ? progress * plan.durationMs : Date.now() - exec.scenario.startTime;
-  const lag = Math.max(0, elapsed - plan.due(exec.scenario.iterationInTest));
-  SCHEDULE_LAG.add(lag);
-  return { lag, begun };
+  const iteration = exec.scenario.iterationInTest;
+  const lag = Math.max(0, elapsed - plan.due(iteration));
+  addOfIteration(SCHEDULE_LAG, lag, iteration);
+  return { lag, begun, iteration };
 }
 
 // The iteration's response is in hand: its corrected latency.
 function answered(start) {
   if (start.lag !== null) {
-    CORRECTED_DURATION.add(start.lag + exec.instance.currentTestRunDuration - start.begun);
+    addOfIteration(CORRECTED_DURATION, start.lag + exec.instance.currentTestRunDuration - start.begun, start.iteration);
   }
+}
+
+// One sample of `metric` carrying its iteration's index as metadata `i`, on this sample only.
+function addOfIteration(metric, value, iteration) {
+  const metadata = exec.vu.metrics.metadata;
+  metadata.i = String(iteration);
+  metric.add(value);
+  delete metadata.i;
 }
 
 // Each scenario's own response times, so the summary reports them apart (k6's http_req_duration

@@ -4,7 +4,7 @@
 //! (`--vu-margin`), the arrivals that came meanwhile wait on the system, none is dropped, and the
 //! corrected p99 holds the pause, beside k6's own p99. With the default pool, k6 drops the arrivals
 //! it has no VU for: they are counted, and the lags after them are taken from each iteration's own
-//! slot, so the generator, which kept its schedule, is not flagged.
+//! slot, so they show how far k6's schedule slipped, not how many arrivals it dropped.
 
 #[allow(dead_code)]
 mod bench_process;
@@ -106,13 +106,15 @@ fn a_system_paused_for_a_second_shows_in_the_corrected_p99_and_no_arrival_is_dro
 }
 
 #[test]
-fn arrivals_dropped_while_the_system_is_paused_are_counted_and_not_blamed_on_the_generator() {
+fn arrivals_dropped_while_the_system_is_paused_are_counted_and_later_lags_read_from_their_own_slots() {
     // Given the default VU pool (3 × rate × SLO: 60 VUs, a third of a second of arrivals), when the
     // system is paused for a second
     let s5 = s5_paused_for_a_second("paused-system-dropping", &[]);
     // Then k6 dropped the arrivals it had no VU for, the record counts them (its arrivals add up),
-    // and the lag, taken from each iteration's own slot, stays within its limit: the run is not
-    // flagged generator-limited (counted from the index, every lag after the drops read 755 ms)
+    // and every later lag is taken from the iteration's own slot, net of the drops stamped before
+    // its start: the lag p99 is what k6's schedule really slipped (a few ms on a quiet machine,
+    // more on a busy one), not the time of the drops the script's index runs behind by (about
+    // 150 drops × 5 ms = 750 ms: every lag after them read so when counted from the index)
     let open = s5.open_loop.as_ref().expect("an open-loop record");
     let lag_p99 = open.lag_p99_ms.as_ref().expect("a lag p99 (5,800 samples)").mean;
     eprintln!(
@@ -126,7 +128,10 @@ fn arrivals_dropped_while_the_system_is_paused_are_counted_and_not_blamed_on_the
     for accounting in &open.accounting {
         assert!(accounting.closes(), "{accounting:?}");
         assert!(accounting.dropped > 0, "{accounting:?}");
+        let drops_time_ms = accounting.dropped as f64 * 1000.0 / 200.0;
+        assert!(
+            lag_p99 < drops_time_ms / 10.0,
+            "lag p99 {lag_p99} ms against {drops_time_ms} ms of drops"
+        );
     }
-    assert!(lag_p99 <= open.lag_limit_ms, "lag p99 {lag_p99} ms");
-    assert!(!open.generator_limited);
 }

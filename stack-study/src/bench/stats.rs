@@ -93,6 +93,8 @@ struct Columns {
     expected: usize,
     /// Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
     extra: Option<usize>,
+    /// k6's per-sample metadata, `name=value&...`: the script's iteration index `i`.
+    metadata: Option<usize>,
 }
 
 impl Columns {
@@ -111,6 +113,7 @@ impl Columns {
             scenario: column("scenario")?,
             expected: column("expected_response")?,
             extra: column("extra_tags").ok(),
+            metadata: column("metadata").ok(),
         })
     }
 }
@@ -127,16 +130,22 @@ impl Samples {
             scenario,
             expected,
             extra,
+            metadata,
         } = Columns::of(reader.headers()?, path)?;
         let mut samples = Self::default();
-        // By scenario, as `(Unix ms, value)`: corrected for drops once every sample is read.
-        let mut lags: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        let mut corrected: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        // By scenario, as emitted: corrected for drops once every sample is read.
+        let mut lags: BTreeMap<String, Vec<Emitted>> = BTreeMap::new();
+        let mut corrected: BTreeMap<String, Vec<Emitted>> = BTreeMap::new();
         let mut drops: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for record in reader.records() {
             let record = record.with_context(|| format!("reading {}", path.display()))?;
             let field = |index: usize| record.get(index).unwrap_or("");
             let number = |index: usize| field(index).parse::<f64>().unwrap_or(0.0);
+            let emitted = || Emitted {
+                at_ms: number(time),
+                value_ms: number(value),
+                iteration: metadata.and_then(|index| iteration_of(field(index))),
+            };
             match field(metric) {
                 "http_req_duration" => samples.requests.push(Request {
                     scenario: field(scenario).to_owned(),
@@ -164,11 +173,11 @@ impl Samples {
                 "schedule_lag" => lags
                     .entry(field(scenario).to_owned())
                     .or_default()
-                    .push((number(time), number(value))),
+                    .push(emitted()),
                 "corrected_duration" => corrected
                     .entry(field(scenario).to_owned())
                     .or_default()
-                    .push((number(time), number(value))),
+                    .push(emitted()),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
                     samples.add_to_plan(name, extra.map_or("", field), number(value));
                 }
@@ -192,67 +201,129 @@ impl Samples {
         }
     }
 
-    /// Keeps the lags and corrected latencies (`(Unix ms, value)` by scenario) net of the drops: a
-    /// correction that needs every drop and plan, so only once the whole file is read.
+    /// Keeps the lags and corrected latencies (by scenario) net of the drops: a correction that
+    /// needs every drop and plan, so only once the whole file is read.
     fn set_net_of_drops(
         &mut self,
-        lags: BTreeMap<String, Vec<(f64, f64)>>,
-        corrected: BTreeMap<String, Vec<(f64, f64)>>,
+        mut lags: BTreeMap<String, Vec<Emitted>>,
+        mut corrected: BTreeMap<String, Vec<Emitted>>,
         mut drops: BTreeMap<String, Vec<f64>>,
     ) {
         for times in drops.values_mut() {
             times.sort_by(f64::total_cmp);
         }
-        let interval_ms = |name: &str| {
-            self.plans
-                .get(name)
-                .filter(|plan| plan.arrivals > 0)
-                .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64)
-        };
         let no_drops = Vec::new();
-        for (into, from) in [(&mut self.lags, lags), (&mut self.corrected, corrected)] {
-            for (name, timed) in from {
-                let values = match interval_ms(&name) {
-                    Some(interval) => net_of_drops(&timed, drops.get(&name).unwrap_or(&no_drops), interval),
-                    None => timed.iter().map(|(_, value)| *value).collect(),
-                };
-                into.insert(name, values);
-            }
+        let names: std::collections::BTreeSet<String> =
+            lags.keys().chain(corrected.keys()).cloned().collect();
+        for name in names {
+            let lags_of = lags.remove(&name).unwrap_or_default();
+            let corrected_of = corrected.remove(&name).unwrap_or_default();
+            let interval = self
+                .plans
+                .get(&name)
+                .filter(|plan| plan.arrivals > 0)
+                .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64);
+            let (net_lags, net_corrected) = match interval {
+                Some(interval) => net_of_drops(
+                    &lags_of,
+                    &corrected_of,
+                    drops.get(&name).unwrap_or(&no_drops),
+                    interval,
+                ),
+                None => (values(&lags_of), values(&corrected_of)),
+            };
+            self.lags.insert(name.clone(), net_lags);
+            self.corrected.insert(name, net_corrected);
         }
     }
 }
 
-/// `timed` lag or corrected-latency samples `(Unix ms when emitted, ms)` of one arrival-rate
-/// scenario, net of the arrivals k6 dropped before each (`drops`: their Unix ms, sorted).
+/// A lag or corrected-latency sample as the script emits it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Emitted {
+    /// When k6 stamped it, Unix ms: the iteration's start for a lag, its answer for a corrected
+    /// latency.
+    pub at_ms: f64,
+    /// As the script measured it, from the slot of its iteration's index.
+    pub value_ms: f64,
+    /// The iteration's index (`exec.scenario.iterationInTest`, the script's metadata `i`), which
+    /// pairs an iteration's corrected latency with its lag; absent in samples of older scripts.
+    pub iteration: Option<u64>,
+}
+
+/// The iteration index `i` in k6's `metadata` column (`name=value&...`).
+fn iteration_of(metadata: &str) -> Option<u64> {
+    metadata
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("i="))
+        .and_then(|index| index.parse().ok())
+}
+
+fn values(emitted: &[Emitted]) -> Vec<f64> {
+    emitted.iter().map(|sample| sample.value_ms).collect()
+}
+
+/// One arrival-rate scenario's `lags` and `corrected` latencies, net of the arrivals k6 dropped
+/// before each (`drops`: their stamps, Unix ms, sorted).
 ///
 /// The script measures an iteration against the slot of its index, `exec.scenario.iterationInTest`,
 /// which counts started iterations only: after k6 drops an arrival (no idle VU) every later index
 /// runs one slot behind its arrival, and its lag and corrected latency read one arrival interval
-/// too long per drop. A sample's emission time minus its value is the (wrong) slot the script
-/// measured from, the same for the lag at the iteration's start and the corrected latency at its
-/// end. The iteration's own slot is `k` intervals later, where `k` is the number of drops timed at
-/// or before that slot (the slots skipped to reach it): found by iterating from `k = 0` (each step
-/// can only add drops, and stops at the total). k6 times a drop at its slot, so this is exact to
-/// the millisecond of its timestamps for constant-arrival-rate; for ramping-arrival-rate, whose
-/// interval varies, it uses the plan's mean interval (approximate).
-pub fn net_of_drops(timed: &[(f64, f64)], drops: &[f64], interval_ms: f64) -> Vec<f64> {
-    // Drops at or before slot time `t` (half an interval of slack for the timestamps' milliseconds).
-    let dropped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t + interval_ms / 2.0);
-    timed
+/// too long per drop. k6 handles the slots in order and stamps a drop when its loop reaches the
+/// slot (at the slot, or later when the loop runs behind), so the drops stamped at or before an
+/// iteration's own start, the stamp of its lag, are exactly the slots skipped to reach it (to the
+/// millisecond of the stamps). Its corrected latency, stamped at the answer, takes the same count
+/// through the index the script puts on both (`i`); a sample without one (an older script) falls
+/// back to the drops stamped by its measured slot plus those skipped ([`behind_by_slot`]), which
+/// misses drops stamped late. The count becomes time at the plan's mean interval: exact for
+/// constant-arrival-rate, approximate for ramping-arrival-rate, whose interval varies.
+pub fn net_of_drops(
+    lags: &[Emitted],
+    corrected: &[Emitted],
+    drops: &[f64],
+    interval_ms: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let stamped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t);
+    let mut behind_of_iteration = std::collections::HashMap::new();
+    let net = |sample: &Emitted, behind: usize| (sample.value_ms - behind as f64 * interval_ms).max(0.0);
+    let net_lags = lags
         .iter()
-        .map(|&(emitted, value)| {
-            let measured_from = emitted - value;
-            let mut behind = 0;
-            loop {
-                let found = dropped_by(measured_from + behind as f64 * interval_ms);
-                if found == behind {
-                    break;
-                }
-                behind = found;
+        .map(|lag| {
+            let behind = stamped_by(lag.at_ms);
+            if let Some(iteration) = lag.iteration {
+                behind_of_iteration.insert(iteration, behind);
             }
-            (value - behind as f64 * interval_ms).max(0.0)
+            net(lag, behind)
         })
-        .collect()
+        .collect();
+    let net_corrected = corrected
+        .iter()
+        .map(|sample| {
+            let behind = sample
+                .iteration
+                .and_then(|iteration| behind_of_iteration.get(&iteration).copied())
+                .unwrap_or_else(|| behind_by_slot(sample, drops, interval_ms));
+            net(sample, behind)
+        })
+        .collect();
+    (net_lags, net_corrected)
+}
+
+/// For a sample that cannot be paired with its start: the drops stamped by its slot, found from the
+/// slot its index measured from (its stamp minus its value) by adding the slots skipped until the
+/// count stops growing (each step can only add drops, and stops at the total), with half an
+/// interval of slack for the stamps' milliseconds. It misses the drops k6 stamped after their slot.
+fn behind_by_slot(sample: &Emitted, drops: &[f64], interval_ms: f64) -> usize {
+    let dropped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t + interval_ms / 2.0);
+    let measured_from = sample.at_ms - sample.value_ms;
+    let mut behind = 0;
+    loop {
+        let found = dropped_by(measured_from + behind as f64 * interval_ms);
+        if found == behind {
+            return behind;
+        }
+        behind = found;
+    }
 }
 
 /// The longest latency a histogram tracks, in microseconds (one hour); longer ones count as this.
@@ -381,29 +452,75 @@ pub fn sustained_rate(steps: &[(f64, bool)]) -> Option<f64> {
 mod tests {
     use super::*;
 
+    fn sample(at_ms: f64, value_ms: f64, iteration: u64) -> Emitted {
+        Emitted {
+            at_ms,
+            value_ms,
+            iteration: Some(iteration),
+        }
+    }
+
     #[test]
     fn after_dropped_arrivals_a_lag_is_measured_from_its_own_slot_not_its_index() {
-        // Given arrivals every 10 ms from t = 0 whose slots 3, 4 and 5 were dropped (timed at 30,
-        // 40 and 50 ms), so the iteration of slot 6, started 2 ms late at 62 ms, has index 3 and
+        // Given arrivals every 10 ms from t = 0 whose slots 3, 4 and 5 were dropped (stamped at
+        // 30, 40 and 50 ms), so the iteration of slot 6, started 2 ms late at 62 ms, has index 3 and
         // the script measured its lag from slot 3 (32 ms); and an iteration before the drops
         let drops = [30.0, 40.0, 50.0];
-        let timed = [(21.0, 1.0), (62.0, 32.0)];
+        let lags = [sample(21.0, 1.0, 2), sample(62.0, 32.0, 3)];
         // When they are taken net of the drops
-        let lags = net_of_drops(&timed, &drops, 10.0);
+        let (lags, _) = net_of_drops(&lags, &[], &drops, 10.0);
         // Then the later one is 2 ms late, the earlier one as measured
         assert_eq!(lags, vec![1.0, 2.0]);
     }
 
     #[test]
-    fn a_corrected_latency_counts_only_the_drops_before_its_slot_not_those_while_it_waited() {
-        // Given an iteration of slot 2 (20 ms) on time, answered at 1,020 ms after a stall in which
-        // slots 5 to 104 were dropped (50 to 1,040 ms): its corrected latency is 1,000 ms
-        let drops: Vec<f64> = (5..105).map(|slot| slot as f64 * 10.0).collect();
-        let timed = [(1_020.0, 1_000.0)];
+    fn a_drop_stamped_after_its_slot_still_counts_against_the_iterations_after_it() {
+        // Given the same drops of slots 3, 4 and 5, stamped late (55, 56 and 57 ms) by a k6 loop
+        // that ran behind, and the iteration of slot 6 started at 62 ms with index 3
+        let drops = [55.0, 56.0, 57.0];
+        let lags = [sample(62.0, 32.0, 3)];
         // When it is taken net of the drops
-        let corrected = net_of_drops(&timed, &drops, 10.0);
-        // Then none of the drops counts against it: they came after its slot
-        assert_eq!(corrected, vec![1_000.0]);
+        let (lags, _) = net_of_drops(&lags, &[], &drops, 10.0);
+        // Then every drop stamped before its start counts: it is 2 ms late, not 32
+        assert_eq!(lags, vec![2.0]);
+    }
+
+    #[test]
+    fn a_corrected_latency_counts_the_drops_before_its_own_start_not_those_while_it_waited() {
+        // Given an iteration of slot 2 (20 ms) on time, answered at 1,020 ms after a stall in which
+        // slots 5 to 104 were dropped (50 to 1,040 ms): its corrected latency is 1,000 ms; and the
+        // iteration of slot 105 (index 5), started at 1,051 ms, answered at 1,053 ms
+        let drops: Vec<f64> = (5..105).map(|slot| slot as f64 * 10.0).collect();
+        let lags = [sample(20.0, 0.0, 2), sample(1_051.0, 1_001.0, 5)];
+        let corrected = [sample(1_020.0, 1_000.0, 2), sample(1_053.0, 1_003.0, 5)];
+        // When they are taken net of the drops
+        let (_, corrected) = net_of_drops(&lags, &corrected, &drops, 10.0);
+        // Then the first counts none of the drops (they came after its start) and the second all
+        // hundred, which its start followed: 1 ms late plus 2 ms to its answer
+        assert_eq!(corrected, vec![1_000.0, 3.0]);
+    }
+
+    #[test]
+    fn a_corrected_latency_without_its_index_is_netted_from_its_slot() {
+        // Given a sample of an older script (no index) of slot 6 (60 ms), measured from slot 3
+        // after the drops of slots 3 to 5, answered at 64 ms
+        let drops = [30.0, 40.0, 50.0];
+        let corrected = [Emitted {
+            at_ms: 64.0,
+            value_ms: 34.0,
+            iteration: None,
+        }];
+        // When it is taken net of the drops
+        let (_, corrected) = net_of_drops(&[], &corrected, &drops, 10.0);
+        // Then the drops by its slot are found from its measured slot: 4 ms
+        assert_eq!(corrected, vec![4.0]);
+    }
+
+    #[test]
+    fn the_iteration_index_is_read_from_k6s_metadata_column() {
+        assert_eq!(iteration_of("i=42"), Some(42));
+        assert_eq!(iteration_of("trace_id=ab&i=7"), Some(7));
+        assert_eq!(iteration_of(""), None);
     }
 
     #[test]
