@@ -26,15 +26,18 @@ RUN mkdir /skeleton \
          esac >"/skeleton/$file"; \
        done </tmp/rust-files
 
+# The services only: the workspace less its tests (e2e) and the instrument (stack and its crates),
+# whose dependencies no image needs.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+ARG NOT_SERVICES="--exclude e2e --exclude stack --exclude stack-study --exclude stack-system --exclude stack-record"
 COPY --from=skeleton /skeleton/ ./
-RUN cargo build --release --locked --workspace --exclude e2e --bins
+RUN cargo build --release --locked --workspace ${NOT_SERVICES} --bins
 COPY . .
 # The real sources are older than the stubs' build: touched, so that cargo rebuilds the workspace's
 # own crates (and only those) instead of taking the stubs' binaries for up to date.
 RUN find . -name '*.rs' -not -path './target/*' -exec touch {} + \
-    && cargo build --release --locked --workspace --exclude e2e --bins \
+    && cargo build --release --locked --workspace ${NOT_SERVICES} --bins \
     && mkdir /out \
     && find target/release -maxdepth 1 -type f -perm -u+x -exec cp {} /out/ \;
 
