@@ -171,11 +171,12 @@ fn provenance_rows(meta: &Meta) -> Vec<(&'static str, String)> {
         (
             "machine",
             format!(
-                "{} cores, {} GiB, {}, kernel {}",
+                "{} cores, {} GiB, {}, kernel {}{}",
                 meta.machine.cores,
                 number(meta.machine.memory_bytes as f64 / (1u64 << 30) as f64),
                 meta.machine.cpu_model,
-                meta.machine.kernel
+                meta.machine.kernel,
+                machine_state(&meta.machine)
             ),
         ),
         (
@@ -256,6 +257,26 @@ fn headline_section(page: &mut Page, results: &Results) {
     }
     markup.push(html!("</table>"));
     page.html(markup);
+}
+
+/// What the machine's state was as the record began, where recorded: `; load 0.8 0.5 0.4, governor
+/// performance, SMT off`.
+fn machine_state(machine: &stack_record::Machine) -> String {
+    let mut parts = Vec::new();
+    if let Some([one, five, fifteen]) = machine.load_average {
+        parts.push(format!("load {one:.2} {five:.2} {fifteen:.2}"));
+    }
+    if let Some(governor) = &machine.frequency_governor {
+        parts.push(format!("governor {governor}"));
+    }
+    if let Some(smt) = machine.smt_active {
+        parts.push(format!("SMT {}", if smt { "on" } else { "off" }));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
 }
 
 /// CPU per request of each part, from the resource samples over the measured windows (issue 18's
