@@ -30,6 +30,7 @@ pub mod database;
 mod machine;
 pub mod order;
 pub mod pinning;
+pub mod processes;
 pub mod traces;
 
 pub use machine::Machine;
@@ -89,6 +90,23 @@ pub struct Meta {
     /// time (`stack calibrate`); `None` if it was not calibrated.
     #[serde(default)]
     pub generator_ceiling: Option<ceiling::CeilingFile>,
+    /// Per repeat (per round of a study), whether the system's processes were started for it, what
+    /// the restart took, and their ids (empty in older records: the processes were shared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeat_processes: Vec<processes::RepeatProcesses>,
+    /// The k6 script and the capacity plan the runs were made with, by content (`None` in older
+    /// records): two records made from different files measured different things.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_files: Option<ScriptFiles>,
+}
+
+/// The files that shape the load, by the SHA-256 of their content (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptFiles {
+    /// `k6-tests/script-sync.js`.
+    pub script_sha256: String,
+    /// `k6-tests/capacity.json` (the SLOs and the capacity steps, read by the script and the bench).
+    pub capacity_sha256: String,
 }
 
 /// How the database was returned to its seeded state before each repeat.
@@ -271,6 +289,24 @@ pub struct Cost {
     pub generator_us: Stat,
     /// By watched name (`resources.csv`'s `process`).
     pub by_process: BTreeMap<String, Stat>,
+    /// The components whose CPU in their smallest run was under [`CPU_TICKS_NEEDED`] clock ticks,
+    /// with that count: `services`, `database` and `generator` for the parts, a watched name for a
+    /// process. Their figures above are mostly rounding (one tick is 10 ms), and are shown as "under
+    /// 100 ticks", never as a number. Empty in older records.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub under_ticks: BTreeMap<String, u64>,
+}
+
+impl Cost {
+    /// The names of the three parts in [`Cost::under_ticks`].
+    pub const SERVICES: &'static str = "services";
+    pub const DATABASE: &'static str = "database";
+    pub const GENERATOR: &'static str = "generator";
+
+    /// Whether `component`'s figure rests on fewer than [`CPU_TICKS_NEEDED`] ticks in some run.
+    pub fn is_under_ticks(&self, component: &str) -> bool {
+        self.under_ticks.contains_key(component)
+    }
 }
 
 /// A figure not reported because too little lies behind it: `figure` had `samples` of its
@@ -465,6 +501,12 @@ pub struct ProcessResources {
     pub cpu_mean_percent: Stat,
     pub cpu_max_percent: Stat,
     pub rss_max_bytes: Stat,
+    /// Peak proportional set size: each shared page split between the processes that map it, so
+    /// that a multi-process server's shared memory (PostgreSQL's shared buffers) counts once, where
+    /// summed RSS counts it in every backend. `None` where a window had no PSS reading (a container,
+    /// a record older than the figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_max_bytes: Option<Stat>,
 }
 
 /// The `capacity` profile's steps of one scenario and the rate it sustained.
@@ -847,6 +889,9 @@ mod tests {
                 memory_bytes: 1 << 30,
                 kernel: "6.1".into(),
                 cpu_model: "cpu".into(),
+                load_average: None,
+                frequency_governor: None,
+                smt_active: None,
             },
             sampler: Sampling {
                 interval_s: 1.0,
@@ -859,6 +904,8 @@ mod tests {
             runs: Vec::new(),
             cpus: None,
             generator_ceiling: None,
+            repeat_processes: Vec::new(),
+            script_files: None,
         }
     }
 
@@ -905,6 +952,7 @@ mod tests {
                     cpu_mean_percent: s.clone(),
                     cpu_max_percent: s.clone(),
                     rss_max_bytes: s.clone(),
+                    pss_max_bytes: None,
                 },
             )]),
             hops: None,
@@ -914,6 +962,7 @@ mod tests {
                 database_us: s.clone(),
                 generator_us: s.clone(),
                 by_process: BTreeMap::from([("postgres".into(), s.clone())]),
+                under_ticks: BTreeMap::new(),
             }),
         };
         Results {

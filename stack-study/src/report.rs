@@ -15,14 +15,15 @@ use std::{
 use anyhow::{Context, Result};
 
 use stack_record::{
-    self as record, Bucket, Capacity, Hops, Meta, ResourceRow, Results, RunRecord, ScenarioResult, Stat,
-    Step, Withheld, COST_FIGURE,
+    self as record, Bucket, Capacity, Cost, Hops, Meta, ResourceRow, Results, RunRecord, ScenarioResult,
+    Stat, Step, Withheld, COST_FIGURE,
 };
 
 use crate::{
     page::{
         count, distribution_points, html, number, percentile_cell, percentile_plot, stat_cell,
         withheld_reason, Axis, Band, Bar, BarSeries, Chart, Mark, Markup, Page, Scale, Series, Xy, MIB,
+        UNDER_TICKS,
     },
     scenario::Scenario,
     warning,
@@ -170,11 +171,12 @@ fn provenance_rows(meta: &Meta) -> Vec<(&'static str, String)> {
         (
             "machine",
             format!(
-                "{} cores, {} GiB, {}, kernel {}",
+                "{} cores, {} GiB, {}, kernel {}{}",
                 meta.machine.cores,
                 number(meta.machine.memory_bytes as f64 / (1u64 << 30) as f64),
                 meta.machine.cpu_model,
-                meta.machine.kernel
+                meta.machine.kernel,
+                machine_state(&meta.machine)
             ),
         ),
         (
@@ -257,6 +259,26 @@ fn headline_section(page: &mut Page, results: &Results) {
     page.html(markup);
 }
 
+/// What the machine's state was as the record began, where recorded: `; load 0.8 0.5 0.4, governor
+/// performance, SMT off`.
+fn machine_state(machine: &stack_record::Machine) -> String {
+    let mut parts = Vec::new();
+    if let Some([one, five, fifteen]) = machine.load_average {
+        parts.push(format!("load {one:.2} {five:.2} {fifteen:.2}"));
+    }
+    if let Some(governor) = &machine.frequency_governor {
+        parts.push(format!("governor {governor}"));
+    }
+    if let Some(smt) = machine.smt_active {
+        parts.push(format!("SMT {}", if smt { "on" } else { "off" }));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
+}
+
 /// CPU per request of each part, from the resource samples over the measured windows (issue 18's
 /// figure, as `results.json` holds it). Pooled capacity steps are left out, as in the headline.
 fn cost_section(page: &mut Page, results: &Results) {
@@ -269,7 +291,7 @@ fn cost_section(page: &mut Page, results: &Results) {
         return;
     }
     let mut markup = html!("<h2>Cost per request</h2>");
-    markup.push(html!(r#"<p class="note">CPU-µs per completed request over the measured windows, from the sampler's /proc readings: the system (services and PostgreSQL, its exited workers included) and k6 apart. k6 and the system share the machine's cores unless --cpus pins them apart. Shown only when the system spent at least 1 s of CPU in every repeat: /proc counts CPU in ticks of 10 ms per process, so a smaller figure is mostly rounding.</p>"#));
+    markup.push(html!(r#"<p class="note">CPU-µs per completed request over the measured windows, from the sampler's /proc readings: the system (services and PostgreSQL, its exited workers included) and k6 apart. k6 and the system share the machine's cores unless --cpus pins them apart. Shown only when the system spent at least 1 s of CPU in every repeat: /proc counts CPU in ticks of 10 ms per process, so a smaller figure is mostly rounding; a part that spent less than that in some repeat reads "under 100 ticks".</p>"#));
     markup.push(html!(
         "<table><tr><th>scenario</th><th>system</th><th>services</th><th>PostgreSQL</th><th>k6</th></tr>"
     ));
@@ -277,13 +299,17 @@ fn cost_section(page: &mut Page, results: &Results) {
         markup.push(html!("<tr><td><b>{}</b> {}</td>", name, Scenario::title_of(name)));
         match &s.cost {
             Some(cost) => {
-                for stat in [
-                    &cost.system_us,
-                    &cost.services_us,
-                    &cost.database_us,
-                    &cost.generator_us,
+                for (part, stat) in [
+                    ("system", &cost.system_us),
+                    (Cost::SERVICES, &cost.services_us),
+                    (Cost::DATABASE, &cost.database_us),
+                    (Cost::GENERATOR, &cost.generator_us),
                 ] {
-                    markup.push(html!("<td>{}</td>", stat_cell(stat, 1.0)));
+                    if cost.is_under_ticks(part) {
+                        markup.push(html!(r#"<td class="note">{}</td>"#, UNDER_TICKS));
+                    } else {
+                        markup.push(html!("<td>{}</td>", stat_cell(stat, 1.0)));
+                    }
                 }
             }
             None => markup.push(html!(

@@ -70,6 +70,10 @@ enum Command {
         /// Compare records that were not made the same way (profile, warm-up, machine, ...), marked loudly.
         #[arg(long)]
         allow_mismatch: bool,
+        /// Compare a local system with one behind URLs or under compose (the target kinds differ),
+        /// the difference shown as a mismatch; every other mismatch is still refused.
+        #[arg(long)]
+        allow_target_kinds: bool,
     },
     /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
     /// responder; write results/generator-ceiling.json, which `bench` records.
@@ -174,6 +178,11 @@ struct BenchArgs {
     /// for --target local).
     #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
     cpus: Vec<String>,
+    /// Keep one launch of the local system (and its PostgreSQL) for every repeat or round, instead
+    /// of restarting it before each: quicker, but the spread over repeats then leaves out what
+    /// varies between launches. The database is reset before every measured run either way.
+    #[arg(long)]
+    keep_processes: bool,
     /// Also measure a second system, in interleaved rounds (--rounds): `urls` with --versus-url, or
     /// `local`/`compose` when --target is urls (only one side can be on the compose file's ports).
     #[arg(long, value_enum)]
@@ -258,6 +267,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             out,
             min_effect,
             allow_mismatch,
+            allow_target_kinds,
         } => {
             let options = compare::CompareOptions {
                 out,
@@ -266,6 +276,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     ..Criteria::default()
                 },
                 allow_mismatch,
+                allow_target_kinds,
             };
             let comparison = match run_b {
                 Some(run_b) => compare::compare_runs(&run_a, &run_b, &options)?,
@@ -358,6 +369,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
         order: args.order,
         seed: args.seed.unwrap_or_else(order::random_seed),
         cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
+        keep_processes: args.keep_processes,
     };
     match args.versus {
         Some(kind) => {

@@ -63,6 +63,7 @@ fn options(out: PathBuf) -> CompareOptions {
         out,
         criteria: Default::default(),
         allow_mismatch: false,
+        allow_target_kinds: false,
     }
 }
 

@@ -151,6 +151,7 @@ fn a_comparison_overlays_both_runs_and_names_the_scenarios_only_one_has() {
         criteria: Default::default(),
         // The fixtures were made on different machines with different warm-ups.
         allow_mismatch: true,
+        allow_target_kinds: false,
     };
     let comparison =
         stack_study::compare::compare_runs(&fixture("sync-smoke"), &fixture("broker-smoke"), &options)

@@ -48,6 +48,7 @@ fn a_b_twenty_percent_slower_in_interleaved_rounds_is_found_at_a_ratio_near_1_2(
         out: folder.dir.join("compare.html"),
         criteria: Criteria::default(),
         allow_mismatch: false,
+        allow_target_kinds: false,
     };
     let comparison = compare_study(&study_dir, &options).expect("the study compares");
     // And S2's p50 is found higher on B, at about 1.2 (a little under: each side adds the same

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use super::{
     cost,
     generator::lag_limit_ms,
+    memory,
     stats::{self, histogram, percentile_ms, request_figures, stat, Plan, Request, RequestFigures, Samples},
 };
 use stack_record::{
@@ -453,6 +454,7 @@ fn resources_of(rows: &[ResourceRow], windows: &[Window]) -> BTreeMap<String, Pr
                     cpu_mean_percent: values(|v| v.0),
                     cpu_max_percent: values(|v| v.1),
                     rss_max_bytes: values(|v| v.2),
+                    pss_max_bytes: memory::pss_max(rows, windows, process),
                 },
             )
         })

@@ -11,6 +11,12 @@
 //! The parts, by watched name: `k6` is the generator, `postgres` the database, every other name a
 //! service of the system (a broker or a cache of another implementation included). The system is
 //! services and database together; the generator is never part of it.
+//!
+//! `/proc` counts CPU in clock ticks of 10 ms per process, so a component that spent a few ticks in
+//! a run has a figure that is mostly rounding (S4's database: 0 or 1 tick, which would read as
+//! 2,000 µs per request). The whole cost is withheld when the system spent fewer than
+//! [`CPU_TICKS_NEEDED`] in a run; any one component under that is listed in [`Cost::under_ticks`],
+//! and shown as "under 100 ticks" instead of its number.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +61,7 @@ pub fn per_request(
         });
         return None;
     }
+    let under_ticks = under_ticks(&seconds);
     let per_run: Vec<BTreeMap<&str, f64>> = seconds
         .into_iter()
         .zip(completed)
@@ -83,7 +90,42 @@ pub fn per_request(
             .into_iter()
             .map(|name| (name.to_owned(), across(&|p| p == name)))
             .collect(),
+        under_ticks,
     })
+}
+
+/// A part of the system by name, and which watched names it is made of.
+type Part<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
+
+/// Each component (the three parts, and every watched name) whose CPU in its smallest run was under
+/// [`CPU_TICKS_NEEDED`] ticks, with that count; `seconds` holds each run's CPU seconds by name.
+fn under_ticks(seconds: &[BTreeMap<&str, f64>]) -> BTreeMap<String, u64> {
+    let least = |part: &dyn Fn(&str) -> bool| -> u64 {
+        seconds
+            .iter()
+            .map(|run| {
+                let used: f64 = run.iter().filter(|(p, _)| part(p)).map(|(_, s)| s).sum();
+                (used * CPU_TICKS_PER_SECOND).round() as u64
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let mut names: Vec<&str> = seconds.iter().flat_map(|run| run.keys().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let parts: [Part; 3] = [
+        (Cost::SERVICES, &|p| p != K6 && p != POSTGRES),
+        (Cost::DATABASE, &|p| p == POSTGRES),
+        (Cost::GENERATOR, &|p| p == K6),
+    ];
+    let processes = names.into_iter().map(|name| (name, least(&|p| p == name)));
+    parts
+        .into_iter()
+        .map(|(part, of)| (part, least(of)))
+        .chain(processes)
+        .filter(|(_, ticks)| *ticks < CPU_TICKS_NEEDED)
+        .map(|(name, ticks)| (name.to_owned(), ticks))
+        .collect()
 }
 
 /// Each watched name's CPU seconds within `window`.
@@ -182,6 +224,31 @@ mod tests {
         assert_eq!(cost.services_us.runs, vec![10_000.0, 30_000.0]);
         assert_eq!(cost.services_us.mean, 20_000.0);
         assert!(cost.services_us.ci95.is_some());
+    }
+
+    #[test]
+    fn a_component_under_100_ticks_in_a_run_is_listed_with_its_ticks_and_the_others_are_not() {
+        // Given two runs in which a service spent 2 s and 1.5 s of CPU, PostgreSQL 0.01 s (one tick)
+        // in the second, and k6 1 s in each
+        let rows = [
+            row(1, 0.0, "svc", 200.0),
+            row(1, 0.0, "postgres", 150.0),
+            row(1, 0.0, "k6", 100.0),
+            row(2, 0.0, "svc", 150.0),
+            row(2, 0.0, "postgres", 1.0),
+            row(2, 0.0, "k6", 100.0),
+        ];
+        let windows = [window(1, 0.0, 1.0), window(2, 0.0, 1.0)];
+        // When the cost is taken
+        let cost = per_request(&rows, &windows, &[100, 100], &mut Vec::new()).expect("a cost");
+        // Then the database, as a part and as a process, is under 100 ticks with the 1 it had
+        assert_eq!(
+            cost.under_ticks,
+            BTreeMap::from([("database".to_owned(), 1), ("postgres".to_owned(), 1)])
+        );
+        assert!(cost.is_under_ticks(Cost::DATABASE));
+        assert!(!cost.is_under_ticks(Cost::SERVICES) && !cost.is_under_ticks("svc"));
+        assert!(!cost.is_under_ticks(Cost::GENERATOR));
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     let work = std::env::temp_dir().join(format!("stack-calibrate-{}", std::process::id()));
     let sampler = Sampler::start(vec![("k6".into(), None)], None);
     sampler.begin_repeat(1);
-    let load_average_before = load_average();
+    let load_average_before = provenance::load_average();
     let prober = Prober {
         k6: &k6,
         root,
@@ -144,7 +144,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
         k6: provenance::k6(&k6, root),
         probe_s: options.probe_s,
         load_average_before,
-        load_average_after: load_average(),
+        load_average_after: provenance::load_average(),
         scenarios,
     })
 }
@@ -186,7 +186,7 @@ impl Prober<'_> {
     async fn probe(&self, name: &str, rate: f64, limit: f64) -> Result<(Probe, f64, f64)> {
         let invocation = k6::Invocation {
             k6: self.k6,
-            script: self.root.join("k6-tests/script-sync.js"),
+            script: self.root.join(provenance::SCRIPT_FILE),
             profile: "calibrate",
             urls: self.urls,
             env: vec![
@@ -356,17 +356,6 @@ fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f6
     }
     let cpu = rows.iter().map(|r| r.cpu_percent * r.interval_s).sum::<f64>() / time;
     (cpu * 10.0).round() / 10.0
-}
-
-/// `/proc/loadavg`'s three averages (zeros if unreadable).
-fn load_average() -> [f64; 3] {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
-    [
-        fields.next().unwrap_or(0.0),
-        fields.next().unwrap_or(0.0),
-        fields.next().unwrap_or(0.0),
-    ]
 }
 
 #[cfg(test)]

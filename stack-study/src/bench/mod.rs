@@ -12,8 +12,10 @@
 
 pub mod analysis;
 pub mod cost;
+pub mod fresh;
 pub mod generator;
 pub mod k6;
+pub mod memory;
 pub mod order;
 pub mod pinning;
 pub mod provenance;
@@ -39,7 +41,7 @@ use stack_record::{
     database::{MetaRunEntry, PostgresSettings, QuiesceReport, QuietRuleRecord},
     order::{OrderKind, ScenarioOrder},
     pinning::CpuPinning,
-    DrivenTarget, Meta, Results, Sampling, ScriptOptions, Versions, Window, FORMAT_VERSION,
+    DrivenTarget, Meta, Results, Sampling, ScriptOptions, TargetKind, Versions, Window, FORMAT_VERSION,
 };
 use stack_system::{
     compose::Compose,
@@ -119,6 +121,9 @@ pub struct Bench {
     pub seed: u64,
     /// `--cpus`: where k6 and the system may run.
     pub cpus: CpuPinning,
+    /// `--keep-processes`: one launch of a local system for every repeat, instead of a restart
+    /// before each ([`fresh`]).
+    pub keep_processes: bool,
 }
 
 /// The step length of the capacity profile: `CAPACITY_STEP_S`, else the plan's default.
@@ -144,7 +149,7 @@ impl Bench {
              --cpus generator= alone pins k6"
         );
         let bench_run = BenchRun::begin(self, root)?;
-        let system = match self.target {
+        let mut system = match self.target {
             Target::Local { .. } => {
                 let system = System::up(root, compose, self.no_build, 0).await?;
                 system.print_table();
@@ -158,7 +163,7 @@ impl Bench {
             _ => Ok(()),
         };
         let outcome = match pinned {
-            Ok(()) => bench_run.run_repeats(system.as_ref(), compose).await,
+            Ok(()) => bench_run.run_repeats(&mut system, compose).await,
             Err(err) => Err(err),
         };
         let stopped = match system {
@@ -225,13 +230,41 @@ impl<'a> BenchRun<'a> {
         })
     }
 
-    /// Every repeat of every scenario, then the record; the results written.
-    async fn run_repeats(&self, system: Option<&System>, compose: &Compose) -> Result<Results> {
-        let mut under_way = RecordUnderWay::start(self, system, compose).await?;
+    /// Every repeat of every scenario, a local system restarted before each but the first (unless
+    /// `--keep-processes`), then the record; the results written.
+    async fn run_repeats(&self, system: &mut Option<System>, compose: &Compose) -> Result<Results> {
+        let mut under_way = RecordUnderWay::start(self, system.as_ref(), compose).await?;
         for repeat in 1..=self.bench.repeat {
+            let mut restart_ms = None;
+            if self.restart_due(repeat, system.as_ref()) {
+                under_way.pause_sampling().await;
+                restart_ms = Some(self.restart(repeat, system, compose).await?);
+                under_way.renew(system.as_ref(), compose).await?;
+            }
+            under_way.note_processes(repeat, system.as_ref(), restart_ms);
             under_way.repeat(repeat, None).await?;
         }
         under_way.finish()
+    }
+
+    /// Whether the local system, if there is one, is to be restarted before `repeat`
+    /// ([`fresh::RepeatStart`]).
+    fn restart_due(&self, repeat: u32, system: Option<&System>) -> bool {
+        system.is_some()
+            && fresh::RepeatStart::of(TargetKind::Local, self.bench.keep_processes, repeat)
+                == fresh::RepeatStart::Restart
+    }
+
+    /// Restarts the local system before `repeat`; what the restart took, in ms.
+    async fn restart(&self, repeat: u32, system: &mut Option<System>, compose: &Compose) -> Result<f64> {
+        eprintln!("stack: repeat {repeat}: restarting the system (--keep-processes keeps one launch)");
+        let cpus = self.bench.cpus.system.as_deref();
+        let ms = fresh::restart(system, self.root, compose, cpus).await?;
+        eprintln!(
+            "stack: repeat {repeat}: the system restarted in {:.1} s",
+            ms / 1000.0
+        );
+        Ok(ms)
     }
 }
 
@@ -330,7 +363,46 @@ impl<'s> RecordUnderWay<'s> {
             runs: Vec::new(),
             cpus: Some(bench.cpus.clone()),
             generator_ceiling: stack_record::ceiling::CeilingFile::read(root)?,
+            repeat_processes: Vec::new(),
+            script_files: Some(provenance::script_files(root)?),
         })
+    }
+
+    /// Stops recording until the next repeat begins, once the interval under way is recorded: a
+    /// restart between repeats is not measured, and its processes going down do not read as a crash
+    /// of the repeat before.
+    async fn pause_sampling(&self) {
+        self.sampler.begin_repeat(0);
+        self.sampler.mark().await;
+    }
+
+    /// After a restart of the local system: the database's resetter and the bench's hold on it
+    /// (whose connection died with the old server), and the sampler's sources (new process ids).
+    async fn renew(&mut self, system: Option<&System>, compose: &Compose) -> Result<()> {
+        let target = &self.bench_run.bench.target;
+        self.resetter = target.resetter(system)?;
+        let (target_db, quiescing, _) = target_database_for(target, system, compose, &self.resetter).await;
+        if let Some(why) = &quiescing.why_not {
+            eprintln!("stack: after the restart, the measured runs will not be quiesced: {why}");
+        }
+        self.target_db = target_db;
+        for (name, source) in target.watched(system) {
+            if name != stack_system::proc::K6 {
+                self.sampler.watch(&name, source);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records how the system's processes stood as `repeat` began ([`fresh`]): `system` as it is
+    /// now, the restart before it if there was one.
+    fn note_processes(&mut self, repeat: u32, system: Option<&System>, restart_ms: Option<f64>) {
+        let bench = self.bench_run.bench;
+        let start = fresh::RepeatStart::of(bench.target.kind(), bench.keep_processes, repeat);
+        let system = system.filter(|_| bench.target.kind() == TargetKind::Local);
+        self.meta
+            .repeat_processes
+            .push(start.recorded(repeat, system, restart_ms));
     }
 
     /// How k6 is run for every measured run of the bench run: one place for the script's options.
@@ -348,7 +420,7 @@ impl<'s> RecordUnderWay<'s> {
         }
         k6::Invocation {
             k6: &bench_run.k6,
-            script: bench_run.root.join("k6-tests/script-sync.js"),
+            script: bench_run.root.join(provenance::SCRIPT_FILE),
             profile: bench.profile.name(),
             urls: bench.target.urls(),
             env,
@@ -631,14 +703,7 @@ fn compose_database(docker: &str, compose: &Compose) -> Result<(PgConnectOptions
 
 /// The roots of a local system's process trees: each service and the postmaster.
 fn system_roots(system: &System) -> Vec<u32> {
-    let mut roots: Vec<u32> = system.services.pids().into_iter().map(|(_, pid)| pid).collect();
-    roots.extend(
-        system
-            .cluster
-            .as_ref()
-            .and_then(|cluster| cluster.postmaster_pid()),
-    );
-    roots
+    fresh::pids_of(system).into_values().collect()
 }
 
 /// A scrape of the services' metrics before a measured run of a scenario that is a chain of calls;

@@ -73,16 +73,14 @@ impl Bench {
             BenchRun::begin_in(self, root, study_dir.join(SIDES[0]), format!("{study_id}-a"))?,
             BenchRun::begin_in(&b, root, study_dir.join(SIDES[1]), format!("{study_id}-b"))?,
         ];
-        let local = if [self.target.kind(), b.target.kind()].contains(&TargetKind::Local) {
+        let mut local = if [self.target.kind(), b.target.kind()].contains(&TargetKind::Local) {
             let system = System::up(root, compose, self.no_build, 0).await?;
             system.print_table();
             Some(system)
         } else {
             None
         };
-        let outcome = self
-            .rounds(&bench_runs, local.as_ref(), compose, &study_dir)
-            .await;
+        let outcome = self.rounds(&bench_runs, &mut local, compose, &study_dir).await;
         let stopped = match local {
             Some(system) => system.down().await,
             None => Ok(ExitCode::SUCCESS),
@@ -110,30 +108,29 @@ impl Bench {
         stopped
     }
 
-    /// The rounds themselves, `study.json` rewritten after each; each side's results.
+    /// The rounds themselves, `study.json` rewritten after each; each side's results. The local
+    /// system, if a side is one, is restarted before every round but the first (unless
+    /// `--keep-processes`), before either side runs.
     async fn rounds(
         &self,
         bench_runs: &[BenchRun<'_>; 2],
-        local: Option<&System>,
+        local: &mut Option<System>,
         compose: &Compose,
         study_dir: &Path,
     ) -> Result<Vec<stack_record::Results>> {
-        if let (Some(system), Some(cpus)) = (local, &self.cpus.system) {
+        if let (Some(system), Some(cpus)) = (local.as_ref(), &self.cpus.system) {
             pinning::pin_trees(&system_roots(system), cpus)
                 .with_context(|| format!("pinning the system to CPUs {cpus}"))?;
         }
-        let system_of = |bench_run: &BenchRun| {
-            (bench_run.bench.target.kind() == TargetKind::Local)
-                .then_some(local)
-                .flatten()
-        };
-        let processes = [
-            idle_processes(&bench_runs[0].bench.target, system_of(&bench_runs[0])),
-            idle_processes(&bench_runs[1].bench.target, system_of(&bench_runs[1])),
-        ];
+        let mut processes = [0, 1].map(|side| {
+            idle_processes(
+                &bench_runs[side].bench.target,
+                local_of(&bench_runs[side], local.as_ref()),
+            )
+        });
         let mut under_way = [
-            RecordUnderWay::start(&bench_runs[0], system_of(&bench_runs[0]), compose).await?,
-            RecordUnderWay::start(&bench_runs[1], system_of(&bench_runs[1]), compose).await?,
+            RecordUnderWay::start(&bench_runs[0], local_of(&bench_runs[0], local.as_ref()), compose).await?,
+            RecordUnderWay::start(&bench_runs[1], local_of(&bench_runs[1], local.as_ref()), compose).await?,
         ];
         let mut study = Study {
             format_version: STUDY_FORMAT_VERSION,
@@ -144,6 +141,22 @@ impl Bench {
         };
         let mut rng = round_rng(self.seed);
         for round in 1..=self.repeat {
+            // The local system, either side's, is restarted once per round, with both samplers paused.
+            let mut restart_ms = None;
+            if bench_runs[0].restart_due(round, local.as_ref()) {
+                for record in &under_way {
+                    record.pause_sampling().await;
+                }
+                restart_ms = Some(bench_runs[0].restart(round, local, compose).await?);
+            }
+            for side in [0, 1] {
+                let system = local_of(&bench_runs[side], local.as_ref());
+                if restart_ms.is_some() && system.is_some() {
+                    under_way[side].renew(system, compose).await?;
+                    processes[side] = idle_processes(&bench_runs[side].bench.target, system);
+                }
+                under_way[side].note_processes(round, system, restart_ms.filter(|_| system.is_some()));
+            }
             let mut order = [0, 1];
             order.shuffle(&mut rng);
             study
@@ -165,6 +178,13 @@ impl Bench {
         let [a, b] = under_way;
         Ok(vec![a.finish()?, b.finish()?])
     }
+}
+
+/// `local` if `bench_run`'s side is the local system, else `None`.
+fn local_of<'s>(bench_run: &BenchRun<'_>, local: Option<&'s System>) -> Option<&'s System> {
+    (bench_run.bench.target.kind() == TargetKind::Local)
+        .then_some(local)
+        .flatten()
 }
 
 /// The generator of the rounds' order: ChaCha8 from the study's seed, on a stream of its own so it

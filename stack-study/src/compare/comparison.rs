@@ -159,12 +159,12 @@ impl ScenarioComparison {
         self.rows.iter().filter(|row| row.figure.is_headline()).collect()
     }
 
-    /// Each process's CPU row with its memory row.
+    /// Each process's CPU row with its memory row (PSS or RSS).
     pub fn by_process(&self) -> Vec<(&Row, &Row)> {
         let rss = |process: &str| {
             self.rows
                 .iter()
-                .find(|row| matches!(&row.figure, Figure::Rss(of) if of == process))
+                .find(|row| matches!(&row.figure, Figure::Rss(of) | Figure::Pss(of) if of == process))
         };
         self.rows
             .iter()
@@ -233,8 +233,10 @@ pub enum Figure {
     CpuPerRequest,
     /// A process's mean CPU, in % of one core.
     Cpu(String),
-    /// A process's peak resident memory.
+    /// A process's peak resident memory (summed RSS), where a side has no PSS.
     Rss(String),
+    /// A process's peak proportional memory (PSS: shared pages split between their processes).
+    Pss(String),
 }
 
 impl Figure {
@@ -247,6 +249,7 @@ impl Figure {
             Self::CpuPerRequest => "CPU µs/request".into(),
             Self::Cpu(process) => format!("CPU % {process}"),
             Self::Rss(process) => format!("RSS MiB {process}"),
+            Self::Pss(process) => format!("PSS MiB {process}"),
         }
     }
 
@@ -275,7 +278,7 @@ impl Figure {
     /// The process a per-process figure is about.
     pub fn process(&self) -> Option<&str> {
         match self {
-            Self::Cpu(process) | Self::Rss(process) => Some(process),
+            Self::Cpu(process) | Self::Rss(process) | Self::Pss(process) => Some(process),
             Self::P50 | Self::P99 | Self::Throughput | Self::CpuPerRequest => None,
         }
     }
@@ -283,7 +286,7 @@ impl Figure {
     /// What the recorded value is multiplied by for display (bytes to MiB).
     pub fn scale(&self) -> f64 {
         match self {
-            Self::Rss(_) => MIB,
+            Self::Rss(_) | Self::Pss(_) => MIB,
             _ => 1.0,
         }
     }

@@ -5,10 +5,16 @@
 //! records' `meta.json` differ in those; the comparison refuses them ([`refusal`]) unless told to go
 //! on, and then carries the list so that the table and the page say it first. What may differ
 //! (the implementation, its commit, the time, the number of repeats, the command line) is not checked.
+//!
+//! The files that shape the load are compared by content (the script's and `capacity.json`'s
+//! SHA-256), the database by the settings the bench read from it, the generator by its calibrated
+//! ceilings. The target's kind is checked too, but a study of a local system against one behind
+//! URLs is a legitimate design: `--allow-target-kinds` lets that one difference through, still
+//! shown ([`refused`]).
 
 use std::collections::BTreeSet;
 
-use stack_record::{DbReset, Meta};
+use stack_record::{ceiling::CeilingFile, database::PostgresSettings, DbReset, Meta, TargetKind};
 
 use crate::page::number;
 
@@ -31,9 +37,12 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// What the target-kind mismatch is called: the one `--allow-target-kinds` lets through.
+pub const TARGET_KIND: &str = "target kind";
+
 /// Every difference between the two records that would make their figures incomparable.
 pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
-    let mut found = Vec::new();
+    let mut found = input_mismatches(a, b);
     let mut check = |what: &'static str, a: String, b: String| {
         if a != b {
             found.push(Mismatch { what, a, b });
@@ -102,7 +111,124 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         )
     };
     check("CPU pinning", pinning(a), pinning(b));
+    found.extend(postgres_mismatches(
+        a.postgres_settings.as_ref(),
+        b.postgres_settings.as_ref(),
+    ));
     found
+}
+
+/// How the two records differ in what they drove and in the files and generator that made the
+/// load: the target's kind, the script, the capacity plan, the generator's calibrated ceiling.
+fn input_mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
+    let mut found = Vec::new();
+    let mut check = |what: &'static str, a: String, b: String| {
+        if a != b {
+            found.push(Mismatch { what, a, b });
+        }
+    };
+    check(
+        TARGET_KIND,
+        target_kind(a.target.kind).into(),
+        target_kind(b.target.kind).into(),
+    );
+    let script = |meta: &Meta| {
+        meta.script_files
+            .as_ref()
+            .map_or_else(|| NOT_RECORDED.into(), |files| short_hash(&files.script_sha256))
+    };
+    check("k6 script (sha256)", script(a), script(b));
+    let plan = |meta: &Meta| {
+        meta.script_files
+            .as_ref()
+            .map_or_else(|| NOT_RECORDED.into(), |files| short_hash(&files.capacity_sha256))
+    };
+    check("capacity.json (sha256)", plan(a), plan(b));
+    check(
+        "generator ceiling",
+        ceilings(a.generator_ceiling.as_ref()),
+        ceilings(b.generator_ceiling.as_ref()),
+    );
+    found
+}
+
+/// The mismatches a comparison refuses: all of them, but the target kind's where
+/// `allow_target_kinds` (`--allow-target-kinds`).
+pub fn refused(mismatches: &[Mismatch], allow_target_kinds: bool) -> Vec<Mismatch> {
+    mismatches
+        .iter()
+        .filter(|mismatch| !(allow_target_kinds && mismatch.what == TARGET_KIND))
+        .cloned()
+        .collect()
+}
+
+/// What a record that predates a field says of it.
+const NOT_RECORDED: &str = "not recorded";
+
+/// Each PostgreSQL setting the two records read differently, by name; one mismatch where only one
+/// side could read its database's settings.
+fn postgres_mismatches(a: Option<&PostgresSettings>, b: Option<&PostgresSettings>) -> Vec<Mismatch> {
+    let known = |side: Option<&PostgresSettings>| if side.is_some() { "read" } else { "not read" };
+    let (Some(a), Some(b)) = (a, b) else {
+        return if a.is_some() != b.is_some() {
+            vec![Mismatch {
+                what: "PostgreSQL settings",
+                a: known(a).into(),
+                b: known(b).into(),
+            }]
+        } else {
+            Vec::new()
+        };
+    };
+    let fields = |settings: &PostgresSettings| match serde_json::to_value(settings) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    let (fields_a, fields_b) = (fields(a), fields(b));
+    fields_a
+        .iter()
+        .filter(|(name, value)| fields_b.get(*name) != Some(value))
+        .map(|(name, value)| Mismatch {
+            what: "PostgreSQL setting",
+            a: format!("{name} = {value}"),
+            b: format!(
+                "{name} = {}",
+                fields_b
+                    .get(name)
+                    .map_or_else(|| "absent".into(), ToString::to_string)
+            ),
+        })
+        .collect()
+}
+
+/// The generator's calibrated ceiling per scenario (`stack calibrate`), or that it was not.
+fn ceilings(file: Option<&CeilingFile>) -> String {
+    let Some(file) = file else {
+        return "not calibrated".into();
+    };
+    let each: Vec<String> = file
+        .scenarios
+        .iter()
+        .map(|(scenario, ceiling)| match ceiling.ceiling_per_s {
+            Some(rate) if ceiling.at_least => format!("{scenario} at least {}/s", number(rate)),
+            Some(rate) => format!("{scenario} {}/s", number(rate)),
+            None => format!("{scenario} none"),
+        })
+        .collect();
+    each.join(", ")
+}
+
+/// The first 12 hex digits: enough to tell two files apart in a sentence.
+fn short_hash(sha256: &str) -> String {
+    sha256.chars().take(12).collect()
+}
+
+fn target_kind(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Local => "local",
+        TargetKind::Compose => "compose",
+        TargetKind::Urls => "urls",
+    }
 }
 
 /// The error of a refused comparison: every difference, and how to go on anyway.
@@ -116,6 +242,12 @@ pub fn refusal(mismatches: &[Mismatch]) -> String {
         text.push_str(&mismatch.to_string());
     }
     text.push_str("\ncompare them anyway with --allow-mismatch: the table and the page are then marked");
+    if mismatches.iter().any(|mismatch| mismatch.what == TARGET_KIND) {
+        text.push_str(
+            "\n(--allow-target-kinds lets the target kind alone differ, as a study of a local system \
+             against one behind URLs must)",
+        );
+    }
     text
 }
 
@@ -138,7 +270,7 @@ fn option<T: std::fmt::Display>(value: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stack_record::RunRecord;
+    use stack_record::{RunRecord, ScriptFiles};
 
     fn committed_run() -> Meta {
         let dir =
@@ -173,6 +305,88 @@ mod tests {
         let found = mismatches(&a, &b);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].what, "machine memory");
+    }
+
+    #[test]
+    fn another_target_kind_is_refused_unless_target_kinds_are_allowed_and_then_still_shown() {
+        // Given a local record and the same made behind URLs
+        let a = committed_run();
+        let mut b = a.clone();
+        b.target.kind = TargetKind::Urls;
+        // Then it is a mismatch, refused by default and let through by --allow-target-kinds
+        let found = mismatches(&a, &b);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].to_string(), "target kind: A local, B urls");
+        assert_eq!(refused(&found, false), found);
+        assert_eq!(refused(&found, true), vec![]);
+        assert!(refusal(&found).contains("--allow-target-kinds"));
+    }
+
+    #[test]
+    fn another_script_or_capacity_plan_is_a_mismatch_by_content() {
+        let mut a = committed_run();
+        a.script_files = Some(ScriptFiles {
+            script_sha256: "a".repeat(64),
+            capacity_sha256: "c".repeat(64),
+        });
+        let mut b = a.clone();
+        b.script_files = Some(ScriptFiles {
+            script_sha256: "b".repeat(64),
+            capacity_sha256: "d".repeat(64),
+        });
+        let found = mismatches(&a, &b);
+        let what: Vec<&str> = found.iter().map(|m| m.what).collect();
+        assert_eq!(what, ["k6 script (sha256)", "capacity.json (sha256)"]);
+        assert_eq!(found[0].a, "a".repeat(12));
+        // and a record that predates the hashes cannot be said to match one that has them
+        b.script_files = None;
+        assert_eq!(mismatches(&a, &b)[0].b, NOT_RECORDED);
+    }
+
+    #[test]
+    fn each_postgresql_setting_that_differs_is_named_with_both_values() {
+        let a = committed_run();
+        assert!(
+            a.postgres_settings.is_some(),
+            "the committed run read its settings"
+        );
+        let mut b = a.clone();
+        if let Some(settings) = b.postgres_settings.as_mut() {
+            settings.fsync = !settings.fsync;
+            settings.shared_buffers_bytes *= 2;
+        }
+        let found = mismatches(&a, &b);
+        let named: Vec<String> = found.iter().map(|m| m.b.clone()).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(named.iter().any(|b| b.starts_with("fsync = ")), "{named:?}");
+        assert!(
+            named.iter().any(|b| b.starts_with("shared_buffers_bytes = ")),
+            "{named:?}"
+        );
+        b.postgres_settings = None;
+        assert_eq!(
+            mismatches(&a, &b)[0].to_string(),
+            "PostgreSQL settings: A read, B not read"
+        );
+    }
+
+    #[test]
+    fn another_generator_ceiling_is_a_mismatch() {
+        let a = committed_run();
+        let mut b = a.clone();
+        b.generator_ceiling = Some(CeilingFile {
+            format_version: 1,
+            measured_at: "2026-12-07T00:00:00Z".into(),
+            machine: a.machine.clone(),
+            k6: None,
+            probe_s: 4.0,
+            load_average_before: [0.0; 3],
+            load_average_after: [0.0; 3],
+            scenarios: std::collections::BTreeMap::new(),
+        });
+        let found = mismatches(&a, &b);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].what, "generator ceiling");
     }
 
     #[test]

@@ -40,11 +40,11 @@ pub use comparison::{
 };
 pub use matching::Mismatch;
 
-use stack_record::{self as record, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE};
+use stack_record::{self as record, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE, CPU_TICKS_NEEDED};
 
 use crate::{
     inference::{self, Criteria, Outcome, Trend, Untestable},
-    page::why_withheld,
+    page::{why_withheld, UNDER_TICKS},
 };
 
 /// How `stack compare` was asked to judge and where it writes its page.
@@ -54,6 +54,8 @@ pub struct CompareOptions {
     pub criteria: Criteria,
     /// Go on when the records were not made the same way, and mark the comparison.
     pub allow_mismatch: bool,
+    /// Go on when only the target kinds differ (a local system against one behind URLs), marked.
+    pub allow_target_kinds: bool,
 }
 
 /// Compares run `a` with run `b`, made at different times, and writes the page.
@@ -96,8 +98,9 @@ fn build(
     options: &CompareOptions,
 ) -> Result<Comparison> {
     let mismatches = matching::mismatches(&run_a.meta, &run_b.meta);
-    if !mismatches.is_empty() && !options.allow_mismatch {
-        bail!(matching::refusal(&mismatches));
+    let refused = matching::refused(&mismatches, options.allow_target_kinds);
+    if !refused.is_empty() && !options.allow_mismatch {
+        bail!(matching::refusal(&refused));
     }
     let results_a = results_of(&run_a)?;
     let results_b = results_of(&run_b)?;
@@ -225,26 +228,54 @@ fn shown(figure: Figure, a: Option<&Stat>, b: Option<&Stat>) -> Row {
     }
 }
 
-/// Each process's CPU rows, then each one's memory rows: shown, never judged.
+/// Each process's CPU rows, then each one's memory rows: shown, never judged. Memory is compared by
+/// peak PSS where both sides measured it (a multi-process server's shared pages count once), else
+/// by peak RSS.
 fn process_rows(a: &ScenarioResult, b: &ScenarioResult) -> Vec<Row> {
     let processes: BTreeSet<&String> = a.resources.keys().chain(b.resources.keys()).collect();
-    let cpu = processes.iter().map(|process| {
-        let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        shown(
-            Figure::Cpu((*process).clone()),
-            ra.map(|r| &r.cpu_mean_percent),
-            rb.map(|r| &r.cpu_mean_percent),
-        )
+    let cpu = processes.iter().map(|process| Row {
+        figure: Figure::Cpu((*process).clone()),
+        a: process_cpu(a, process),
+        b: process_cpu(b, process),
+        outcome: None,
+        finding: None,
     });
-    let rss = processes.iter().map(|process| {
+    let memory = processes.iter().map(|process| {
         let (ra, rb) = (a.resources.get(*process), b.resources.get(*process));
-        shown(
-            Figure::Rss((*process).clone()),
-            ra.map(|r| &r.rss_max_bytes),
-            rb.map(|r| &r.rss_max_bytes),
-        )
+        match (
+            ra.and_then(|r| r.pss_max_bytes.as_ref()),
+            rb.and_then(|r| r.pss_max_bytes.as_ref()),
+        ) {
+            (Some(pss_a), Some(pss_b)) => shown(Figure::Pss((*process).clone()), Some(pss_a), Some(pss_b)),
+            _ => shown(
+                Figure::Rss((*process).clone()),
+                ra.map(|r| &r.rss_max_bytes),
+                rb.map(|r| &r.rss_max_bytes),
+            ),
+        }
     });
-    cpu.chain(rss).collect()
+    cpu.chain(memory).collect()
+}
+
+/// `process`'s mean CPU on one side; "under 100 ticks" where it spent fewer than
+/// [`CPU_TICKS_NEEDED`] clock ticks in some measured window (its % of one core times the window's
+/// seconds is its ticks), since such a figure is mostly `/proc`'s rounding.
+fn process_cpu(scenario: &ScenarioResult, process: &str) -> Observed {
+    let Some(resources) = scenario.resources.get(process) else {
+        return Observed::Missing("not in this run".into());
+    };
+    let cpu = &resources.cpu_mean_percent;
+    let least_ticks = cpu
+        .runs
+        .iter()
+        .zip(&scenario.window)
+        .map(|(percent, window)| percent * (window.end_s - window.start_s))
+        .fold(f64::INFINITY, f64::min);
+    if least_ticks < CPU_TICKS_NEEDED as f64 {
+        Observed::Missing(UNDER_TICKS.into())
+    } else {
+        Observed::Recorded(cpu.clone())
+    }
 }
 
 /// The headline figures whose repeats moved one way on a side, where that is worth saying.

@@ -6,7 +6,7 @@
 use super::{
     capacity::{step_p99_text, CapacityComparison, FAILED_STEP},
     comparison::{two_decimals, Comparison, Figure, Observed, Pairing, Row, ScenarioComparison},
-    table::{missing_notes, optional_number, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
+    table::{memory_basis, missing_notes, optional_number, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
 };
 use stack_record::{Results, ScenarioResult};
 
@@ -14,7 +14,7 @@ use crate::{
     inference::Trend,
     page::{
         distribution_points, html, number, percentile_plot, stat_cell, Bar, BarSeries, Chart, Markup, Page,
-        Series,
+        Series, UNDER_TICKS,
     },
     scenario::Scenario,
 };
@@ -186,6 +186,7 @@ fn cpu_bars(scenario: &ScenarioComparison) -> Bar {
 fn cell(row: &Row, observed: &Observed) -> Markup {
     match observed {
         Observed::Recorded(stat) => stat_cell(stat, row.figure.scale()),
+        Observed::Missing(why) if why == UNDER_TICKS => html!("{}", UNDER_TICKS),
         Observed::Missing(why) => html!(r#"<span title="{}">–</span>"#, why),
     }
 }
@@ -238,15 +239,16 @@ fn tables(scenario: &ScenarioComparison) -> Markup {
     }
     markup.push(html!(
         "<table><tr><th>process</th><th>CPU % A</th><th>CPU % B</th><th>B/A</th>\
-         <th>RSS MiB A</th><th>RSS MiB B</th><th>B/A</th></tr>",
+         <th>memory</th><th>MiB A</th><th>MiB B</th><th>B/A</th></tr>",
     ));
     for (cpu, rss) in scenario.by_process() {
         markup.push(html!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td>{}</tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td>{}</tr>",
             cpu.figure.process().unwrap_or_default(),
             cell(cpu, &cpu.a),
             cell(cpu, &cpu.b),
             ratio(cpu),
+            memory_basis(rss),
             cell(rss, &rss.a),
             cell(rss, &rss.b),
             ratio(rss)

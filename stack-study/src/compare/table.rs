@@ -10,13 +10,18 @@ use super::{
 };
 use stack_record::Stat;
 
-use crate::{page::number, scenario::Scenario};
+use crate::{
+    page::{number, UNDER_TICKS},
+    scenario::Scenario,
+};
 
 /// `2.61 ±0.21`: the mean and the half-width of its 95 % interval; `–` when missing.
 fn text_cell(observed: &Observed, scale: f64) -> String {
-    match observed.stat() {
-        None => "–".into(),
-        Some(stat) => stat_text(stat, scale),
+    match observed {
+        Observed::Recorded(stat) => stat_text(stat, scale),
+        // Too few ticks to be a figure: said as such, not as a dash that could mean "absent".
+        Observed::Missing(why) if why == UNDER_TICKS => UNDER_TICKS.into(),
+        Observed::Missing(_) => "–".into(),
     }
 }
 
@@ -105,8 +110,8 @@ fn percent(fraction: f64) -> String {
 }
 
 /// The first lines of a comparison of mismatched records.
-pub(super) const MISMATCH_TITLE: &str = "MISMATCHED RECORDS, compared on --allow-mismatch: a difference \
-below may be the set-up's, not the systems'";
+pub(super) const MISMATCH_TITLE: &str = "MISMATCHED RECORDS, compared on --allow-mismatch or \
+--allow-target-kinds: a difference below may be the set-up's, not the systems'";
 
 /// The table `stack compare` prints.
 impl fmt::Display for Comparison {
@@ -121,7 +126,8 @@ impl fmt::Display for Comparison {
         writeln!(f, "design: {}", self.pairing.describe())?;
         writeln!(
             f,
-            "figures: mean ±half-width of its 95 % interval; CPU: mean % of one core; RSS: peak"
+            "figures: mean ±half-width of its 95 % interval; CPU: mean % of one core; memory: peak PSS \
+             where both sides have it, else peak RSS"
         )?;
         writeln!(f, "{}\n", rule(self))?;
         write_list(f, "findings", &self.finding_sentences())?;
@@ -191,21 +197,24 @@ fn write_scenario(f: &mut fmt::Formatter<'_>, scenario: &ScenarioComparison) -> 
             text_cell(&cpu.a, cpu.figure.scale()),
             text_cell(&cpu.b, cpu.figure.scale()),
             cpu.ratio_text(),
+            memory_basis(rss).into(),
             text_cell(&rss.a, rss.figure.scale()),
             text_cell(&rss.b, rss.figure.scale()),
             rss.ratio_text(),
         ]
     });
     let header = [
-        "process",
-        "CPU % A",
-        "CPU % B",
-        "B/A",
-        "RSS MiB A",
-        "RSS MiB B",
-        "B/A",
+        "process", "CPU % A", "CPU % B", "B/A", "memory", "MiB A", "MiB B", "B/A",
     ];
-    write_table(f, "lrrrrrr", &header, by_process.collect())
+    write_table(f, "lrrrlrrr", &header, by_process.collect())
+}
+
+/// What a memory row compares: `PSS`, or `RSS` where a side has no PSS.
+pub(super) fn memory_basis(row: &Row) -> &'static str {
+    match row.figure {
+        super::comparison::Figure::Pss(_) => "PSS",
+        _ => "RSS",
+    }
 }
 
 /// What stands in for the process table of a scenario shorter than a sampling interval.

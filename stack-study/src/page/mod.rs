@@ -387,6 +387,10 @@ pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
     why_withheld(figure, withheld).unwrap_or_else(|| "not recorded".into())
 }
 
+/// What a component's CPU figure reads as where it rests on fewer than [`stack_record::CPU_TICKS_NEEDED`] clock
+/// ticks in some run ([`stack_record::Cost::under_ticks`]): never its number, which is mostly rounding.
+pub const UNDER_TICKS: &str = "under 100 ticks";
+
 /// Why the record withheld `figure`, if it did.
 pub fn why_withheld(figure: &str, withheld: &[Withheld]) -> Option<String> {
     let w = withheld.iter().find(|w| w.figure == figure)?;
