@@ -78,7 +78,9 @@ pub fn write_traces(path: &Path, traces: &BTreeMap<TraceId, TraceSummary>) -> Re
             last_received_unix_ns: trace.last_received_unix_ns,
         })?;
     }
-    writer.flush().with_context(|| format!("writing {}", path.display()))
+    writer
+        .flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads what [`write_traces`] wrote.

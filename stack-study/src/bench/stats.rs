@@ -9,7 +9,11 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use stack_record::{Percentile, ResourceRow, Stat, Window, PERCENTILE_LADDER};
+use stack_record::{
+    needed_samples, supported,
+    traces::{parse_trace_id, TraceId},
+    Percentile, ResourceRow, Stat, Window, Withheld, PERCENTILE_LADDER,
+};
 
 /// The mean of `runs` with the 95 % confidence interval of that mean: mean ± t(0.975, n-1)·s/√n.
 /// No interval with fewer than two runs.
@@ -75,6 +79,43 @@ pub struct Samples {
     pub corrected: BTreeMap<String, Vec<f64>>,
     /// ... and the script's plan: arrivals scheduled and over how many seconds.
     pub plans: BTreeMap<String, Plan>,
+    /// The answered iterations whose request carried a sampled `traceparent` (the script's
+    /// `traced_answer`), in the order of the file.
+    pub traced: Vec<TracedAnswer>,
+}
+
+/// One traced request as k6 answered it: the script's `traced_answer` sample and its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracedAnswer {
+    /// k6's scenario (a capacity step is `<scenario>_step<i>`).
+    pub scenario: String,
+    pub trace_id: TraceId,
+    /// When the iteration was meant to start (its actual start outside arrival-rate scenarios),
+    /// Unix ms to the microsecond.
+    pub start_unix_ms: f64,
+    /// From that start to the answer in hand, ms.
+    pub answer_ms: f64,
+    /// Every check of the contract held.
+    pub accepted: bool,
+}
+
+impl TracedAnswer {
+    /// From a `traced_answer` sample's value and its metadata (`trace=...&start=...&accepted=1`,
+    /// in any order); `None` when a key is missing or malformed.
+    fn of(scenario: &str, answer_ms: f64, metadata: &str) -> Option<Self> {
+        let value = |key: &str| {
+            metadata
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        };
+        Some(Self {
+            scenario: scenario.to_owned(),
+            trace_id: parse_trace_id(value("trace")?).ok()?,
+            start_unix_ms: value("start")?.parse().ok()?,
+            answer_ms,
+            accepted: value("accepted")? == "1",
+        })
+    }
 }
 
 /// An arrival-rate scenario's plan, as the k6 script emits it in its setup.
@@ -93,6 +134,8 @@ struct Columns {
     expected: usize,
     /// Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
     extra: Option<usize>,
+    /// k6's per-sample metadata (`trace=...&start=...`), where the CSV has the column.
+    metadata: Option<usize>,
 }
 
 impl Columns {
@@ -111,6 +154,7 @@ impl Columns {
             scenario: column("scenario")?,
             expected: column("expected_response")?,
             extra: column("extra_tags").ok(),
+            metadata: column("metadata").ok(),
         })
     }
 }
@@ -127,6 +171,7 @@ impl Samples {
             scenario,
             expected,
             extra,
+            metadata,
         } = Columns::of(reader.headers()?, path)?;
         let mut samples = Self::default();
         // By scenario, as `(Unix ms, value)`: corrected for drops once every sample is read.
@@ -169,6 +214,11 @@ impl Samples {
                     .entry(field(scenario).to_owned())
                     .or_default()
                     .push((number(time), number(value))),
+                "traced_answer" => samples.traced.extend(TracedAnswer::of(
+                    field(scenario),
+                    number(value),
+                    metadata.map_or("", field),
+                )),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
                     samples.add_to_plan(name, extra.map_or("", field), number(value));
                 }
@@ -291,6 +341,53 @@ pub fn distribution(histogram: &Histogram<u64>) -> Vec<Percentile> {
             ms: percentile_ms(histogram, percentile),
         })
         .collect()
+}
+
+/// Latencies of one repeat (or step): how many, and their histogram.
+pub struct Sampled {
+    pub count: u64,
+    histogram: Histogram<u64>,
+}
+
+impl Sampled {
+    pub fn of(durations_ms: &[f64]) -> Self {
+        Self {
+            count: durations_ms.len() as u64,
+            histogram: histogram(durations_ms),
+        }
+    }
+
+    pub fn at(&self, q: f64) -> f64 {
+        percentile_ms(&self.histogram, q)
+    }
+
+    /// The percentile `q` if these samples support it, else `None` with the reason in `withheld`.
+    pub fn supported(&self, figure: &str, q: f64, withheld: &mut Vec<Withheld>) -> Option<f64> {
+        supported(figure, q, self.count, || self.at(q), withheld)
+    }
+
+    /// Over `limit`: the p99 when supported, else the maximum (which bounds it), so a few samples
+    /// never clear a generator they cannot show to be on time.
+    pub fn p99_or_max_over(&self, limit: f64) -> bool {
+        let q = if self.count >= needed_samples(99.0) {
+            99.0
+        } else {
+            100.0
+        };
+        self.count > 0 && self.at(q) > limit
+    }
+}
+
+/// The percentile `q` of one figure over the repeats: withheld unless every repeat supports it.
+pub fn over_repeats(figure: &str, q: f64, runs: &[&Sampled], withheld: &mut Vec<Withheld>) -> Option<Stat> {
+    let fewest = runs.iter().map(|run| run.count).min().unwrap_or(0);
+    supported(
+        figure,
+        q,
+        fewest,
+        || stat(&runs.iter().map(|run| run.at(q)).collect::<Vec<_>>()),
+        withheld,
+    )
 }
 
 /// The figures of one measured run of one scenario (or one capacity step).
