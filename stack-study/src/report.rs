@@ -323,11 +323,12 @@ fn completion_section(page: &mut Page, results: &Results) {
     page.html(markup);
 }
 
+/// A percentile of a record and its name in `withheld`.
+type NamedPercentile<'a> = (Option<&'a Stat>, &'static str);
+
 /// The answer's p50 and p99 from the intended start, with their names in `withheld`: the corrected
 /// latency of an open-loop scenario (what its completion is counted beside), k6's own otherwise.
-pub fn answer_percentiles(
-    s: &ScenarioResult,
-) -> ((Option<&Stat>, &'static str), (Option<&Stat>, &'static str)) {
+fn answer_percentiles(s: &ScenarioResult) -> (NamedPercentile<'_>, NamedPercentile<'_>) {
     match &s.open_loop {
         Some(open) => (
             (open.corrected_p50_ms.as_ref(), "corrected_p50_ms"),
@@ -815,6 +816,9 @@ pub fn summary(results: &Results) -> String {
                 }
             );
         }
+        if let Some(line) = completion_line(scenario) {
+            let _ = writeln!(out, "     {line}");
+        }
     }
     for (name, capacity) in results.capacity.iter().flatten() {
         let _ = writeln!(
@@ -833,6 +837,37 @@ pub fn summary(results: &Results) -> String {
         let _ = writeln!(out, "warning: {warning}");
     }
     out
+}
+
+/// The completion of a scenario with traced requests, in one line of the terminal summary.
+fn completion_line(scenario: &ScenarioResult) -> Option<String> {
+    let c = scenario.completion.as_ref()?;
+    let head = format!(
+        "traced {}, untraced {}",
+        number(c.traced.mean),
+        number(c.untraced.mean)
+    );
+    if let Some(why) = &c.withheld_because {
+        return Some(format!("{head}; completion withheld: {why}"));
+    }
+    let p = |figure: &str, stat: &Option<Stat>| match stat {
+        Some(_) => crate::page::completion_text(c, figure, stat.as_ref()),
+        None => format!(
+            "– ({})",
+            withheld_reason(&format!("completion_{figure}"), &scenario.withheld)
+        ),
+    };
+    Some(format!(
+        "{head}; completion p50 {} ms, p99 {} ms, completed {} %, {} /s",
+        p("p50_ms", &c.p50_ms),
+        p("p99_ms", &c.p99_ms),
+        c.completed_fraction
+            .as_ref()
+            .map_or("–".into(), |f| number(f.mean * 100.0)),
+        c.completions_per_s
+            .as_ref()
+            .map_or("–".into(), |f| number(f.mean)),
+    ))
 }
 
 /// Small multiples, one per process: CPU (solid, left) and resident memory (dashed, right) over

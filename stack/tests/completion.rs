@@ -26,7 +26,10 @@ fn fixture() -> PathBuf {
 }
 
 fn number_in(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("the fixture's number").trim().to_owned()
+    std::fs::read_to_string(path)
+        .expect("the fixture's number")
+        .trim()
+        .to_owned()
 }
 
 /// The figures of the fixture's run, its files in `dir`.
@@ -39,9 +42,15 @@ fn figures_of(dir: &Path) -> Results {
             start_s: 0.0,
             end_s: 20.0,
         },
-        repeat_start_ms: number_in(&fixture().join("repeat-start-ms")).parse().expect("Unix ms"),
+        repeat_start_ms: number_in(&fixture().join("repeat-start-ms"))
+            .parse()
+            .expect("Unix ms"),
         thresholds_crossed: false,
-        drain_end_unix_ns: Some(number_in(&fixture().join("drain-end-unix-ns")).parse().expect("Unix ns")),
+        drain_end_unix_ns: Some(
+            number_in(&fixture().join("drain-end-unix-ns"))
+                .parse()
+                .expect("Unix ns"),
+        ),
     }];
     results(&Inputs {
         dir,
@@ -62,7 +71,10 @@ fn one_untraced_request_in_forty_withholds_the_completion_figures() {
     // When its figures are computed
     let results = figures_of(&fixture());
     // Then the counts are kept, and every other completion figure is withheld with the reason
-    let completion = results.scenarios["s1"].completion.clone().expect("traced requests");
+    let completion = results.scenarios["s1"]
+        .completion
+        .clone()
+        .expect("traced requests");
     assert_eq!((completion.traced.mean, completion.untraced.mean), (40.0, 1.0));
     assert_eq!(completion.withheld_because.as_deref(), Some(NOT_PASSED_ON));
     assert_eq!((completion.p50_ms, completion.completed_fraction), (None, None));
@@ -108,7 +120,10 @@ fn completed_and_still_receiving_traces_give_the_completion_beside_the_answer() 
         .mean;
     eprintln!("completion p50 {completion_p50} ms, answer p50 {answer_p50} ms");
     assert!(completion.at_least.is_empty(), "{:?}", completion.at_least);
-    assert!(completion_p50 > 590.0 && completion_p50 < answer_p50, "{completion_p50} vs {answer_p50}");
+    assert!(
+        completion_p50 > 590.0 && completion_p50 < answer_p50,
+        "{completion_p50} vs {answer_p50}"
+    );
     assert_eq!(completion.p99_ms, None);
     assert!(s1.withheld.iter().any(|w| w.figure == "completion_p99_ms"));
 }

@@ -421,7 +421,81 @@ mod tests {
             scenario: name.into(),
             rows,
             trends: vec![],
+            basis: None,
         }
+    }
+
+    /// S1 of a committed smoke run, with completion figures of p50 `completion_p50` ms if given.
+    fn s1_with_completion(completion_p50: Option<f64>) -> ScenarioResult {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
+        let run = RunRecord::read(&dir).expect("the committed smoke run");
+        let mut s1 = run.results.expect("its results").scenarios["s1"].clone();
+        let stat = |value: f64| Stat {
+            mean: value,
+            ci95: None,
+            runs: vec![value],
+        };
+        s1.completion = completion_p50.map(|p50| Completion {
+            traced: stat(40.0),
+            untraced: stat(0.0),
+            completed: Some(stat(40.0)),
+            completed_fraction: Some(stat(1.0)),
+            completions_per_s: Some(stat(20.0)),
+            p50_ms: Some(stat(p50)),
+            p99_ms: None,
+            at_least: vec![],
+            withheld_because: None,
+            clock: "one host".into(),
+        });
+        s1
+    }
+
+    fn judged(comparison: &ScenarioComparison, figure: Figure) -> bool {
+        comparison
+            .rows
+            .iter()
+            .find(|row| row.figure == figure)
+            .unwrap_or_else(|| panic!("a row {figure:?}"))
+            .outcome
+            .is_some()
+    }
+
+    #[test]
+    fn where_both_sides_have_completion_the_verdicts_are_on_it_and_say_so() {
+        // Given A and B both with completion figures (B's an acknowledgement finishing 10 s later)
+        let (a, b) = (
+            s1_with_completion(Some(600.0)),
+            s1_with_completion(Some(10_600.0)),
+        );
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then the completion rows are judged, the answer rows only shown, and the basis says so
+        assert!(judged(&compared, Figure::CompletionP50));
+        assert!(!judged(&compared, Figure::P50));
+        assert!(!judged(&compared, Figure::CompletionsPerS));
+        let basis = compared.basis.expect("a basis");
+        assert!(basis.starts_with("verdicts on the completion"), "{basis}");
+    }
+
+    #[test]
+    fn where_one_side_lacks_completion_its_answer_is_never_set_against_the_others_completion() {
+        // Given A without traces and B with completion figures
+        let (a, b) = (s1_with_completion(None), s1_with_completion(Some(10_600.0)));
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then the verdicts stay on the answer, and B's completion is shown beside A's missing one
+        assert!(judged(&compared, Figure::P50));
+        assert!(!judged(&compared, Figure::CompletionP50));
+        let row = compared
+            .rows
+            .iter()
+            .find(|row| row.figure == Figure::CompletionP50)
+            .expect("a completion row");
+        assert!(row.a.stat().is_none() && row.b.stat().is_some());
+        assert_eq!(row.ratio(), None);
+        let basis = compared.basis.expect("a basis");
+        assert!(basis.contains("only B has completion figures"), "{basis}");
     }
 
     #[test]
