@@ -4,13 +4,15 @@
 //   k6 run -e PROFILE=smoke -e SCENARIOS=s1,s3 k6-tests/script-sync.js
 //
 // Every scenario is an entry of options.scenarios (so it can be selected, sized and thresholded on
-// its own) that runs its group of the brief. Only unexpected answers count as failures: S5's 400 is
-// the answer the saga is built to give, so it is declared expected for that request; a 5xx or a
-// timeout never is. Each scenario has its own thresholds on checks and on http_req_failed, so a
+// its own) that runs its group of the brief. Only unexpected answers count as failures, and what is
+// expected is the implementation's contract (CONTRACT, below): this system's S5 answers 400, the
+// answer the saga is built to give, and a broker design's S1 answers 202; a timeout never is. Each scenario has its own thresholds on checks and on http_req_failed, so a
 // failing run names the scenario that misbehaved.
 //
 // Environment: HOST (localhost), PROFILE (baseline), SCENARIOS (all), REPORT_SECONDS (10, as the
-// report service's), and USERSERVICE_URL, PAYMENTSERVICE_URL, PRODUCTSERVICE_URL,
+// report service's), CONTRACT (./contracts/sync.json: which answers count as accepted, below),
+// TRACE_SAMPLE (0: the fraction of iterations whose request carries a sampled traceparent, below),
+// and USERSERVICE_URL, PAYMENTSERVICE_URL, PRODUCTSERVICE_URL,
 // REPORTSERVICE_URL, ORDERSERVICE_URL, ANALYTICSSERVICE_URL to point one entrypoint elsewhere.
 // `stack bench` also sets: WARMUP_S (run each scenario's warm-up instead: its own shape for that
 // many seconds, no thresholds), S4_REPORTS (fixed-work S4: exactly n reports), CAPACITY_STEP_S
@@ -266,8 +268,80 @@ export const options = {
 // --- Requests -------------------------------------------------------------------------------------
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
-const OK = http.expectedStatuses(200, 201);
-http.setResponseCallback(OK);
+
+// --- The implementation's contract ----------------------------------------------------------------
+//
+// Which answers count as accepted, per scenario, is the implementation's, not the script's: a file
+// of k6-tests/contracts/ (CONTRACT, default this system's sync.json; docs/results.md describes it).
+// Per scenario: `statuses`, the answers k6 counts as expected (any other is in http_req_failed and
+// fails the status check); `slower_than_ms`, a floor the answer must take longer than (a number, or
+// "REPORT_MS" for the report service's own time), for a design that answers once the work is done;
+// and `fields` of the JSON body with `answer` naming them: each `{path, is, value}` where `is` is
+// `sent` (equal to what the request sent under that name), `equal` (to `value`), `above` (`value`),
+// `present` or `match` (the regular expression `value`). The checks below are built from it once,
+// in init, so a request costs what the hand-written checks cost.
+const CONTRACT = JSON.parse(open(__ENV.CONTRACT || './contracts/sync.json'));
+
+const FIELD_RULES = {
+  sent: (rule) => (got, sent) => got === sent[rule.path],
+  equal: (rule) => (got) => got === rule.value,
+  above: (rule) => (got) => got > rule.value,
+  present: () => (got) => !!got,
+  match: (rule) => {
+    const pattern = new RegExp(rule.value);
+    return (got) => pattern.test(got === undefined || got === null ? '' : String(got));
+  },
+};
+
+// What the current request sent, for the `sent` rules: set by accepts() before its checks run, so
+// that each scenario's checks are made once, not per request (the script is also the load
+// generator's cost per request).
+let SENT = {};
+
+// One scenario's contract as k6 checks, made once.
+function acceptanceOf(name) {
+  const label = name.toUpperCase();
+  const terms = CONTRACT.scenarios && CONTRACT.scenarios[name];
+  if (!terms || !Array.isArray(terms.statuses) || terms.statuses.length === 0) {
+    throw new Error(`CONTRACT=${__ENV.CONTRACT || './contracts/sync.json'}: scenario ${name} has no statuses`);
+  }
+  const floor = terms.slower_than_ms === 'REPORT_MS' ? REPORT_MS : terms.slower_than_ms;
+  const rules = (terms.fields || []).map((rule) => {
+    if (!FIELD_RULES[rule.is]) throw new Error(`CONTRACT: ${name}.${rule.path}: "is" must be one of ${Object.keys(FIELD_RULES).join(', ')}`);
+    return { path: rule.path, holds: FIELD_RULES[rule.is](rule) };
+  });
+  const checks = { [`${label} status is ${terms.statuses.join(' or ')}`]: (r) => terms.statuses.includes(r.status) };
+  if (floor !== undefined) checks[`${label} took more than ${floor} ms`] = (r) => r.timings.duration > floor;
+  if (rules.length > 0) {
+    checks[`${label} answers ${terms.answer || 'as its contract says'}`] = (r) =>
+      rules.every((rule) => rule.holds(field(r, rule.path), SENT));
+  }
+  return { responseCallback: http.expectedStatuses(...terms.statuses), checks };
+}
+
+// Whether `res`, the answer to a request that sent `sent`, holds to scenario `name`'s contract (k6's
+// checks, counted per check).
+function accepts(name, res, sent) {
+  SENT = sent;
+  return check(res, ACCEPTANCE[name].checks);
+}
+
+const ACCEPTANCE = Object.fromEntries(ALL.map((name) => [name, acceptanceOf(name)]));
+
+// The contract's expected statuses are the VU's response callback, set when the VU starts running
+// another scenario's iterations (cheaper for k6 than a callback passed with every request).
+let expecting = null;
+function expect(name) {
+  if (expecting !== name) {
+    http.setResponseCallback(ACCEPTANCE[name].responseCallback);
+    expecting = name;
+  }
+}
+
+// Each scenario's request parameters, made once (S4's timeout).
+const PARAMS = Object.fromEntries(
+  ALL.map((name) => [name, { headers: JSON_HEADERS, ...(name === 's4' ? { timeout: `${REPORT_MS / 1000 + 120}s` } : {}) }]),
+);
 
 // Drawn once per VU of each k6 process (every VU runs this init code): with the scenario's name and
 // the iteration's number in it, unique across the whole test, capacity steps, warm-ups and repeats.
@@ -405,12 +479,81 @@ function addOfIteration(metric, value, iteration) {
   delete metadata.i;
 }
 
+// --- Traced requests (issue 29: the time until the work is done) -----------------------------------
+//
+// In a fraction TRACE_SAMPLE of iterations the request carries a sampled W3C `traceparent` with
+// random ids, so that every span the system makes for its work shares that trace id; stack reads
+// the spans over OTLP (stack-record's traces.csv) and takes the last span end as the work's end.
+// Each traced iteration emits one `traced_answer` sample (ms from its intended start to its answer
+// in hand, the corrected latency where the scenario is arrival-rate) with k6's per-sample metadata,
+// which is made for ids (a tag per id would make a series per request): `trace` (32 hex digits),
+// `start` (its intended start in Unix ms to the microsecond) and `accepted` (1 when every check of
+// its contract held). `trace` is set for the whole iteration, so its http_req_* and checks samples
+// carry it too. Untraced iterations cost one Math.random().
+//
+// The intended start is on k6's test clock (`currentTestRunDuration`, sub-millisecond); its Unix time
+// needs that clock's offset, which Date.now() gives only to the millisecond. Each VU measures it once,
+// after its first traced answer: it waits for Date.now() to tick (at most 1 ms) and reads the test
+// clock at the tick, to a few microseconds. Spans are stamped by the same host's clock.
+const TRACE_SAMPLE = Number(__ENV.TRACE_SAMPLE || 0);
+if (!(TRACE_SAMPLE >= 0 && TRACE_SAMPLE <= 1)) throw new Error(`TRACE_SAMPLE=${__ENV.TRACE_SAMPLE}: a fraction from 0 to 1`);
+const TRACED_ANSWER = new Trend('traced_answer', true);
+let unixMinusTestClockMs = null;
+
+const hex8 = () => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+
+// Whether this iteration is traced: its trace, or null. Call before the request.
+function traced() {
+  if (!(TRACE_SAMPLE > 0) || Math.random() >= TRACE_SAMPLE) return null;
+  const id = hex8() + hex8() + hex8() + hex8();
+  exec.vu.metrics.metadata.trace = id;
+  return { id, traceparent: `00-${id}-${hex8()}${hex8()}-01`, answeredAt: 0 };
+}
+
+// The request parameters of scenario `name`, with the trace's header when traced.
+function paramsOf(name, trace) {
+  expect(name);
+  if (!trace) return PARAMS[name];
+  return { ...PARAMS[name], headers: { ...JSON_HEADERS, traceparent: trace.traceparent } };
+}
+
+// The answer is in hand: its time on the test clock. Call right after the request.
+function traceAnswered(trace) {
+  if (trace) trace.answeredAt = exec.instance.currentTestRunDuration;
+}
+
+// Unix ms minus the test clock's ms, read at a tick of Date.now().
+function unixMinusTestClock() {
+  const before = Date.now();
+  let now = before;
+  while (now === before) now = Date.now();
+  return now - exec.instance.currentTestRunDuration;
+}
+
+// The traced iteration's sample, once its checks are known; the metadata cleared after it.
+function traceAccepted(trace, start, accepted) {
+  if (!trace) return;
+  const intended = start.begun - (start.lag || 0);
+  if (unixMinusTestClockMs === null) unixMinusTestClockMs = unixMinusTestClock();
+  const metadata = exec.vu.metrics.metadata;
+  metadata.start = (unixMinusTestClockMs + intended).toFixed(3);
+  metadata.accepted = accepted ? '1' : '0';
+  // Its index, so that stack can move the intended start, read from the index, to the iteration's
+  // own slot when k6 dropped arrivals before it (stats.rs, `net_of_drops`).
+  if (start.lag !== null) metadata.i = String(start.iteration);
+  TRACED_ANSWER.add(trace.answeredAt - intended);
+  delete metadata.trace;
+  delete metadata.start;
+  delete metadata.accepted;
+  delete metadata.i;
+}
+
 // Each scenario's own response times, so the summary reports them apart (k6's http_req_duration
 // mixes all six).
 const LATENCY = Object.fromEntries(ALL.map((name) => [name, new Trend(`latency_${name}`, true)]));
 
-function post(url, body, params = {}) {
-  return http.post(url, JSON.stringify(body), { headers: JSON_HEADERS, ...params });
+function post(url, body, params) {
+  return http.post(url, JSON.stringify(body), params);
 }
 
 function field(res, path) {
@@ -423,89 +566,77 @@ function field(res, path) {
 
 export function s1() {
   const start = arrival();
+  const trace = traced();
   group('S1 register, waiting for the welcome email', () => {
     const email = `k6-${RUN}-${exec.scenario.name}-${exec.scenario.iterationInTest}@example.org`;
-    const res = post(`${URLS.user}/register`, { email });
+    const res = post(`${URLS.user}/register`, { email }, paramsOf('s1', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s1.add(res.timings.duration);
-    check(res, {
-      'S1 status is 201': (r) => r.status === 201,
-      'S1 took more than 500 ms': (r) => r.timings.duration > 500,
-      'S1 answers the registered user': (r) => field(r, 'email') === email && field(r, 'id') > 0,
-    });
+    traceAccepted(trace, start, accepts('s1', res, { email }));
   });
 }
 
 export function s2() {
   const start = arrival();
+  const trace = traced();
   group('S2 slow payment', () => {
-    const res = post(`${URLS.payment}/process_payment`, { amount: 10 });
+    const res = post(`${URLS.payment}/process_payment`, { amount: 10 }, paramsOf('s2', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s2.add(res.timings.duration);
-    check(res, {
-      'S2 status is 200': (r) => r.status === 200,
-      'S2 took more than 2000 ms': (r) => r.timings.duration > 2000,
-      'S2 answers a transaction id': (r) => field(r, 'status') === 'success' && !!field(r, 'transaction_id'),
-    });
+    traceAccepted(trace, start, accepts('s2', res, { amount: 10 }));
   });
 }
 
 export function s3() {
   const start = arrival();
+  const trace = traced();
   group('S3 product update with sequential fan-out', () => {
     const id = 1 + Math.floor(Math.random() * 100);
     const stock = Math.floor(Math.random() * 1000);
-    const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), { headers: JSON_HEADERS });
+    const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), paramsOf('s3', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s3.add(res.timings.duration);
-    check(res, {
-      'S3 status is 200': (r) => r.status === 200,
-      'S3 answers the updated product': (r) => field(r, 'id') === id && field(r, 'stock') === stock,
-    });
+    traceAccepted(trace, start, accepts('s3', res, { id, stock }));
   });
 }
 
 export function s4() {
   const start = arrival();
+  const trace = traced();
   group('S4 CPU-bound report', () => {
-    const res = post(`${URLS.report}/generate_report`, {}, { timeout: `${REPORT_MS / 1000 + 120}s` });
+    const res = post(`${URLS.report}/generate_report`, {}, paramsOf('s4', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s4.add(res.timings.duration);
-    check(res, {
-      'S4 status is 200': (r) => r.status === 200,
-      [`S4 took more than ${REPORT_MS} ms`]: (r) => r.timings.duration > REPORT_MS,
-      'S4 answers a SHA-256 hash': (r) => /^[0-9a-f]{64}$/.test(field(r, 'report_hash') || ''),
-    });
+    traceAccepted(trace, start, accepts('s4', res, {}));
   });
 }
 
 export function s5() {
   const start = arrival();
+  const trace = traced();
   group('S5 order saga with compensation', () => {
-    const res = post(
-      `${URLS.order}/create_order`,
-      { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 },
-      { responseCallback: http.expectedStatuses(400) },
-    );
+    const order = { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 };
+    const res = post(`${URLS.order}/create_order`, order, paramsOf('s5', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s5.add(res.timings.duration);
-    check(res, {
-      'S5 status is 400': (r) => r.status === 400,
-      'S5 answers the payment failure': (r) =>
-        field(r, 'message') === 'Order failed due to payment issue' && field(r, 'status') === 'failed',
-    });
+    traceAccepted(trace, start, accepts('s5', res, order));
   });
 }
 
 export function s6() {
   const start = arrival();
+  const trace = traced();
   group('S6 click ingestion', () => {
-    const res = post(`${URLS.analytics}/track_click`, { user_id: exec.vu.idInTest, page: 'homepage' });
+    const click = { user_id: exec.vu.idInTest, page: 'homepage' };
+    const res = post(`${URLS.analytics}/track_click`, click, paramsOf('s6', trace));
     answered(start);
+    traceAnswered(trace);
     LATENCY.s6.add(res.timings.duration);
-    check(res, {
-      'S6 status is 200': (r) => r.status === 200,
-      'S6 answers tracked': (r) => field(r, 'status') === 'tracked',
-    });
+    traceAccepted(trace, start, accepts('s6', res, click));
   });
 }

@@ -177,6 +177,25 @@ pub struct ScriptOptions {
     /// The arrival-rate VU pool's multiple of rate × SLO (`VU_MARGIN`), where not the script's 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vu_margin: Option<f64>,
+    /// Which answers counted as accepted (`--contract`, the script's `CONTRACT`); `None` in records
+    /// older than contracts, whose checks were this system's (`sync`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractRecord>,
+    /// The fraction of iterations whose request carried a sampled `traceparent` (`--trace-sample`,
+    /// the script's `TRACE_SAMPLE`); `None` in records older than it (none traced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_sample: Option<f64>,
+}
+
+/// The implementation's contract a run was judged by: a file of `k6-tests/contracts/`, or any other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractRecord {
+    /// The contract's own `name` (`sync`, `broker`, ...).
+    pub name: String,
+    /// The file, relative to the workspace where it lies within it.
+    pub file: String,
+    /// SHA-256 of the file's bytes, lower-case hex: two records name the same contract only if equal.
+    pub sha256: String,
 }
 
 /// One line of `resources.csv`: one watched name over one sampling interval.
@@ -277,6 +296,41 @@ pub struct ScenarioResult {
     /// nothing was sampled or no request completed.
     #[serde(default)]
     pub cost: Option<Cost>,
+    /// The time until the work of a traced request was done, from its trace (issue 29); `None`
+    /// where no request was traced or no repeat has its `traces.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<Completion>,
+}
+
+/// What became of a scenario's traced requests whose answer was accepted, and how long their work
+/// took to be done: each one's completion time is its trace's last span end minus its intended start
+/// (`docs/results.md`, "Completion"). Counts and rates are one run per repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// Traced requests whose answer was accepted.
+    pub traced: Stat,
+    /// Of them, those whose trace reached no service (no span of it was received).
+    pub untraced: Stat,
+    /// Of them, those whose trace had stopped receiving spans by the end of the drain.
+    pub completed: Option<Stat>,
+    /// `completed` ÷ `traced`.
+    pub completed_fraction: Option<Stat>,
+    /// Accepted answers per second (the scenario's `rate_per_s`) × `completed_fraction`.
+    pub completions_per_s: Option<Stat>,
+    /// `None` where withheld: for too few traced requests (the scenario's `withheld` names
+    /// `completion_p50_ms`), or by `withheld_because`.
+    pub p50_ms: Option<Stat>,
+    pub p99_ms: Option<Stat>,
+    /// The percentiles (`p50_ms`, `p99_ms`) that fell, in some repeat, at or above a trace still
+    /// receiving spans at the end of the drain: the work took at least that long.
+    #[serde(default)]
+    pub at_least: Vec<String>,
+    /// Why every figure but the counts is withheld (more than 1 % of the traced requests untraced:
+    /// the system did not pass the trace context on).
+    #[serde(default)]
+    pub withheld_because: Option<String>,
+    /// How the spans' times and k6's were set on one clock.
+    pub clock: String,
 }
 
 /// CPU-µs per completed request over a scenario's measured windows (`bench/cost.rs`), one run per
@@ -963,6 +1017,18 @@ mod tests {
                 generator_us: s.clone(),
                 by_process: BTreeMap::from([("postgres".into(), s.clone())]),
                 under_ticks: BTreeMap::new(),
+            }),
+            completion: Some(Completion {
+                traced: s.clone(),
+                untraced: s.clone(),
+                completed: Some(s.clone()),
+                completed_fraction: Some(s.clone()),
+                completions_per_s: Some(s.clone()),
+                p50_ms: Some(s.clone()),
+                p99_ms: None,
+                at_least: vec!["p50_ms".into()],
+                withheld_because: None,
+                clock: "one host".into(),
             }),
         };
         Results {

@@ -15,8 +15,8 @@ use std::{
 use anyhow::{Context, Result};
 
 use stack_record::{
-    self as record, Bucket, Capacity, Cost, Hops, Meta, ResourceRow, Results, RunRecord, ScenarioResult,
-    Stat, Step, Withheld, COST_FIGURE,
+    self as record, Bucket, Capacity, Completion, Cost, Hops, Meta, ResourceRow, Results, RunRecord,
+    ScenarioResult, Stat, Step, Withheld, COST_FIGURE,
 };
 
 use crate::{
@@ -61,6 +61,7 @@ fn render(run: &RunRecord) -> String {
                 capacity_section(&mut page, name, capacity);
             }
             headline_section(&mut page, results);
+            completion_section(&mut page, results);
             open_loop_section(&mut page, results);
             cost_section(&mut page, results);
             for (name, scenario) in &results.scenarios {
@@ -111,6 +112,18 @@ fn metadata_section(page: &mut Page, meta: &Meta) {
 fn run_rows(meta: &Meta) -> Vec<(&'static str, String)> {
     vec![
         ("implementation", meta.implementation.clone()),
+        (
+            "contract",
+            crate::page::contract_text(meta.options.contract.as_ref()),
+        ),
+        (
+            "traced iterations",
+            meta.options
+                .trace_sample
+                .map_or("none (the record is older than tracing)".into(), |f| {
+                    format!("{} % (--trace-sample {})", number(f * 100.0), number(f))
+                }),
+        ),
         ("command", meta.command.join(" ")),
         (
             "started, ended (UTC)",
@@ -276,6 +289,74 @@ fn machine_state(machine: &stack_record::Machine) -> String {
         String::new()
     } else {
         format!("; {}", parts.join(", "))
+    }
+}
+
+/// The answer and the completion side by side, for the scenarios with traced requests: the answer
+/// says when the request was acknowledged, the completion when its work was done (issue 29).
+fn completion_section(page: &mut Page, results: &Results) {
+    let traced: Vec<(&String, &ScenarioResult, &Completion)> = results
+        .scenarios
+        .iter()
+        .filter_map(|(name, s)| Some((name, s, s.completion.as_ref()?)))
+        .collect();
+    if traced.is_empty() {
+        return;
+    }
+    let mut markup = html!("<h2>Answer and completion</h2>");
+    markup.push(html!(r#"<p class="note">Answer: from the intended start to the answer in hand (the corrected latency of an open-loop scenario, k6's own otherwise), over every request; per s: answers accepted by the contract. Completion: from the intended start to the last span end of the request's trace, over the traced requests whose answer was accepted; a trace still receiving spans at the end of the drain counts as not completed, and a percentile reaching one is a lower bound (≥). Untraced: traced requests whose trace reached no service; above 1 % the completion figures are withheld. Completions per s: accepted answers per s × completed fraction. Clock: {}.</p>"#,
+        traced.first().map_or("", |(_, _, c)| c.clock.as_str())));
+    markup.push(html!(
+        "<table><tr><th>scenario</th><th>answer n</th><th>answer p50</th><th>answer p99</th><th>accepted per s</th>         <th>traced n</th><th>untraced</th><th>completion p50</th><th>completion p99</th><th>completed</th>         <th>completions per s</th></tr>"
+    ));
+    for (name, s, c) in traced {
+        let (p50, p99) = answer_percentiles(s);
+        let completion_cell = |figure: &str, stat: &Option<Stat>| match (&c.withheld_because, stat) {
+            (Some(_), _) => html!("–"),
+            (None, Some(_)) => html!("{}", crate::page::completion_text(c, figure, stat.as_ref())),
+            (None, None) => percentile_cell(None, &format!("completion_{figure}"), &s.withheld),
+        };
+        let optional = |stat: &Option<Stat>, scale: f64| {
+            stat.as_ref().map_or(html!("–"), |stat| stat_cell(stat, scale))
+        };
+        markup.push(html!(
+            "<tr><td><b>{}</b> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            name,
+            Scenario::title_of(name),
+            stat_cell(&s.requests, 1.0),
+            percentile_cell(p50.0, p50.1, &s.withheld),
+            percentile_cell(p99.0, p99.1, &s.withheld),
+            stat_cell(&s.rate_per_s, 1.0),
+            stat_cell(&c.traced, 1.0),
+            stat_cell(&c.untraced, 1.0),
+            completion_cell("p50_ms", &c.p50_ms),
+            completion_cell("p99_ms", &c.p99_ms),
+            c.completed_fraction.as_ref().map_or(html!("–"), |f| html!("{} %", number(f.mean * 100.0))),
+            optional(&c.completions_per_s, 1.0),
+        ));
+        if let Some(why) = &c.withheld_because {
+            markup.push(html!(
+                r#"<tr><td></td><td colspan="10" class="note">completion withheld: {}</td></tr>"#,
+                why
+            ));
+        }
+    }
+    markup.push(html!("</table>"));
+    page.html(markup);
+}
+
+/// A percentile of a record and its name in `withheld`.
+type NamedPercentile<'a> = (Option<&'a Stat>, &'static str);
+
+/// The answer's p50 and p99 from the intended start, with their names in `withheld`: the corrected
+/// latency of an open-loop scenario (what its completion is counted beside), k6's own otherwise.
+fn answer_percentiles(s: &ScenarioResult) -> (NamedPercentile<'_>, NamedPercentile<'_>) {
+    match &s.open_loop {
+        Some(open) => (
+            (open.corrected_p50_ms.as_ref(), "corrected_p50_ms"),
+            (open.corrected_p99_ms.as_ref(), "corrected_p99_ms"),
+        ),
+        None => ((s.p50_ms.as_ref(), "p50_ms"), (s.p99_ms.as_ref(), "p99_ms")),
     }
 }
 
@@ -761,6 +842,9 @@ pub fn summary(results: &Results) -> String {
                 }
             );
         }
+        if let Some(line) = completion_line(scenario) {
+            let _ = writeln!(out, "     {line}");
+        }
     }
     for (name, capacity) in results.capacity.iter().flatten() {
         let _ = writeln!(
@@ -779,6 +863,37 @@ pub fn summary(results: &Results) -> String {
         let _ = writeln!(out, "warning: {warning}");
     }
     out
+}
+
+/// The completion of a scenario with traced requests, in one line of the terminal summary.
+fn completion_line(scenario: &ScenarioResult) -> Option<String> {
+    let c = scenario.completion.as_ref()?;
+    let head = format!(
+        "traced {}, untraced {}",
+        number(c.traced.mean),
+        number(c.untraced.mean)
+    );
+    if let Some(why) = &c.withheld_because {
+        return Some(format!("{head}; completion withheld: {why}"));
+    }
+    let p = |figure: &str, stat: &Option<Stat>| match stat {
+        Some(_) => crate::page::completion_text(c, figure, stat.as_ref()),
+        None => format!(
+            "– ({})",
+            withheld_reason(&format!("completion_{figure}"), &scenario.withheld)
+        ),
+    };
+    Some(format!(
+        "{head}; completion p50 {} ms, p99 {} ms, completed {} %, {} /s",
+        p("p50_ms", &c.p50_ms),
+        p("p99_ms", &c.p99_ms),
+        c.completed_fraction
+            .as_ref()
+            .map_or("–".into(), |f| number(f.mean * 100.0)),
+        c.completions_per_s
+            .as_ref()
+            .map_or("–".into(), |f| number(f.mean)),
+    ))
 }
 
 /// Small multiples, one per process: CPU (solid, left) and resident memory (dashed, right) over

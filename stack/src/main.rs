@@ -17,10 +17,11 @@ use clap::{Args, Parser, Subcommand};
 use stack_record::{order::OrderKind, pinning::CpuPinning, TargetKind};
 use stack_study::{
     bench::{
+        contract::{Contract, DEFAULT_CONTRACT},
         generator::{self, CalibrateOptions},
         order, provenance, responder,
         versus::Versus,
-        Bench, Profile,
+        Bench, Profile, DEFAULT_TRACE_SAMPLE,
     },
     compare,
     inference::{self, Criteria},
@@ -206,6 +207,24 @@ struct BenchArgs {
     /// With --versus: which implementation the second system is, for its record.
     #[arg(long, default_value = "sync")]
     versus_implementation: String,
+    /// Which answers count as accepted: a contract of k6-tests/contracts/ by name (sync: this system's,
+    /// broker: 202 for S1, S2, S4 and S5) or a path to a contract file; recorded with its SHA-256.
+    #[arg(long, default_value = DEFAULT_CONTRACT, value_name = "NAME|PATH")]
+    contract: String,
+    /// With --versus: the second system's contract, as --contract is for the first.
+    #[arg(long, default_value = DEFAULT_CONTRACT, value_name = "NAME|PATH")]
+    versus_contract: String,
+    /// The fraction of iterations whose request carries a sampled W3C traceparent (0: none), so
+    /// the time until its work is done is read from its trace; recorded.
+    #[arg(long, default_value_t = DEFAULT_TRACE_SAMPLE, value_parser = fraction)]
+    trace_sample: f64,
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fraction) if (0.0..=1.0).contains(&fraction) => Ok(fraction),
+        _ => Err(format!("{text:?} is not a fraction from 0 to 1")),
+    }
 }
 
 fn non_negative_percent(text: &str) -> Result<f64, String> {
@@ -354,6 +373,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
     let mut scenarios = args.scenarios;
     scenarios.sort();
     scenarios.dedup();
+    let contract = Contract::resolve(root, &args.contract, &scenarios)?;
     let bench = Bench {
         profile: args.profile,
         scenarios,
@@ -370,6 +390,8 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
         seed: args.seed.unwrap_or_else(order::random_seed),
         cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
         keep_processes: args.keep_processes,
+        contract,
+        trace_sample: args.trace_sample,
     };
     match args.versus {
         Some(kind) => {
@@ -378,6 +400,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
                     .with_watch(&args.versus_watch)?
                     .with_database(args.versus_database.as_deref())?,
                 implementation: args.versus_implementation,
+                contract: Contract::resolve(root, &args.versus_contract, &bench.scenarios)?,
             };
             bench.run_versus(&versus, root, compose).await
         }

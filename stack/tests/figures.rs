@@ -33,6 +33,7 @@ fn measured(name: &str) -> Vec<MeasuredRun> {
         },
         repeat_start_ms: start.trim().parse().expect("a Unix ms"),
         thresholds_crossed: false,
+        drain_end_unix_ns: None,
     }]
 }
 

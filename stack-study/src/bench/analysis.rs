@@ -14,18 +14,22 @@ use std::{
 };
 
 use anyhow::Result;
-use hdrhistogram::Histogram;
 
 use super::{
+    completion::{self, CompletionRun},
     cost,
     generator::lag_limit_ms,
     memory,
-    stats::{self, histogram, percentile_ms, request_figures, stat, Plan, Request, RequestFigures, Samples},
+    stats::{
+        self, histogram, over_repeats, request_figures, stat, Plan, Request, RequestFigures, Sampled, Samples,
+    },
 };
 use stack_record::{
-    self as record, ceiling::CeilingFile, needed_samples, supported, Accounting, Capacity, FixedWork,
-    OpenLoop, ProcessResources, ResourceRow, Results, ScenarioResult, Stat, Step, StepSchedule, Thresholds,
-    TimelinePoint, Window, Withheld, FORMAT_VERSION,
+    self as record,
+    ceiling::CeilingFile,
+    traces::{read_traces, TRACES_FILE},
+    Accounting, Capacity, Completion, FixedWork, OpenLoop, ProcessResources, ResourceRow, Results,
+    ScenarioResult, Stat, Step, StepSchedule, Thresholds, TimelinePoint, Window, Withheld, FORMAT_VERSION,
 };
 
 use crate::scenario::{CapacitySteps, Scenario};
@@ -39,6 +43,9 @@ pub struct MeasuredRun {
     pub repeat_start_ms: f64,
     /// k6 exited with crossed thresholds.
     pub thresholds_crossed: bool,
+    /// When `stack` stopped receiving spans for this run and cut its `traces.csv`, Unix ns: a trace
+    /// receiving spans just before it is not completed ([`completion`]). `None` when unknown.
+    pub drain_end_unix_ns: Option<u64>,
 }
 
 pub struct Inputs<'a> {
@@ -55,53 +62,6 @@ pub struct Inputs<'a> {
     pub ceiling: Option<&'a CeilingFile>,
 }
 
-/// Latencies of one repeat (or step): how many, and their histogram.
-struct Sampled {
-    count: u64,
-    histogram: Histogram<u64>,
-}
-
-impl Sampled {
-    fn of(durations_ms: &[f64]) -> Self {
-        Self {
-            count: durations_ms.len() as u64,
-            histogram: histogram(durations_ms),
-        }
-    }
-
-    fn at(&self, q: f64) -> f64 {
-        percentile_ms(&self.histogram, q)
-    }
-
-    /// The percentile `q` if these samples support it, else `None` with the reason in `withheld`.
-    fn supported(&self, figure: &str, q: f64, withheld: &mut Vec<Withheld>) -> Option<f64> {
-        supported(figure, q, self.count, || self.at(q), withheld)
-    }
-
-    /// Over `limit`: the p99 when supported, else the maximum (which bounds it), so a few samples
-    /// never clear a generator they cannot show to be on time.
-    fn p99_or_max_over(&self, limit: f64) -> bool {
-        let q = if self.count >= needed_samples(99.0) {
-            99.0
-        } else {
-            100.0
-        };
-        self.count > 0 && self.at(q) > limit
-    }
-}
-
-/// The percentile `q` of one figure over the repeats: withheld unless every repeat supports it.
-fn over_repeats(figure: &str, q: f64, runs: &[&Sampled], withheld: &mut Vec<Withheld>) -> Option<Stat> {
-    let fewest = runs.iter().map(|run| run.count).min().unwrap_or(0);
-    supported(
-        figure,
-        q,
-        fewest,
-        || stat(&runs.iter().map(|run| run.at(q)).collect::<Vec<_>>()),
-        withheld,
-    )
-}
-
 /// One measured run of a scenario, reduced.
 struct ReducedRun {
     figures: RequestFigures,
@@ -110,6 +70,17 @@ struct ReducedRun {
     checks_failed: u64,
     /// Arrival-rate runs outside the capacity profile.
     open: Option<OpenLoopSamples>,
+    /// Its traced requests against its traces, where the run has a `traces.csv`.
+    completion: Option<CompletionRun>,
+}
+
+impl ReducedRun {
+    /// Requests answered as expected per second: of the plan where open-loop, else of the run.
+    fn rate_per_s(&self) -> f64 {
+        self.open
+            .as_ref()
+            .map_or(self.figures.rate_per_s, OpenLoopSamples::rate_per_s)
+    }
 }
 
 /// The open-loop side of one run (or step).
@@ -252,6 +223,7 @@ impl ScenarioRuns {
                 read.steps.extend(run_steps);
             }
             read.per_run.push(ReducedRun {
+                completion: completion_run(inputs, scenario, run, &samples)?,
                 open: OpenLoopSamples::of(&samples, name, &figures, dropped, run.window.repeat),
                 figures,
                 latency: Sampled::of(&durations),
@@ -261,6 +233,32 @@ impl ScenarioRuns {
         }
         Ok(read)
     }
+}
+
+/// A run's traced requests of `scenario` against its `traces.csv`; `None` where it has none.
+fn completion_run(
+    inputs: &Inputs,
+    scenario: Scenario,
+    run: &MeasuredRun,
+    samples: &Samples,
+) -> Result<Option<CompletionRun>> {
+    let path = record::scenario_dir(inputs.dir, run.window.repeat, scenario.name()).join(TRACES_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let traces = read_traces(&path)?;
+    let answers = samples.traced.iter().filter(|t| scenario.runs_as(&t.scenario));
+    Ok(Some(CompletionRun::of(answers, &traces, run.drain_end_unix_ns)))
+}
+
+/// The completion figures, where every repeat has its traces.
+fn completion_over(per_run: &[ReducedRun], withheld: &mut Vec<Withheld>) -> Option<Completion> {
+    let runs: Vec<CompletionRun> = per_run
+        .iter()
+        .map(|r| r.completion.clone())
+        .collect::<Option<_>>()?;
+    let rates: Vec<f64> = per_run.iter().map(ReducedRun::rate_per_s).collect();
+    completion::completion_of(&runs, &rates, withheld)
 }
 
 /// One scenario's figures over its repeats, from its runs reduced: its entry in `results.json`.
@@ -290,6 +288,7 @@ fn scenario_result(
     let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
     let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
     let open_loop = open_loop_of(per_run, slo_p99_ms, &mut withheld);
+    let completion = completion_over(per_run, &mut withheld);
     let cost = cost::per_request(
         inputs.resources,
         &windows,
@@ -299,11 +298,7 @@ fn scenario_result(
     ScenarioResult {
         window: windows,
         requests: of(&|r| r.figures.requests as f64),
-        rate_per_s: of(&|r| {
-            r.open
-                .as_ref()
-                .map_or(r.figures.rate_per_s, OpenLoopSamples::rate_per_s)
-        }),
+        rate_per_s: of(&ReducedRun::rate_per_s),
         p50_ms,
         p90_ms,
         p99_ms,
@@ -320,6 +315,7 @@ fn scenario_result(
         resources,
         hops: None,
         cost,
+        completion,
     }
 }
 
@@ -623,6 +619,7 @@ mod tests {
             },
             repeat_start_ms: 0.0,
             thresholds_crossed: false,
+            drain_end_unix_ns: None,
         };
         // When the steps are judged
         let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
@@ -661,6 +658,7 @@ mod tests {
             },
             repeat_start_ms: 0.0,
             thresholds_crossed: false,
+            drain_end_unix_ns: None,
         };
         // When it is judged
         let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);

@@ -11,6 +11,8 @@
 //! k6's raw samples ([`analysis`]).
 
 pub mod analysis;
+pub mod completion;
+pub mod contract;
 pub mod cost;
 pub mod fresh;
 pub mod generator;
@@ -124,7 +126,16 @@ pub struct Bench {
     /// `--keep-processes`: one launch of a local system for every repeat, instead of a restart
     /// before each ([`fresh`]).
     pub keep_processes: bool,
+    /// `--contract`: which answers count as accepted.
+    pub contract: contract::Contract,
+    /// `--trace-sample`: the fraction of iterations whose request carries a sampled `traceparent`.
+    pub trace_sample: f64,
 }
+
+/// The fraction of iterations traced unless `--trace-sample` says otherwise: enough traced requests
+/// for a completion p50 in a 30 s open run at 10/s (30 of the 20 it needs), while the system
+/// exports spans for one request in ten only (its roots unsampled otherwise).
+pub const DEFAULT_TRACE_SAMPLE: f64 = 0.1;
 
 /// The step length of the capacity profile: `CAPACITY_STEP_S`, else the plan's default.
 fn capacity_step_s(plan: &CapacityPlan) -> Result<f64> {
@@ -356,6 +367,8 @@ impl<'s> RecordUnderWay<'s> {
                 s4_reports: bench.s4_reports,
                 capacity_step_s: bench_run.step_s,
                 vu_margin: bench.vu_margin,
+                contract: Some(bench.contract.record.clone()),
+                trace_sample: Some(bench.trace_sample),
             },
             order: Some(order.clone()),
             quiescing: Some(quiescing),
@@ -418,6 +431,8 @@ impl<'s> RecordUnderWay<'s> {
         if let Some(margin) = bench.vu_margin {
             env.push(("VU_MARGIN".to_owned(), margin.to_string()));
         }
+        env.push(("CONTRACT".to_owned(), bench.contract.path.display().to_string()));
+        env.push(("TRACE_SAMPLE".to_owned(), bench.trace_sample.to_string()));
         k6::Invocation {
             k6: &bench_run.k6,
             script: bench_run.root.join(provenance::SCRIPT_FILE),
@@ -491,6 +506,8 @@ impl<'s> RecordUnderWay<'s> {
                 },
                 repeat_start_ms,
                 thresholds_crossed: !status.success(),
+                // Set where the run's spans were received and its traces.csv cut (the OTLP receiver).
+                drain_end_unix_ns: None,
             });
             self.meta.runs.push(MetaRunEntry {
                 repeat,

@@ -9,7 +9,11 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use stack_record::{Percentile, ResourceRow, Stat, Window, PERCENTILE_LADDER};
+use stack_record::{
+    needed_samples, supported,
+    traces::{parse_trace_id, TraceId},
+    Percentile, ResourceRow, Stat, Window, Withheld, PERCENTILE_LADDER,
+};
 
 /// The mean of `runs` with the 95 % confidence interval of that mean: mean ± t(0.975, n-1)·s/√n.
 /// No interval with fewer than two runs.
@@ -75,6 +79,47 @@ pub struct Samples {
     pub corrected: BTreeMap<String, Vec<f64>>,
     /// ... and the script's plan: arrivals scheduled and over how many seconds.
     pub plans: BTreeMap<String, Plan>,
+    /// The answered iterations whose request carried a sampled `traceparent` (the script's
+    /// `traced_answer`), in the order of the file.
+    pub traced: Vec<TracedAnswer>,
+}
+
+/// One traced request as k6 answered it: the script's `traced_answer` sample and its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracedAnswer {
+    /// k6's scenario (a capacity step is `<scenario>_step<i>`).
+    pub scenario: String,
+    pub trace_id: TraceId,
+    /// When the iteration was meant to start (its actual start outside arrival-rate scenarios),
+    /// Unix ms to the microsecond.
+    pub start_unix_ms: f64,
+    /// From that start to the answer in hand, ms.
+    pub answer_ms: f64,
+    /// Every check of the contract held.
+    pub accepted: bool,
+    /// The iteration's index in an arrival-rate scenario (metadata `i`): its start is read from
+    /// the index's slot and moved to its own when k6 dropped arrivals before it ([`net_of_drops`]).
+    pub iteration: Option<u64>,
+}
+
+impl TracedAnswer {
+    /// From a `traced_answer` sample's value and its metadata (`trace=...&start=...&accepted=1`,
+    /// in any order); `None` when a key is missing or malformed.
+    fn of(scenario: &str, answer_ms: f64, metadata: &str) -> Option<Self> {
+        let value = |key: &str| {
+            metadata
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        };
+        Some(Self {
+            scenario: scenario.to_owned(),
+            trace_id: parse_trace_id(value("trace")?).ok()?,
+            start_unix_ms: value("start")?.parse().ok()?,
+            answer_ms,
+            accepted: value("accepted")? == "1",
+            iteration: value("i").and_then(|index| index.parse().ok()),
+        })
+    }
 }
 
 /// An arrival-rate scenario's plan, as the k6 script emits it in its setup.
@@ -93,7 +138,8 @@ struct Columns {
     expected: usize,
     /// Tags of the script's own (`planned`) are in `extra_tags`, `name=value&...`.
     extra: Option<usize>,
-    /// k6's per-sample metadata, `name=value&...`: the script's iteration index `i`.
+    /// k6's per-sample metadata, `name=value&...`: the script's iteration index `i`, and a traced
+    /// iteration's `trace`, `start` and `accepted`, where the CSV has the column.
     metadata: Option<usize>,
 }
 
@@ -178,6 +224,11 @@ impl Samples {
                     .entry(field(scenario).to_owned())
                     .or_default()
                     .push(emitted()),
+                "traced_answer" => samples.traced.extend(TracedAnswer::of(
+                    field(scenario),
+                    number(value),
+                    metadata.map_or("", field),
+                )),
                 name @ ("schedule_arrivals" | "schedule_seconds") => {
                     samples.add_to_plan(name, extra.map_or("", field), number(value));
                 }
@@ -223,19 +274,36 @@ impl Samples {
                 .get(&name)
                 .filter(|plan| plan.arrivals > 0)
                 .map(|plan| plan.seconds * 1000.0 / plan.arrivals as f64);
-            let (net_lags, net_corrected) = match interval {
-                Some(interval) => net_of_drops(
-                    &lags_of,
-                    &corrected_of,
-                    drops.get(&name).unwrap_or(&no_drops),
-                    interval,
-                ),
-                None => (values(&lags_of), values(&corrected_of)),
+            let Some(interval) = interval else {
+                self.lags.insert(name.clone(), values(&lags_of));
+                self.corrected.insert(name, values(&corrected_of));
+                continue;
             };
-            self.lags.insert(name.clone(), net_lags);
-            self.corrected.insert(name, net_corrected);
+            let netted = net_of_drops(
+                &lags_of,
+                &corrected_of,
+                drops.get(&name).unwrap_or(&no_drops),
+                interval,
+            );
+            for traced in self.traced.iter_mut().filter(|traced| traced.scenario == name) {
+                if let Some(behind) = traced.iteration.and_then(|i| netted.behind_of_iteration.get(&i)) {
+                    let skipped_ms = *behind as f64 * interval;
+                    traced.start_unix_ms += skipped_ms;
+                    traced.answer_ms = (traced.answer_ms - skipped_ms).max(0.0);
+                }
+            }
+            self.lags.insert(name.clone(), netted.lags);
+            self.corrected.insert(name, netted.corrected);
         }
     }
+}
+
+/// One arrival-rate scenario's samples net of its drops ([`net_of_drops`]).
+pub struct Netted {
+    pub lags: Vec<f64>,
+    pub corrected: Vec<f64>,
+    /// By iteration index: how many slots k6 had skipped (dropped) before the iteration started.
+    pub behind_of_iteration: std::collections::HashMap<u64, usize>,
 }
 
 /// A lag or corrected-latency sample as the script emits it.
@@ -277,12 +345,7 @@ fn values(emitted: &[Emitted]) -> Vec<f64> {
 /// back to the drops stamped by its measured slot plus those skipped ([`behind_by_slot`]), which
 /// misses drops stamped late. The count becomes time at the plan's mean interval: exact for
 /// constant-arrival-rate, approximate for ramping-arrival-rate, whose interval varies.
-pub fn net_of_drops(
-    lags: &[Emitted],
-    corrected: &[Emitted],
-    drops: &[f64],
-    interval_ms: f64,
-) -> (Vec<f64>, Vec<f64>) {
+pub fn net_of_drops(lags: &[Emitted], corrected: &[Emitted], drops: &[f64], interval_ms: f64) -> Netted {
     let stamped_by = |t: f64| drops.partition_point(|&dropped| dropped <= t);
     let mut behind_of_iteration = std::collections::HashMap::new();
     let net = |sample: &Emitted, behind: usize| (sample.value_ms - behind as f64 * interval_ms).max(0.0);
@@ -306,7 +369,11 @@ pub fn net_of_drops(
             net(sample, behind)
         })
         .collect();
-    (net_lags, net_corrected)
+    Netted {
+        lags: net_lags,
+        corrected: net_corrected,
+        behind_of_iteration,
+    }
 }
 
 /// For a sample that cannot be paired with its start: the drops stamped by its slot, found from the
@@ -362,6 +429,53 @@ pub fn distribution(histogram: &Histogram<u64>) -> Vec<Percentile> {
             ms: percentile_ms(histogram, percentile),
         })
         .collect()
+}
+
+/// Latencies of one repeat (or step): how many, and their histogram.
+pub struct Sampled {
+    pub count: u64,
+    histogram: Histogram<u64>,
+}
+
+impl Sampled {
+    pub fn of(durations_ms: &[f64]) -> Self {
+        Self {
+            count: durations_ms.len() as u64,
+            histogram: histogram(durations_ms),
+        }
+    }
+
+    pub fn at(&self, q: f64) -> f64 {
+        percentile_ms(&self.histogram, q)
+    }
+
+    /// The percentile `q` if these samples support it, else `None` with the reason in `withheld`.
+    pub fn supported(&self, figure: &str, q: f64, withheld: &mut Vec<Withheld>) -> Option<f64> {
+        supported(figure, q, self.count, || self.at(q), withheld)
+    }
+
+    /// Over `limit`: the p99 when supported, else the maximum (which bounds it), so a few samples
+    /// never clear a generator they cannot show to be on time.
+    pub fn p99_or_max_over(&self, limit: f64) -> bool {
+        let q = if self.count >= needed_samples(99.0) {
+            99.0
+        } else {
+            100.0
+        };
+        self.count > 0 && self.at(q) > limit
+    }
+}
+
+/// The percentile `q` of one figure over the repeats: withheld unless every repeat supports it.
+pub fn over_repeats(figure: &str, q: f64, runs: &[&Sampled], withheld: &mut Vec<Withheld>) -> Option<Stat> {
+    let fewest = runs.iter().map(|run| run.count).min().unwrap_or(0);
+    supported(
+        figure,
+        q,
+        fewest,
+        || stat(&runs.iter().map(|run| run.at(q)).collect::<Vec<_>>()),
+        withheld,
+    )
 }
 
 /// The figures of one measured run of one scenario (or one capacity step).
@@ -468,7 +582,7 @@ mod tests {
         let drops = [30.0, 40.0, 50.0];
         let lags = [sample(21.0, 1.0, 2), sample(62.0, 32.0, 3)];
         // When they are taken net of the drops
-        let (lags, _) = net_of_drops(&lags, &[], &drops, 10.0);
+        let lags = net_of_drops(&lags, &[], &drops, 10.0).lags;
         // Then the later one is 2 ms late, the earlier one as measured
         assert_eq!(lags, vec![1.0, 2.0]);
     }
@@ -480,7 +594,7 @@ mod tests {
         let drops = [55.0, 56.0, 57.0];
         let lags = [sample(62.0, 32.0, 3)];
         // When it is taken net of the drops
-        let (lags, _) = net_of_drops(&lags, &[], &drops, 10.0);
+        let lags = net_of_drops(&lags, &[], &drops, 10.0).lags;
         // Then every drop stamped before its start counts: it is 2 ms late, not 32
         assert_eq!(lags, vec![2.0]);
     }
@@ -494,7 +608,7 @@ mod tests {
         let lags = [sample(20.0, 0.0, 2), sample(1_051.0, 1_001.0, 5)];
         let corrected = [sample(1_020.0, 1_000.0, 2), sample(1_053.0, 1_003.0, 5)];
         // When they are taken net of the drops
-        let (_, corrected) = net_of_drops(&lags, &corrected, &drops, 10.0);
+        let corrected = net_of_drops(&lags, &corrected, &drops, 10.0).corrected;
         // Then the first counts none of the drops (they came after its start) and the second all
         // hundred, which its start followed: 1 ms late plus 2 ms to its answer
         assert_eq!(corrected, vec![1_000.0, 3.0]);
@@ -511,9 +625,39 @@ mod tests {
             iteration: None,
         }];
         // When it is taken net of the drops
-        let (_, corrected) = net_of_drops(&[], &corrected, &drops, 10.0);
+        let corrected = net_of_drops(&[], &corrected, &drops, 10.0).corrected;
         // Then the drops by its slot are found from its measured slot: 4 ms
         assert_eq!(corrected, vec![4.0]);
+    }
+
+    #[test]
+    fn a_traced_requests_intended_start_is_moved_past_the_drops_before_it() {
+        // Given S5 at 100/s (10 ms apart) whose slots 3 to 5 were dropped, and the iteration of
+        // slot 6 (index 3) traced: the script read its intended start from slot 3 (30 ms) and its
+        // answer 34 ms after that, at 64 ms
+        let mut samples = Samples::default();
+        samples.plans.insert(
+            "s5".into(),
+            Plan {
+                arrivals: 100,
+                seconds: 1.0,
+            },
+        );
+        samples.traced.push(TracedAnswer {
+            scenario: "s5".into(),
+            trace_id: [1; 16],
+            start_unix_ms: 30.0,
+            answer_ms: 34.0,
+            accepted: true,
+            iteration: Some(3),
+        });
+        let lags = BTreeMap::from([("s5".to_owned(), vec![sample(62.0, 32.0, 3)])]);
+        let drops = BTreeMap::from([("s5".to_owned(), vec![30.0, 40.0, 50.0])]);
+        // When the samples are taken net of the drops
+        samples.set_net_of_drops(lags, BTreeMap::new(), drops);
+        // Then its intended start is its own slot, 60 ms, and its answer 4 ms after it
+        assert_eq!(samples.traced[0].start_unix_ms, 60.0);
+        assert_eq!(samples.traced[0].answer_ms, 4.0);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Versus {
     pub target: Target,
     /// Which implementation side B is, for its record.
     pub implementation: String,
+    /// Which answers of side B count as accepted (`--versus-contract`).
+    pub contract: super::contract::Contract,
 }
 
 /// The two sides' names, as `study.json` and the study's folders name them.
@@ -60,6 +62,7 @@ impl Bench {
         let b = Bench {
             target: versus.target.clone(),
             implementation: versus.implementation.clone(),
+            contract: versus.contract.clone(),
             ..self.clone()
         };
         let started_at = super::provenance::now_rfc3339();

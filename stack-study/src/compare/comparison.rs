@@ -61,6 +61,8 @@ impl Pairing {
 pub struct ComparedRun {
     /// Run id, implementation, profile and repeats.
     pub label: String,
+    /// The contract its answers were judged by ([`crate::page::contract_text`]).
+    pub contract: String,
     pub warnings: Vec<Warning>,
 }
 
@@ -76,6 +78,7 @@ impl ComparedRun {
                 if run.meta.repeats == 1 { "" } else { "s" }
             ),
             warnings: warning::warnings(run),
+            contract: crate::page::contract_text(run.meta.options.contract.as_ref()),
         }
     }
 }
@@ -151,6 +154,9 @@ pub struct ScenarioComparison {
     /// Headline figures whose repeats moved one way on a side: drifts, and runs too short to test
     /// that nonetheless rose or fell at every repeat.
     pub trends: Vec<SideTrend>,
+    /// Which figure the verdicts are on, answer or completion, and why; `None` where neither side
+    /// has completion figures (then it is the answer, as always).
+    pub basis: Option<String>,
 }
 
 impl ScenarioComparison {
@@ -226,8 +232,14 @@ fn word(direction: Direction) -> &'static str {
 /// What a row compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Figure {
+    /// The answer's p50: from the request (its intended start where open-loop) to its answer.
     P50,
     P99,
+    /// The completion's p50: from the intended start to the last span end of its trace.
+    CompletionP50,
+    CompletionP99,
+    /// Accepted answers per second × the completed fraction of the traced ones.
+    CompletionsPerS,
     Throughput,
     /// The system's CPU-µs per completed request (services and database together).
     CpuPerRequest,
@@ -243,8 +255,11 @@ impl Figure {
     /// How the figure is labelled in the tables.
     pub fn label(&self) -> String {
         match self {
-            Self::P50 => "p50 ms".into(),
-            Self::P99 => "p99 ms".into(),
+            Self::P50 => "answer p50 ms".into(),
+            Self::P99 => "answer p99 ms".into(),
+            Self::CompletionP50 => "completion p50 ms".into(),
+            Self::CompletionP99 => "completion p99 ms".into(),
+            Self::CompletionsPerS => "completions /s".into(),
             Self::Throughput => "throughput /s".into(),
             Self::CpuPerRequest => "CPU µs/request".into(),
             Self::Cpu(process) => format!("CPU % {process}"),
@@ -262,7 +277,7 @@ impl Figure {
     /// Percentiles are read from a histogram of 3 significant digits; the rest are as measured.
     pub fn resolution(&self) -> Resolution {
         match self {
-            Self::P50 | Self::P99 => Resolution::Bucketed,
+            Self::P50 | Self::P99 | Self::CompletionP50 | Self::CompletionP99 => Resolution::Bucketed,
             _ => Resolution::Exact,
         }
     }
@@ -270,7 +285,7 @@ impl Figure {
     /// Which way is better: a higher throughput, a lower everything else.
     pub fn better(&self) -> Direction {
         match self {
-            Self::Throughput => Direction::Higher,
+            Self::Throughput | Self::CompletionsPerS => Direction::Higher,
             _ => Direction::Lower,
         }
     }
@@ -279,7 +294,13 @@ impl Figure {
     pub fn process(&self) -> Option<&str> {
         match self {
             Self::Cpu(process) | Self::Rss(process) | Self::Pss(process) => Some(process),
-            Self::P50 | Self::P99 | Self::Throughput | Self::CpuPerRequest => None,
+            Self::P50
+            | Self::P99
+            | Self::CompletionP50
+            | Self::CompletionP99
+            | Self::CompletionsPerS
+            | Self::Throughput
+            | Self::CpuPerRequest => None,
         }
     }
 

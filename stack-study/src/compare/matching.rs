@@ -101,6 +101,13 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         option(a.options.vu_margin),
         option(b.options.vu_margin),
     );
+    // Each traced request costs the system its spans' export: a cost both sides must share. The
+    // contracts may differ: they are each implementation's own.
+    check(
+        "traced fraction",
+        option(a.options.trace_sample),
+        option(b.options.trace_sample),
+    );
     // An older record did not pin: the same as a record pinned on neither side.
     let pinning = |meta: &Meta| {
         let cpus = meta.cpus.clone().unwrap_or_default();

@@ -40,7 +40,9 @@ pub use comparison::{
 };
 pub use matching::Mismatch;
 
-use stack_record::{self as record, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE, CPU_TICKS_NEEDED};
+use stack_record::{
+    self as record, Completion, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE, CPU_TICKS_NEEDED,
+};
 
 use crate::{
     inference::{self, Criteria, Outcome, Trend, Untestable},
@@ -202,19 +204,110 @@ fn compare_scenario(
             Observed::Recorded(b.rate_per_s.clone()),
         )
     };
+    // Where both sides have completion figures, the verdicts are on the completion: an answer may
+    // be an acknowledgement. Answer rows then are shown without one; no row sets one side's answer
+    // against the other's completion.
+    let on_completion = has_completion(a) && has_completion(b);
+    let answer = |figure: Figure, a: Observed, b: Observed| match on_completion {
+        true => unjudged(figure, a, b),
+        false => headline(figure, a, b),
+    };
     let mut rows = vec![
-        headline(Figure::P50, p50(a), p50(b)),
-        headline(Figure::P99, p99(a), p99(b)),
+        answer(Figure::P50, p50(a), p50(b)),
+        answer(Figure::P99, p99(a), p99(b)),
         throughput,
         headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
     ];
+    let basis = completion_basis(a, b);
+    if basis.is_some() {
+        let completion = |figure: Figure, pick: fn(&Completion) -> Option<&Stat>, name: &str| {
+            let (oa, ob) = (completion_of(a, pick, name), completion_of(b, pick, name));
+            match on_completion {
+                true => headline(figure, oa, ob),
+                false => unjudged(figure, oa, ob),
+            }
+        };
+        rows.push(completion(
+            Figure::CompletionP50,
+            |c| c.p50_ms.as_ref(),
+            "completion_p50_ms",
+        ));
+        rows.push(completion(
+            Figure::CompletionP99,
+            |c| c.p99_ms.as_ref(),
+            "completion_p99_ms",
+        ));
+        rows.push(unjudged(
+            Figure::CompletionsPerS,
+            completion_of(a, |c| c.completions_per_s.as_ref(), ""),
+            completion_of(b, |c| c.completions_per_s.as_ref(), ""),
+        ));
+    }
     rows.extend(process_rows(a, b));
     let trends = trends_of(&rows);
     ScenarioComparison {
         scenario: name.into(),
         rows,
         trends,
+        basis,
     }
+}
+
+/// A row shown with no verdict, its values as observed.
+fn unjudged(figure: Figure, a: Observed, b: Observed) -> Row {
+    Row {
+        figure,
+        a,
+        b,
+        outcome: None,
+        finding: None,
+    }
+}
+
+/// Whether a side has completion figures to judge (traced requests, not withheld).
+fn has_completion(scenario: &ScenarioResult) -> bool {
+    scenario
+        .completion
+        .as_ref()
+        .is_some_and(|c| c.withheld_because.is_none())
+}
+
+/// Which figure a scenario's verdicts are on, said in one sentence; `None` where neither side
+/// traced a request.
+fn completion_basis(a: &ScenarioResult, b: &ScenarioResult) -> Option<String> {
+    match (has_completion(a), has_completion(b)) {
+        (true, true) => Some(
+            "verdicts on the completion (the time until the work was done, from the traces), which              both sides have; the answer rows are shown without a verdict"
+                .into(),
+        ),
+        (true, false) | (false, true) => {
+            let (with, without) = if has_completion(a) { ("A", "B") } else { ("B", "A") };
+            Some(format!(
+                "verdicts on the answer: only {with} has completion figures, shown without a verdict;                  {with}'s completion is not set against {without}'s answer"
+            ))
+        }
+        (false, false) if a.completion.is_some() || b.completion.is_some() => Some(
+            "verdicts on the answer: neither side's completion figures could be used (see their rows)"
+                .into(),
+        ),
+        (false, false) => None,
+    }
+}
+
+/// One completion figure of a side, or why it has none.
+fn completion_of(
+    scenario: &ScenarioResult,
+    pick: fn(&Completion) -> Option<&Stat>,
+    figure: &str,
+) -> Observed {
+    let Some(completion) = &scenario.completion else {
+        return Observed::Missing("no traced requests, or no traces, in this run".into());
+    };
+    if let Some(why) = &completion.withheld_because {
+        return Observed::Missing(why.clone());
+    }
+    let reason = why_withheld(figure, &scenario.withheld).unwrap_or_else(|| "not in this run".into());
+    Observed::from_option(pick(completion), &reason)
 }
 
 /// A row shown with no verdict.
@@ -361,7 +454,81 @@ mod tests {
             scenario: name.into(),
             rows,
             trends: vec![],
+            basis: None,
         }
+    }
+
+    /// S1 of a committed smoke run, with completion figures of p50 `completion_p50` ms if given.
+    fn s1_with_completion(completion_p50: Option<f64>) -> ScenarioResult {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
+        let run = RunRecord::read(&dir).expect("the committed smoke run");
+        let mut s1 = run.results.expect("its results").scenarios["s1"].clone();
+        let stat = |value: f64| Stat {
+            mean: value,
+            ci95: None,
+            runs: vec![value],
+        };
+        s1.completion = completion_p50.map(|p50| Completion {
+            traced: stat(40.0),
+            untraced: stat(0.0),
+            completed: Some(stat(40.0)),
+            completed_fraction: Some(stat(1.0)),
+            completions_per_s: Some(stat(20.0)),
+            p50_ms: Some(stat(p50)),
+            p99_ms: None,
+            at_least: vec![],
+            withheld_because: None,
+            clock: "one host".into(),
+        });
+        s1
+    }
+
+    fn judged(comparison: &ScenarioComparison, figure: Figure) -> bool {
+        comparison
+            .rows
+            .iter()
+            .find(|row| row.figure == figure)
+            .unwrap_or_else(|| panic!("a row {figure:?}"))
+            .outcome
+            .is_some()
+    }
+
+    #[test]
+    fn where_both_sides_have_completion_the_verdicts_are_on_it_and_say_so() {
+        // Given A and B both with completion figures (B's an acknowledgement finishing 10 s later)
+        let (a, b) = (
+            s1_with_completion(Some(600.0)),
+            s1_with_completion(Some(10_600.0)),
+        );
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then the completion rows are judged, the answer rows only shown, and the basis says so
+        assert!(judged(&compared, Figure::CompletionP50));
+        assert!(!judged(&compared, Figure::P50));
+        assert!(!judged(&compared, Figure::CompletionsPerS));
+        let basis = compared.basis.expect("a basis");
+        assert!(basis.starts_with("verdicts on the completion"), "{basis}");
+    }
+
+    #[test]
+    fn where_one_side_lacks_completion_its_answer_is_never_set_against_the_others_completion() {
+        // Given A without traces and B with completion figures
+        let (a, b) = (s1_with_completion(None), s1_with_completion(Some(10_600.0)));
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then the verdicts stay on the answer, and B's completion is shown beside A's missing one
+        assert!(judged(&compared, Figure::P50));
+        assert!(!judged(&compared, Figure::CompletionP50));
+        let row = compared
+            .rows
+            .iter()
+            .find(|row| row.figure == Figure::CompletionP50)
+            .expect("a completion row");
+        assert!(row.a.stat().is_none() && row.b.stat().is_some());
+        assert_eq!(row.ratio(), None);
+        let basis = compared.basis.expect("a basis");
+        assert!(basis.contains("only B has completion figures"), "{basis}");
     }
 
     #[test]

@@ -32,9 +32,11 @@ pub(super) fn render(comparison: &Comparison, a: &Results, b: &Results) -> Strin
         ));
     }
     page.html(html!(
-        r#"<h1>Comparison</h1><p class="subtitle"><b>A</b> = {}<br><b>B</b> = {}</p>"#,
+        r#"<h1>Comparison</h1><p class="subtitle"><b>A</b> = {}, contract {}<br><b>B</b> = {}, contract {}</p>"#,
         comparison.a.label,
+        comparison.a.contract,
         comparison.b.label,
+        comparison.b.contract,
     ));
     let design = html!("<b>Design:</b> {}", comparison.pairing.describe());
     page.html(match comparison.pairing {
@@ -204,6 +206,9 @@ fn tables(scenario: &ScenarioComparison) -> Markup {
     let mut markup = html!(
         r#"<div class="tables"><div><table class="headline"><tr><th>figure</th><th>A</th><th>B</th><th>B/A (Holm interval)</th><th>verdict</th></tr>"#,
     );
+    if let Some(basis) = &scenario.basis {
+        markup.push(html!(r#"<tr><td colspan="5" class="note">{}</td></tr>"#, basis));
+    }
     let headline = scenario.headline();
     for row in &headline {
         let verdict = if row.marked() {

@@ -123,6 +123,8 @@ impl fmt::Display for Comparison {
         }
         writeln!(f, "A = {}", self.a.label)?;
         writeln!(f, "B = {}", self.b.label)?;
+        writeln!(f, "contract of A: {}", self.a.contract)?;
+        writeln!(f, "contract of B: {}", self.b.contract)?;
         writeln!(f, "design: {}", self.pairing.describe())?;
         writeln!(
             f,
@@ -164,6 +166,9 @@ fn write_scenario(f: &mut fmt::Formatter<'_>, scenario: &ScenarioComparison) -> 
         scenario.scenario,
         Scenario::title_of(&scenario.scenario)
     )?;
+    if let Some(basis) = &scenario.basis {
+        writeln!(f, "   {basis}")?;
+    }
     let headline = scenario.headline();
     let rows = headline.iter().map(|row| {
         vec![

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::Serialize;
 
-use stack_record::{needed_samples, Basis, ScenarioResult, Stat, Withheld, CPU_TICKS_PER_SECOND};
+use stack_record::{needed_samples, Basis, Completion, ScenarioResult, Stat, Withheld, CPU_TICKS_PER_SECOND};
 
 const STYLE: &str = include_str!("report.css");
 const CHART_JS: &str = include_str!("vendor/chart.umd.min.js");
@@ -366,6 +366,33 @@ pub fn stat_cell(stat: &Stat, scale: f64) -> Markup {
             number(high * scale)
         ),
         None => html!("{}", number(stat.mean * scale)),
+    }
+}
+
+/// A completion figure as text: `–` when missing, `≥ ` before a lower bound.
+pub fn completion_text(completion: &Completion, figure: &str, stat: Option<&Stat>) -> String {
+    match stat {
+        None => "–".into(),
+        Some(stat) if completion.at_least.iter().any(|f| f == figure) => {
+            format!("≥ {}", number(stat.mean))
+        }
+        Some(stat) => number(stat.mean),
+    }
+}
+
+/// A contract as a comparison or a report names it: `broker (k6-tests/contracts/broker.json,
+/// sha256 1a2b3c4d…)`; a record older than contracts was judged by this system's checks.
+pub fn contract_text(record: Option<&stack_record::ContractRecord>) -> String {
+    match record {
+        Some(contract) => format!(
+            "{} ({}, sha256 {}…)",
+            contract.name,
+            contract.file,
+            contract.sha256.get(..12).unwrap_or(&contract.sha256)
+        ),
+        None => {
+            "sync (not recorded: the record is older than contracts, whose checks were this system's)".into()
+        }
     }
 }
 

@@ -1,0 +1,357 @@
+//! Completion: the time until a traced request's work was done, beside the time until it was
+//! answered (issue 29). An answer can be an acknowledgement (a broker design's `202 Accepted`), so
+//! the answer alone does not say when the work ends; the trace does. In a fraction of iterations the
+//! k6 script sends a sampled `traceparent` and records, per traced request, its trace id, its
+//! intended start and its answer ([`TracedAnswer`]); during the run `stack` folds every span it
+//! receives into one [`TraceSummary`] per trace (the repeat's `traces.csv`). Here the two meet:
+//!
+//! - A traced request's **completion time** is its trace's last span end minus the request's
+//!   intended start (the same start its corrected answer counts from).
+//! - A trace is **still receiving** when a span of it arrived within [`STILL_RECEIVING_S`] of the
+//!   end of the drain (the moment `stack` stopped receiving for that run and cut `traces.csv`): its
+//!   work may not be done. It counts as not completed, and is never left out: it enters the
+//!   percentiles at the end of the drain minus its start, a lower bound, and a percentile at or above
+//!   such a bound is recorded as one (`at_least`). Without a known end of the drain no trace is
+//!   judged still receiving.
+//! - A traced request whose trace reached no service (no span of it was received) is **untraced**.
+//!   Where more than [`UNTRACED_LIMIT`] of a repeat's traced requests are untraced, every figure but
+//!   the counts is withheld: the system did not pass the trace context on.
+//! - Only requests whose answer was accepted (every check of the contract held) are counted: a
+//!   rejected request has no work to complete. A traced iteration cut off before its answer emits no
+//!   sample, so it is not here (the scenario's accounting counts it as interrupted).
+//!
+//! Percentiles follow the record's n-rule ([`stack_record::needed_samples`]) over the traced
+//! requests with a trace. The completions per second are the accepted answers per second times the
+//! completed fraction: the traced requests are a uniform sample of the accepted ones.
+//!
+//! Clock: spans are stamped by the system's clock and the intended start by k6's; on one host they
+//! are the same clock ([`ONE_HOST_CLOCK`]). A system on another host needs an offset estimate, which
+//! is not made here.
+
+use std::collections::BTreeMap;
+
+use stack_record::{
+    traces::{TraceId, TraceSummary},
+    Completion, Withheld,
+};
+
+use super::stats::{over_repeats, stat, Sampled, TracedAnswer};
+
+/// A trace that received a span within this many seconds of the end of the drain counts as still
+/// receiving. The local services' exporters send a batch at least every second, so a trace silent
+/// for longer has sent what it had.
+pub const STILL_RECEIVING_S: f64 = 1.0;
+
+/// The largest fraction of a repeat's traced requests that may be untraced before the completion
+/// figures are withheld.
+pub const UNTRACED_LIMIT: f64 = 0.01;
+
+/// Why the completion figures are withheld when too many traced requests were untraced.
+pub const NOT_PASSED_ON: &str = "the system did not pass the trace context on: more than 1 % of the \
+traced requests reached no service with their trace id";
+
+/// How the clocks of a run on one host are set side by side.
+pub const ONE_HOST_CLOCK: &str = "one host: spans and k6 are stamped by the same clock";
+
+/// What became of one traced request whose answer was accepted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fate {
+    /// Its trace stopped receiving spans before the end of the drain: its work took this long from
+    /// its intended start.
+    Completed { completion_ms: f64 },
+    /// Its trace was still receiving spans at the end of the drain: its work took at least this long.
+    StillReceiving { at_least_ms: f64 },
+    /// No span of its trace was received.
+    Untraced,
+}
+
+/// The fate of `answer` given its trace (absent when no span of it arrived) and the end of the drain
+/// in Unix ns, when known.
+pub fn fate(answer: &TracedAnswer, trace: Option<&TraceSummary>, drain_end_unix_ns: Option<u64>) -> Fate {
+    let Some(trace) = trace.filter(|trace| trace.spans > 0) else {
+        return Fate::Untraced;
+    };
+    let since_start_ms = |unix_ns: u64| (unix_ns as f64 / 1e6 - answer.start_unix_ms).max(0.0);
+    match drain_end_unix_ns {
+        Some(end) if trace.last_received_unix_ns as f64 + STILL_RECEIVING_S * 1e9 > end as f64 => {
+            Fate::StillReceiving {
+                at_least_ms: since_start_ms(end),
+            }
+        }
+        _ => Fate::Completed {
+            completion_ms: since_start_ms(trace.last_end_unix_ns),
+        },
+    }
+}
+
+/// One repeat's accepted traced requests of one scenario, judged against its traces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompletionRun {
+    pub traced: u64,
+    pub untraced: u64,
+    pub completed: u64,
+    /// Each traced request with a trace: its completion, or for one still receiving its lower bound.
+    pub times_ms: Vec<f64>,
+    /// The lower bounds among `times_ms`.
+    pub lower_bounds_ms: Vec<f64>,
+}
+
+impl CompletionRun {
+    /// The accepted ones of `answers`, each judged by [`fate`].
+    pub fn of<'a>(
+        answers: impl IntoIterator<Item = &'a TracedAnswer>,
+        traces: &BTreeMap<TraceId, TraceSummary>,
+        drain_end_unix_ns: Option<u64>,
+    ) -> Self {
+        let mut run = Self::default();
+        for answer in answers.into_iter().filter(|answer| answer.accepted) {
+            run.traced += 1;
+            match fate(answer, traces.get(&answer.trace_id), drain_end_unix_ns) {
+                Fate::Completed { completion_ms } => {
+                    run.completed += 1;
+                    run.times_ms.push(completion_ms);
+                }
+                Fate::StillReceiving { at_least_ms } => {
+                    run.times_ms.push(at_least_ms);
+                    run.lower_bounds_ms.push(at_least_ms);
+                }
+                Fate::Untraced => run.untraced += 1,
+            }
+        }
+        run
+    }
+
+    fn untraced_over_limit(&self) -> bool {
+        self.untraced as f64 > UNTRACED_LIMIT * self.traced as f64
+    }
+
+    fn completed_fraction(&self) -> f64 {
+        if self.traced == 0 {
+            0.0
+        } else {
+            self.completed as f64 / self.traced as f64
+        }
+    }
+}
+
+/// The completion figures of a scenario over its repeats (`runs`, with each repeat's accepted answers
+/// per second in `answer_rates_per_s`); `None` when no repeat traced a request. Percentiles too few
+/// requests support are named in `withheld` (`completion_p50_ms`, `completion_p99_ms`).
+pub fn completion_of(
+    runs: &[CompletionRun],
+    answer_rates_per_s: &[f64],
+    withheld: &mut Vec<Withheld>,
+) -> Option<Completion> {
+    if runs.iter().all(|run| run.traced == 0) {
+        return None;
+    }
+    let counts = |count: fn(&CompletionRun) -> u64| {
+        stat(&runs.iter().map(|run| count(run) as f64).collect::<Vec<_>>())
+    };
+    let mut completion = Completion {
+        traced: counts(|run| run.traced),
+        untraced: counts(|run| run.untraced),
+        completed: None,
+        completed_fraction: None,
+        completions_per_s: None,
+        p50_ms: None,
+        p99_ms: None,
+        at_least: Vec::new(),
+        withheld_because: None,
+        clock: ONE_HOST_CLOCK.into(),
+    };
+    if runs.iter().any(CompletionRun::untraced_over_limit) {
+        completion.withheld_because = Some(NOT_PASSED_ON.into());
+        return Some(completion);
+    }
+    completion.completed = Some(counts(|run| run.completed));
+    completion.completed_fraction = Some(stat(
+        &runs
+            .iter()
+            .map(CompletionRun::completed_fraction)
+            .collect::<Vec<_>>(),
+    ));
+    completion.completions_per_s = Some(stat(
+        &runs
+            .iter()
+            .zip(answer_rates_per_s)
+            .map(|(run, rate)| run.completed_fraction() * rate)
+            .collect::<Vec<_>>(),
+    ));
+    let sampled: Vec<Sampled> = runs.iter().map(|run| Sampled::of(&run.times_ms)).collect();
+    let sampled_refs: Vec<&Sampled> = sampled.iter().collect();
+    for (q, figure, slot) in [
+        (50.0, "p50_ms", &mut completion.p50_ms),
+        (99.0, "p99_ms", &mut completion.p99_ms),
+    ] {
+        *slot = over_repeats(&format!("completion_{figure}"), q, &sampled_refs, withheld);
+        let bounded = runs.iter().zip(&sampled).any(|(run, sampled)| {
+            let value = sampled.at(q);
+            run.lower_bounds_ms.iter().any(|bound| *bound <= value)
+        });
+        if slot.is_some() && bounded {
+            completion.at_least.push(figure.to_owned());
+        }
+    }
+    Some(completion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START_MS: f64 = 1_800_000_000_000.0;
+
+    fn answer(byte: u8, start_ms: f64, accepted: bool) -> TracedAnswer {
+        TracedAnswer {
+            scenario: "s1".into(),
+            trace_id: [byte; 16],
+            start_unix_ms: start_ms,
+            answer_ms: 5.0,
+            accepted,
+            iteration: None,
+        }
+    }
+
+    fn trace(last_end_ms: f64, last_received_ms: f64) -> TraceSummary {
+        TraceSummary {
+            first_start_unix_ns: (START_MS * 1e6) as u64,
+            last_end_unix_ns: (last_end_ms * 1e6) as u64,
+            spans: 2,
+            services: vec!["userservice".into()],
+            last_received_unix_ns: (last_received_ms * 1e6) as u64,
+        }
+    }
+
+    #[test]
+    fn a_trace_that_ended_before_the_drain_is_completed_at_its_last_span_end() {
+        // Given a request meant to start at START_MS whose last span ended 600 ms later, received
+        // 5 s before the end of the drain
+        let end = ((START_MS + 10_000.0) * 1e6) as u64;
+        let trace = trace(START_MS + 600.0, START_MS + 5_000.0);
+        // When its fate is judged
+        let fate = fate(&answer(1, START_MS, true), Some(&trace), Some(end));
+        // Then it completed in 600 ms
+        assert_eq!(fate, Fate::Completed { completion_ms: 600.0 });
+    }
+
+    #[test]
+    fn a_trace_receiving_spans_at_the_end_of_the_drain_is_not_completed_and_bounded_below() {
+        // Given a trace whose last span arrived 0.5 s before the end of the drain, 10 s after the start
+        let end = ((START_MS + 10_000.0) * 1e6) as u64;
+        let trace = trace(START_MS + 9_400.0, START_MS + 9_500.0);
+        // When its fate is judged
+        let fate = fate(&answer(1, START_MS, true), Some(&trace), Some(end));
+        // Then it is still receiving: its work took at least the 10 s to the end of the drain
+        assert_eq!(
+            fate,
+            Fate::StillReceiving {
+                at_least_ms: 10_000.0
+            }
+        );
+    }
+
+    #[test]
+    fn a_request_whose_trace_reached_no_service_is_untraced() {
+        let fate = fate(&answer(1, START_MS, true), None, None);
+        assert_eq!(fate, Fate::Untraced);
+    }
+
+    /// `count` accepted requests with traces completing in 100 + i ms, and `untraced` more without.
+    fn repeat_of(count: u8, untraced: u8) -> (Vec<TracedAnswer>, BTreeMap<TraceId, TraceSummary>) {
+        let mut answers = Vec::new();
+        let mut traces = BTreeMap::new();
+        for i in 0..count {
+            answers.push(answer(i, START_MS, true));
+            traces.insert([i; 16], trace(START_MS + 100.0 + f64::from(i), START_MS + 200.0));
+        }
+        for i in 0..untraced {
+            answers.push(answer(200 + i, START_MS, true));
+        }
+        (answers, traces)
+    }
+
+    #[test]
+    fn a_repeat_counts_completed_still_receiving_untraced_and_leaves_out_rejected_answers() {
+        // Given 3 completed requests, one still receiving at the end of the drain, one untraced and
+        // one whose answer was rejected
+        let (mut answers, mut traces) = repeat_of(3, 1);
+        answers.push(answer(50, START_MS, true));
+        traces.insert([50; 16], trace(START_MS + 900.0, START_MS + 1_900.0));
+        answers.push(answer(60, START_MS, false));
+        traces.insert([60; 16], trace(START_MS + 1.0, START_MS + 2.0));
+        let end = ((START_MS + 2_000.0) * 1e6) as u64;
+        // When the repeat is judged
+        let run = CompletionRun::of(&answers, &traces, Some(end));
+        // Then 5 are counted (the rejected one is not), 3 completed, 1 untraced, and the one still
+        // receiving enters the times at its bound of 2 s
+        assert_eq!((run.traced, run.completed, run.untraced), (5, 3, 1));
+        // (to the microsecond: Unix times in f64 ms carry a quarter of one)
+        let times: Vec<f64> = run
+            .times_ms
+            .iter()
+            .map(|ms| (ms * 1000.0).round() / 1000.0)
+            .collect();
+        assert_eq!(times, vec![100.0, 101.0, 102.0, 2_000.0]);
+        assert_eq!(run.lower_bounds_ms, vec![2_000.0]);
+    }
+
+    #[test]
+    fn completion_figures_are_withheld_when_more_than_one_percent_is_untraced() {
+        // Given a repeat of 100 traced requests, 2 of them untraced
+        let (answers, traces) = repeat_of(98, 2);
+        let run = CompletionRun::of(&answers, &traces, None);
+        // When its figures are made
+        let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
+        // Then only the counts remain, and the reason says the context was not passed on
+        assert_eq!(completion.withheld_because.as_deref(), Some(NOT_PASSED_ON));
+        assert_eq!((completion.traced.mean, completion.untraced.mean), (100.0, 2.0));
+        assert_eq!((completion.p50_ms, completion.completed_fraction), (None, None));
+    }
+
+    #[test]
+    fn one_percent_untraced_keeps_the_figures_under_the_n_rule() {
+        // Given a repeat of 100 traced requests, 1 untraced, the rest completing in 100 to 198 ms
+        let (answers, traces) = repeat_of(99, 1);
+        let run = CompletionRun::of(&answers, &traces, None);
+        let mut withheld = Vec::new();
+        // When its figures are made, with 10 accepted answers per second
+        let completion = completion_of(&[run], &[10.0], &mut withheld).expect("traced requests");
+        // Then the p50 is there, the p99 withheld for want of 1,000 samples, and 99 % of 10/s completed
+        assert_eq!(completion.withheld_because, None);
+        let p50 = completion.p50_ms.expect("a p50 from 99 samples").mean;
+        assert!((p50 - 149.0).abs() < 0.5, "{p50}");
+        assert_eq!(completion.p99_ms, None);
+        assert_eq!(withheld[0].figure, "completion_p99_ms");
+        let per_s = completion.completions_per_s.expect("a rate").mean;
+        assert!((per_s - 9.9).abs() < 1e-9, "{per_s}");
+        assert!(completion.at_least.is_empty());
+    }
+
+    #[test]
+    fn a_percentile_at_or_above_a_trace_still_receiving_is_a_lower_bound() {
+        // Given 30 requests, 20 completed in 100 to 119 ms and 10 still receiving at 5 s
+        let (mut answers, mut traces) = repeat_of(20, 0);
+        for i in 100..110 {
+            answers.push(answer(i, START_MS, true));
+            traces.insert([i; 16], trace(START_MS + 4_500.0, START_MS + 4_900.0));
+        }
+        let end = ((START_MS + 5_000.0) * 1e6) as u64;
+        let run = CompletionRun::of(&answers, &traces, Some(end));
+        // When its figures are made
+        let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
+        // Then the p50 lies among the completed ones, exact, and two thirds completed
+        assert!(completion.at_least.is_empty(), "{:?}", completion.at_least);
+        let fraction = completion.completed_fraction.expect("a fraction").mean;
+        assert!((fraction - 2.0 / 3.0).abs() < 1e-3, "{fraction}");
+        // And with 30 more still receiving, the p50 reaches them: a lower bound
+        let (mut answers, mut traces) = (answers, traces);
+        for i in 120..150 {
+            answers.push(answer(i, START_MS, true));
+            traces.insert([i; 16], trace(START_MS + 4_500.0, START_MS + 4_900.0));
+        }
+        let run = CompletionRun::of(&answers, &traces, Some(end));
+        let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
+        assert_eq!(completion.at_least, vec!["p50_ms".to_owned()]);
+    }
+}
