@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use stack_record::{order::OrderKind, pinning::CpuPinning, TargetKind};
 use stack_study::{
     bench::{
+        deferring::Deferral,
         generator::{self, CalibrateOptions},
         order, provenance, responder,
         versus::Versus,
@@ -74,8 +75,9 @@ enum Command {
     /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
     /// responder; write results/generator-ceiling.json, which `bench` records.
     Calibrate(CalibrateArgs),
-    /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms, until
-    /// Ctrl-C or SIGTERM: a stand-in target for `bench --target urls`.
+    /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms (or
+    /// `202` at once, the work deferred, with --defer-ms and --workers), until Ctrl-C or SIGTERM: a
+    /// stand-in target for `bench --target urls`.
     Respond(RespondArgs),
 }
 
@@ -101,8 +103,16 @@ struct RespondArgs {
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Milliseconds every answer waits before it is sent (a target slowed on purpose).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms, conflicts_with = "defer_ms")]
     delay_ms: f64,
+    /// Defer the work: answer every scenario's request `202` at once, and finish each queued item
+    /// this many milliseconds after a worker takes it (a stand-in for a broker design). A sampled
+    /// `traceparent` gets its spans exported to OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, value_parser = non_negative_ms)]
+    defer_ms: Option<f64>,
+    /// With --defer-ms: how many items are worked on at once.
+    #[arg(long, default_value_t = 1, requires = "defer_ms", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +184,10 @@ struct BenchArgs {
     /// for --target local).
     #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
     cpus: Vec<String>,
+    /// Where the bench receives the system's traces over OTLP/HTTP (`/v1/traces`) during the run
+    /// (port 0: any free one). The local services are pointed at it; for compose or URLs it is printed.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    otlp_listen: std::net::SocketAddr,
     /// Also measure a second system, in interleaved rounds (--rounds): `urls` with --versus-url, or
     /// `local`/`compose` when --target is urls (only one side can be on the compose file's ports).
     #[arg(long, value_enum)]
@@ -287,7 +301,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Respond(args) => {
-            responder::serve(args.port, Duration::from_secs_f64(args.delay_ms / 1000.0)).await?;
+            let deferral = args.defer_ms.map(|ms| Deferral {
+                defer: Duration::from_secs_f64(ms / 1000.0),
+                workers: args.workers,
+            });
+            responder::serve(
+                args.port,
+                Duration::from_secs_f64(args.delay_ms / 1000.0),
+                deferral,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -358,6 +381,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
         order: args.order,
         seed: args.seed.unwrap_or_else(order::random_seed),
         cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
+        otlp_listen: args.otlp_listen,
     };
     match args.versus {
         Some(kind) => {
