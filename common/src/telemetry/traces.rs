@@ -7,7 +7,9 @@
 //! caller's decision to sample is still honoured). A span that cannot be recorded (no exporter, and
 //! a caller that did not sample) is made here as the SDK would make it, ids and trace state only,
 //! without the name and attributes nobody reads: on the hot path of an unsampled request, tracing
-//! costs two random numbers and the `traceparent` header.
+//! costs two random numbers and the `traceparent` header. The same holds when exporting with
+//! `OTEL_TRACES_SAMPLER=parentbased_always_off` (as `stack bench` runs the services): a request whose
+//! caller did not sample takes that path too.
 //!
 //! Export follows the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP over HTTP with
 //! protobuf, to `<endpoint>/v1/traces`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is),

@@ -507,6 +507,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_drain_ends_after_the_quiet_time_saying_whether_anything_arrived() {
+        // Given a receiver that got nothing, and one that got an export
+        let (idle, busy) = (receiver().await, receiver().await);
+        post(&busy, "application/x-protobuf", false, request().encode_to_vec()).await;
+        let (quiet, window) = (Duration::from_millis(200), Duration::from_secs(5));
+        // When each drains
+        let started = Instant::now();
+        let idle_end = idle.drain(quiet, window).await;
+        let busy_end = busy.drain(quiet, window).await;
+        // Then each waited its quiet time, no longer than the window, and says what it saw
+        assert!(started.elapsed() >= quiet);
+        assert!(started.elapsed() < window);
+        assert_eq!((idle_end, busy_end), (DrainEnd::NothingReceived, DrainEnd::Quiet));
+    }
+
+    #[tokio::test]
     async fn a_hundred_thousand_spans_of_a_thousand_traces_leave_a_thousand_summaries() {
         // Given a receiver
         let receiver = receiver().await;
