@@ -154,4 +154,7 @@ pub struct MetaRunEntry {
     /// stayed idle; `None` outside a study or when its processes cannot be read here.
     #[serde(default)]
     pub idle_system_cpu_percent: Option<f64>,
+    /// The traces received over the measured run and its drain (`None` in older records: not received).
+    #[serde(default)]
+    pub traces: Option<crate::traces::RunTraces>,
 }

@@ -32,6 +32,37 @@ pub struct TraceSummary {
     pub last_received_unix_ns: u64,
 }
 
+/// How the wait for the last spans after a measured run (its drain) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainEnd {
+    /// No span arrived during the run or the quiet time after it.
+    NothingReceived,
+    /// No span arrived for the quiet time.
+    Quiet,
+    /// Spans were still arriving when the drain window closed: the traces that received one within
+    /// the quiet time before [`RunTraces::drain_ended_unix_ns`] were still receiving spans.
+    WindowClosed,
+}
+
+/// What `meta.json` records of one measured run's traces (`runs[].traces`): how many were kept in
+/// its [`TRACES_FILE`], which services sent their spans, and how the drain after it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunTraces {
+    /// Traces summarised in the run's [`TRACES_FILE`].
+    pub traces: u64,
+    /// `service.name` of every service that sent spans of those traces, sorted.
+    pub services: Vec<String>,
+    pub drain_end: DrainEnd,
+    /// How long the drain waited after the measured run, ms.
+    pub drain_waited_ms: f64,
+    /// When the drain ended, Unix nanoseconds.
+    pub drain_ended_unix_ns: u64,
+    /// The quiet time that ends a drain, and the window that bounds it, ms.
+    pub quiet_ms: f64,
+    pub window_ms: f64,
+}
+
 /// One row of [`TRACES_FILE`].
 #[derive(Serialize, Deserialize)]
 struct TraceRow {

@@ -18,6 +18,7 @@ pub mod process;
 pub mod seed;
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -72,6 +73,18 @@ impl System {
     /// private cluster included (into a folder of its own), so a second copy can run beside the
     /// first; a `DATABASE_URL` is used as given.
     pub async fn up(root: &Path, compose: &Compose, no_build: bool, port_offset: u16) -> Result<Self> {
+        Self::up_with_env(root, compose, no_build, port_offset, &BTreeMap::new()).await
+    }
+
+    /// [`System::up`], with `extra_env` added to every service's environment over what compose and
+    /// the caller give it (`stack bench` points the services' trace export at itself this way).
+    pub async fn up_with_env(
+        root: &Path,
+        compose: &Compose,
+        no_build: bool,
+        port_offset: u16,
+        extra_env: &BTreeMap<String, String>,
+    ) -> Result<Self> {
         let bin_dir = std::env::current_exe()?
             .parent()
             .context("the stack binary has no folder")?
@@ -87,7 +100,10 @@ impl System {
             },
             given => given,
         };
-        let plan = Plan::new(compose, &database, port_offset)?;
+        let mut plan = Plan::new(compose, &database, port_offset)?;
+        for service in &mut plan.services {
+            service.env.extend(extra_env.clone());
+        }
         let cluster = match database {
             Database::Url(_) => None,
             Database::Local { port } => {

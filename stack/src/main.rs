@@ -18,6 +18,7 @@ use stack_record::{order::OrderKind, pinning::CpuPinning, TargetKind};
 use stack_study::{
     bench::{
         contract::{Contract, DEFAULT_CONTRACT},
+        deferring::Deferral,
         generator::{self, CalibrateOptions},
         order, provenance, responder,
         versus::Versus,
@@ -79,8 +80,9 @@ enum Command {
     /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
     /// responder; write results/generator-ceiling.json, which `bench` records.
     Calibrate(CalibrateArgs),
-    /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms, until
-    /// Ctrl-C or SIGTERM: a stand-in target for `bench --target urls`.
+    /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms (or
+    /// `202` at once, the work deferred, with --defer-ms and --workers), until Ctrl-C or SIGTERM: a
+    /// stand-in target for `bench --target urls`.
     Respond(RespondArgs),
 }
 
@@ -106,8 +108,16 @@ struct RespondArgs {
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Milliseconds every answer waits before it is sent (a target slowed on purpose).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms, conflicts_with = "defer_ms")]
     delay_ms: f64,
+    /// Defer the work: answer every scenario's request `202` at once, and finish each queued item
+    /// this many milliseconds after a worker takes it (a stand-in for a broker design). A sampled
+    /// `traceparent` gets its spans exported to OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, value_parser = non_negative_ms)]
+    defer_ms: Option<f64>,
+    /// With --defer-ms: how many items are worked on at once.
+    #[arg(long, default_value_t = 1, requires = "defer_ms", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +194,10 @@ struct BenchArgs {
     /// varies between launches. The database is reset before every measured run either way.
     #[arg(long)]
     keep_processes: bool,
+    /// Where the bench receives the system's traces over OTLP/HTTP (`/v1/traces`) during the run
+    /// (port 0: any free one). The local services are pointed at it; for compose or URLs it is printed.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    otlp_listen: std::net::SocketAddr,
     /// Also measure a second system, in interleaved rounds (--rounds): `urls` with --versus-url, or
     /// `local`/`compose` when --target is urls (only one side can be on the compose file's ports).
     #[arg(long, value_enum)]
@@ -317,7 +331,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Respond(args) => {
-            responder::serve(args.port, Duration::from_secs_f64(args.delay_ms / 1000.0)).await?;
+            let deferral = args.defer_ms.map(|ms| Deferral {
+                defer: Duration::from_secs_f64(ms / 1000.0),
+                workers: args.workers,
+            });
+            responder::serve(
+                args.port,
+                Duration::from_secs_f64(args.delay_ms / 1000.0),
+                deferral,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -392,6 +415,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
         keep_processes: args.keep_processes,
         contract,
         trace_sample: args.trace_sample,
+        otlp_listen: args.otlp_listen,
     };
     match args.versus {
         Some(kind) => {

@@ -3,9 +3,6 @@
 //! holds the welcome email's 500 ms. Runs the real system (127.0.0.1:8001-8010) with every request
 //! traced, and reads what k6 kept of each traced request beside the `traces.csv` that `stack`'s OTLP
 //! receiver wrote for the run.
-//!
-//! Needs the OTLP receiver and the bench wiring that points the local services at it and writes each
-//! repeat's `traces.csv` (issue 29, built beside this test): until they are in, it is ignored.
 
 #[allow(dead_code)]
 mod bench_process;
@@ -26,7 +23,6 @@ const CLOCK_SLACK_MS: f64 = 1.0;
 const EMAIL_MS: f64 = 500.0;
 
 #[test]
-#[ignore = "needs the OTLP receiver and the bench wiring that writes traces.csv (issue 29)"]
 fn every_traced_request_of_this_system_completes_by_its_answer_and_s1s_trace_holds_the_email() {
     // Given the real system, and every iteration of smoke S1, S3 and S5 traced
     build_services();

@@ -7,7 +7,9 @@
 //! caller's decision to sample is still honoured). A span that cannot be recorded (no exporter, and
 //! a caller that did not sample) is made here as the SDK would make it, ids and trace state only,
 //! without the name and attributes nobody reads: on the hot path of an unsampled request, tracing
-//! costs two random numbers and the `traceparent` header.
+//! costs two random numbers and the `traceparent` header. The same holds when exporting with
+//! `OTEL_TRACES_SAMPLER=parentbased_always_off` (as `stack bench` runs the services): a request whose
+//! caller did not sample takes that path too.
 //!
 //! Export follows the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP over HTTP with
 //! protobuf, to `<endpoint>/v1/traces`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is),
@@ -65,6 +67,11 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// Whether [`TRACER`] is [`init`]'s exporting tracer (else it only makes ids).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
+/// Whether the exporting tracer samples no root (`OTEL_TRACES_SAMPLER=parentbased_always_off`, as
+/// `stack bench` runs the services): then a request whose caller did not sample takes the cheap
+/// unrecorded path, as without an exporter.
+static ROOTS_OFF: AtomicBool = AtomicBool::new(false);
+
 fn ids_only() -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
@@ -86,8 +93,28 @@ impl Drop for Guard {
 
 /// Sets up the process's tracer for `service` from the `OTEL_*` variables.
 pub fn init(service: &'static str) -> Guard {
-    if !export_requested() {
+    let Some(provider) = otlp_provider(service, None) else {
         return Guard(None);
+    };
+    ROOTS_OFF.store(
+        config::var("OTEL_TRACES_SAMPLER").is_some_and(|v| v.trim() == "parentbased_always_off"),
+        Ordering::Release,
+    );
+    if TRACER.set(provider.tracer(SCOPE_NAME)).is_ok() {
+        EXPORTING.store(true, Ordering::Release);
+    } else {
+        tracing::warn!("a tracer was already set up; spans keep going there");
+    }
+    Guard(Some(provider))
+}
+
+/// A provider exporting over OTLP http/protobuf as the `OTEL_*` variables say, as `service` (unless
+/// `OTEL_SERVICE_NAME` names it), sampling with `sampler` (`None`: as `OTEL_TRACES_SAMPLER` says);
+/// `None` when no export is asked for or the exporter cannot be built. The services' [`init`] and
+/// any other program of the workspace that exports spans (`stack respond --defer-ms`) share it.
+pub fn otlp_provider(service: &str, sampler: Option<Sampler>) -> Option<SdkTracerProvider> {
+    if !export_requested() {
+        return None;
     }
     let protocol = config::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         .or_else(|| config::var("OTEL_EXPORTER_OTLP_PROTOCOL"));
@@ -102,22 +129,19 @@ pub fn init(service: &'static str) -> Guard {
         Ok(exporter) => exporter,
         Err(err) => {
             tracing::error!(error = %err, "traces are not exported: the OTLP exporter could not be built");
-            return Guard(None);
+            return None;
         }
     };
     let name = config::var("OTEL_SERVICE_NAME").unwrap_or_else(|| service.to_owned());
-    // The sampler is the SDK's default, which reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
-    let provider = SdkTracerProvider::builder()
+    // Without a sampler given, the SDK's default reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+    let mut builder = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(name.clone()).build())
-        .build();
-    if TRACER.set(provider.tracer(SCOPE_NAME)).is_ok() {
-        EXPORTING.store(true, Ordering::Release);
-    } else {
-        tracing::warn!("a tracer was already set up; spans keep going there");
+        .with_resource(Resource::builder().with_service_name(name.clone()).build());
+    if let Some(sampler) = sampler {
+        builder = builder.with_sampler(sampler);
     }
     tracing::info!(service_name = name, "exporting traces over OTLP");
-    Guard(Some(provider))
+    Some(builder.build())
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -163,10 +187,12 @@ pub(crate) fn server_span(headers: &HeaderMap, method: &Method, route: &str) -> 
     parent.with_span(span)
 }
 
-/// Whether a span started under `parent` may be recorded. With an exporter the sampler decides; without
-/// one (`parentbased_always_off`) only the child of a caller that sampled is recorded.
+/// Whether a span started under `parent` may be recorded. With an exporter the sampler decides, unless
+/// it samples no root; without one (`parentbased_always_off`) only the child of a caller that sampled
+/// is recorded.
 fn may_record(parent: &Context) -> bool {
-    EXPORTING.load(Ordering::Acquire) || parent.span().span_context().is_sampled()
+    parent.span().span_context().is_sampled()
+        || (EXPORTING.load(Ordering::Acquire) && !ROOTS_OFF.load(Ordering::Acquire))
 }
 
 /// The span the SDK makes under `parent` when its sampler drops it: a new span id, the caller's trace

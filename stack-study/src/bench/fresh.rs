@@ -63,7 +63,8 @@ impl RepeatStart {
 }
 
 /// Stops `system` (its services, then its PostgreSQL) and starts it again on the same ports from
-/// the binaries already built, pinned again where `cpus` (`--cpus system=`) says; the wall
+/// the binaries already built, with the extra environment `env` it was first started with (where
+/// its traces go), pinned again where `cpus` (`--cpus system=`) says; the wall
 /// milliseconds it took, up to the new system's readiness. The system is `None` while it is down,
 /// so that whoever holds it stops only what runs.
 pub async fn restart(
@@ -71,6 +72,7 @@ pub async fn restart(
     root: &Path,
     compose: &Compose,
     cpus: Option<&str>,
+    env: &BTreeMap<String, String>,
 ) -> Result<f64> {
     let began = Instant::now();
     if let Some(old) = system.take() {
@@ -80,7 +82,7 @@ pub async fn restart(
             );
         }
     }
-    let started = System::up(root, compose, true, 0)
+    let started = System::up_with_env(root, compose, true, 0, env)
         .await
         .context("starting the system again between repeats")?;
     let restarted = system.insert(started);

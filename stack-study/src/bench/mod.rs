@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod completion;
 pub mod contract;
 pub mod cost;
+pub mod deferring;
 pub mod fresh;
 pub mod generator;
 pub mod k6;
@@ -25,13 +26,16 @@ pub mod quiesce;
 pub mod responder;
 pub mod sampler;
 pub mod stats;
+pub mod traces;
 pub mod versus;
 
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
-    time::SystemTime,
+    sync::Arc,
+    time::{Duration, SystemTime},
 };
 
 use anyhow::{ensure, Context, Result};
@@ -43,6 +47,7 @@ use stack_record::{
     database::{MetaRunEntry, PostgresSettings, QuiesceReport, QuietRuleRecord},
     order::{OrderKind, ScenarioOrder},
     pinning::CpuPinning,
+    traces::{write_traces, DrainEnd, RunTraces, TRACES_FILE},
     DrivenTarget, Meta, Results, Sampling, ScriptOptions, TargetKind, Versions, Window, FORMAT_VERSION,
 };
 use stack_system::{
@@ -56,6 +61,7 @@ use self::{
     analysis::{Inputs, MeasuredRun},
     quiesce::{QuietRule, TargetDatabase},
     sampler::Sampler,
+    traces::TraceReceiver,
 };
 use crate::{
     hops::{self, Snapshot},
@@ -130,6 +136,8 @@ pub struct Bench {
     pub contract: contract::Contract,
     /// `--trace-sample`: the fraction of iterations whose request carries a sampled `traceparent`.
     pub trace_sample: f64,
+    /// `--otlp-listen`: where the bench receives the system's traces (port 0: any free one).
+    pub otlp_listen: SocketAddr,
 }
 
 /// The fraction of iterations traced unless `--trace-sample` says otherwise: enough traced requests
@@ -159,10 +167,12 @@ impl Bench {
              `docker update --cpuset-cpus`, and a system behind URLs where it runs; \
              --cpus generator= alone pins k6"
         );
-        let bench_run = BenchRun::begin(self, root)?;
+        let receiver = start_trace_receiver(self).await?;
+        let bench_run = BenchRun::begin(self, root, receiver.clone())?;
         let mut system = match self.target {
             Target::Local { .. } => {
-                let system = System::up(root, compose, self.no_build, 0).await?;
+                let env = trace_export_env(&receiver);
+                let system = System::up_with_env(root, compose, self.no_build, 0, &env).await?;
                 system.print_table();
                 Some(system)
             }
@@ -210,18 +220,26 @@ struct BenchRun<'a> {
     capacity: CapacityPlan,
     /// `capacity` only: seconds per step.
     step_s: Option<f64>,
+    /// Receives the system's traces during the bench run.
+    traces: Arc<TraceReceiver>,
 }
 
 impl<'a> BenchRun<'a> {
     /// Finds k6 and the capacity plan, and makes the run directory, `results/<run-id>/`.
-    fn begin(bench: &'a Bench, root: &'a Path) -> Result<Self> {
+    fn begin(bench: &'a Bench, root: &'a Path, traces: Arc<TraceReceiver>) -> Result<Self> {
         let started_at = provenance::now_rfc3339();
         let run_id = format!("{}-{}", provenance::compact(&started_at), bench.profile.name());
-        Self::begin_in(bench, root, root.join("results").join(&run_id), run_id)
+        Self::begin_in(bench, root, root.join("results").join(&run_id), run_id, traces)
     }
 
     /// The same, with the record in `dir` under the id `run_id`.
-    fn begin_in(bench: &'a Bench, root: &'a Path, dir: PathBuf, run_id: String) -> Result<Self> {
+    fn begin_in(
+        bench: &'a Bench,
+        root: &'a Path,
+        dir: PathBuf,
+        run_id: String,
+        traces: Arc<TraceReceiver>,
+    ) -> Result<Self> {
         let k6 = k6::binary()?;
         let capacity = CapacityPlan::read(root)?;
         let step_s = (bench.profile == Profile::Capacity)
@@ -238,6 +256,7 @@ impl<'a> BenchRun<'a> {
             k6,
             capacity,
             step_s,
+            traces,
         })
     }
 
@@ -270,7 +289,8 @@ impl<'a> BenchRun<'a> {
     async fn restart(&self, repeat: u32, system: &mut Option<System>, compose: &Compose) -> Result<f64> {
         eprintln!("stack: repeat {repeat}: restarting the system (--keep-processes keeps one launch)");
         let cpus = self.bench.cpus.system.as_deref();
-        let ms = fresh::restart(system, self.root, compose, cpus).await?;
+        let env = trace_export_env(&self.traces);
+        let ms = fresh::restart(system, self.root, compose, cpus, &env).await?;
         eprintln!(
             "stack: repeat {repeat}: the system restarted in {:.1} s",
             ms / 1000.0
@@ -497,6 +517,7 @@ impl<'s> RecordUnderWay<'s> {
                 !k6::failed(status),
                 "k6 failed on {run} ({status}); its output is above"
             );
+            let traces = self.keep_traces(scenario, repeat).await?;
             self.measured.push(MeasuredRun {
                 scenario,
                 window: Window {
@@ -506,8 +527,8 @@ impl<'s> RecordUnderWay<'s> {
                 },
                 repeat_start_ms,
                 thresholds_crossed: !status.success(),
-                // Set where the run's spans were received and its traces.csv cut (the OTLP receiver).
-                drain_end_unix_ns: None,
+                // When its traces.csv was cut: a trace still receiving spans then is not completed.
+                drain_end_unix_ns: Some(traces.drain_ended_unix_ns),
             });
             self.meta.runs.push(MetaRunEntry {
                 repeat,
@@ -516,11 +537,44 @@ impl<'s> RecordUnderWay<'s> {
                 quiescence: prepared.quiescence,
                 database,
                 idle_system_cpu_percent: idle_cpu_percent,
+                traces: Some(traces),
             });
             // Written as it goes: a run cut short still says how far it got.
             record::write_meta(dir, &self.meta)?;
         }
         Ok(())
+    }
+
+    /// After `scenario`'s measured run in `repeat`: waits for the system's last spans ([`drain_window`]),
+    /// then writes the traces received since the run before as this run's `traces.csv`.
+    async fn keep_traces(&self, scenario: Scenario, repeat: u32) -> Result<RunTraces> {
+        let receiver = &self.bench_run.traces;
+        let window = drain_window(self.bench_run.capacity.scenarios.get(&scenario));
+        let started = std::time::Instant::now();
+        let drain_end = receiver.drain(TRACE_QUIET, window).await;
+        let drain_waited_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let drain_ended_unix_ns = traces::unix_ns_now();
+        let summaries = receiver.take();
+        let folder = record::scenario_dir(&self.bench_run.dir, repeat, scenario.name());
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        write_traces(&folder.join(TRACES_FILE), &summaries)?;
+        let services: std::collections::BTreeSet<&String> =
+            summaries.values().flat_map(|trace| &trace.services).collect();
+        if drain_end == DrainEnd::WindowClosed {
+            eprintln!(
+                "stack: spans were still arriving {:.1} s after the run: the traces still receiving them count as not completed",
+                window.as_secs_f64()
+            );
+        }
+        Ok(RunTraces {
+            traces: summaries.len() as u64,
+            services: services.into_iter().cloned().collect(),
+            drain_end,
+            drain_waited_ms: (drain_waited_ms * 10.0).round() / 10.0,
+            drain_ended_unix_ns,
+            quiet_ms: TRACE_QUIET.as_secs_f64() * 1000.0,
+            window_ms: window.as_secs_f64() * 1000.0,
+        })
     }
 
     /// Stops the sampler, computes the figures and writes the finished record.
@@ -731,6 +785,55 @@ async fn scrape_for_hops(scenario: Scenario, urls: &BTreeMap<String, reqwest::Ur
     } else {
         None
     }
+}
+
+/// How long no span may arrive before a drain ends: twice the export delay the bench gives the
+/// local services ([`EXPORT_DELAY_MS`]), so that one batch still on its way is waited for.
+const TRACE_QUIET: Duration = Duration::from_millis(1000);
+
+/// `OTEL_BSP_SCHEDULE_DELAY` for the local services (the SDK's default is 5 s): how long a span waits
+/// at most in its exporter's batch.
+const EXPORT_DELAY_MS: u64 = 500;
+
+/// The longest a drain waits after a measured run: twice the scenario's SLO (`capacity.json`), and at
+/// least 5 s; a system still exporting then has traces still receiving spans.
+fn drain_window(plan: Option<&crate::scenario::CapacitySteps>) -> Duration {
+    let slo_ms = plan.map_or(0.0, |plan| plan.slo_p99_ms);
+    Duration::from_secs_f64((2.0 * slo_ms / 1000.0).max(5.0))
+}
+
+/// The receiver of the bench's traces, on `--otlp-listen`. For a system `stack` does not start, it
+/// says where and how to export.
+async fn start_trace_receiver(bench: &Bench) -> Result<Arc<TraceReceiver>> {
+    let receiver = TraceReceiver::start(bench.otlp_listen).await?;
+    if !matches!(bench.target, Target::Local { .. }) {
+        println!(
+            "stack: receiving traces (OTLP/HTTP) at {0}: have the system export to it, e.g. \
+             OTEL_EXPORTER_OTLP_ENDPOINT={0} OTEL_TRACES_SAMPLER=parentbased_always_off \
+             OTEL_BSP_SCHEDULE_DELAY={EXPORT_DELAY_MS} (a container reaches it with --otlp-listen 0.0.0.0:PORT)",
+            receiver.endpoint()
+        );
+    }
+    Ok(Arc::new(receiver))
+}
+
+/// What the local services are started with so that they export to `receiver`: only the spans of
+/// requests whose `traceparent` is sampled (roots off), batched for at most [`EXPORT_DELAY_MS`].
+fn trace_export_env(receiver: &TraceReceiver) -> BTreeMap<String, String> {
+    let endpoint = receiver.endpoint();
+    BTreeMap::from([
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".to_owned(),
+            format!("{endpoint}{}", traces::TRACES_PATH),
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint),
+        ("OTEL_TRACES_EXPORTER".to_owned(), "otlp".to_owned()),
+        (
+            "OTEL_TRACES_SAMPLER".to_owned(),
+            "parentbased_always_off".to_owned(),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), EXPORT_DELAY_MS.to_string()),
+    ])
 }
 
 fn unix_ms() -> f64 {

@@ -10,11 +10,16 @@
 //! slowed on purpose, whose latency is N ms plus the loopback's, at any rate k6 can offer. Two
 //! responders at N and 1.2 × N are a pair whose second is really 20 % slower.
 //!
+//! With `--defer-ms N --workers K` it is a stand-in for a design that defers its work
+//! ([`deferring`](super::deferring)): every scenario's request is answered `202 Accepted` at once, its
+//! work queued for K workers that take N ms each, and a sampled `traceparent` gets the answer's and
+//! the work's spans exported over OTLP.
+//!
 //! It is a plain HTTP/1.1 loop on tokio rather than an axum app: it parses the request line and
 //! `Content-Length`, nothing else, so that the system side of a calibration costs next to nothing on
 //! the two cores it shares with k6. Connections are kept alive, as k6 keeps them.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use tokio::{
@@ -23,7 +28,11 @@ use tokio::{
     task::JoinHandle,
 };
 
+use super::deferring::{Deferral, DeferredWork};
 use crate::scenario::Scenario;
+
+/// The deferring stand-in's answer to every scenario's request, whatever its work.
+const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 
 /// What the responder answers `scenario`'s request with: the status the real system gives (the one
 /// k6's checks expect) and a body of the same shape.
@@ -62,6 +71,16 @@ impl Responder {
     /// Listens on `port` of 127.0.0.1 (0: any free one) and answers each request `delay` after it
     /// was read.
     pub async fn listen(port: u16, delay: Duration) -> Result<Self> {
+        Self::bind(port, delay, None).await
+    }
+
+    /// Listens on `port` of 127.0.0.1 (0: any free one) and answers each scenario's request `202` at
+    /// once, its work deferred as `deferral` says.
+    pub async fn deferring(port: u16, deferral: Deferral) -> Result<Self> {
+        Self::bind(port, Duration::ZERO, Some(DeferredWork::start(deferral))).await
+    }
+
+    async fn bind(port: u16, delay: Duration, deferred: Option<Arc<DeferredWork>>) -> Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("binding the responder to 127.0.0.1:{port}"))?;
@@ -69,7 +88,7 @@ impl Responder {
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(answer_all(stream, delay));
+                tokio::spawn(answer_all(stream, delay, deferred.clone()));
             }
         });
         Ok(Self { addr, accept })
@@ -87,22 +106,38 @@ impl Drop for Responder {
     }
 }
 
-/// `stack respond`: a responder on `port` answering after `delay`, its URL printed, until Ctrl-C or
-/// SIGTERM.
-pub async fn serve(port: u16, delay: Duration) -> Result<()> {
-    let responder = Responder::listen(port, delay).await?;
-    println!(
-        "responding on {} after {} ms: Ctrl-C or SIGTERM stops it",
-        responder.url(),
-        delay.as_secs_f64() * 1000.0
-    );
+/// `stack respond`: a responder on `port` answering after `delay`, or deferring as `deferral` says,
+/// its URL printed, until Ctrl-C or SIGTERM.
+pub async fn serve(port: u16, delay: Duration, deferral: Option<Deferral>) -> Result<()> {
+    let _responder = match deferral {
+        Some(deferral) => {
+            let responder = Responder::deferring(port, deferral).await?;
+            println!(
+                "responding 202 on {} (each item's work done {} ms after one of {} workers takes it): \
+                 Ctrl-C or SIGTERM stops it",
+                responder.url(),
+                deferral.defer.as_secs_f64() * 1000.0,
+                deferral.workers
+            );
+            responder
+        }
+        None => {
+            let responder = Responder::listen(port, delay).await?;
+            println!(
+                "responding on {} after {} ms: Ctrl-C or SIGTERM stops it",
+                responder.url(),
+                delay.as_secs_f64() * 1000.0
+            );
+            responder
+        }
+    };
     common::serve::shutdown_signal().await;
     Ok(())
 }
 
-/// Answers the requests of one connection, each `delay` after it was read, until the client closes
-/// it or sends something that is not HTTP/1.1.
-async fn answer_all(stream: TcpStream, delay: Duration) {
+/// Answers the requests of one connection, each `delay` after it was read (or at once, deferring its
+/// work, when `deferred`), until the client closes it or sends something that is not HTTP/1.1.
+async fn answer_all(stream: TcpStream, delay: Duration, deferred: Option<Arc<DeferredWork>>) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut line = String::new();
@@ -119,6 +154,7 @@ async fn answer_all(stream: TcpStream, delay: Duration) {
         );
         let mut length = 0;
         let mut close = false;
+        let mut traceparent = None;
         loop {
             line.clear();
             if !matches!(read.read_line(&mut line).await, Ok(n) if n > 0) {
@@ -133,6 +169,8 @@ async fn answer_all(stream: TcpStream, delay: Duration) {
                     length = value.trim().parse::<usize>().unwrap_or(0);
                 } else if name.eq_ignore_ascii_case("connection") {
                     close = value.trim().eq_ignore_ascii_case("close");
+                } else if name.eq_ignore_ascii_case("traceparent") {
+                    traceparent = Some(value.trim().to_owned());
                 }
             }
         }
@@ -143,28 +181,44 @@ async fn answer_all(stream: TcpStream, delay: Duration) {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if write.write_all(&response(&method, &path)).await.is_err() || close {
+        let scenario = scenario_of(&method, &path);
+        let answer = match (&deferred, scenario) {
+            (Some(deferred), Some(scenario)) => {
+                deferred.accept(scenario, traceparent.as_deref());
+                http_response(202, ACCEPTED)
+            }
+            _ => response(scenario),
+        };
+        if write.write_all(&answer).await.is_err() || close {
             return;
         }
     }
 }
 
-/// The whole response to `method path`: the answer of the scenario whose entry route it is.
-fn response(method: &str, path: &str) -> Vec<u8> {
-    let (status, body) = Scenario::ALL
-        .into_iter()
-        .find(|scenario| {
-            let entry = scenario.entry();
-            entry.method == method
-                && match entry.route.split_once('{') {
-                    Some((prefix, _)) => path.starts_with(prefix),
-                    None => path == entry.route,
-                }
-        })
-        .map_or((404, r#"{"detail":"unknown path"}"#), answer);
+/// The scenario whose entry route `method path` is.
+fn scenario_of(method: &str, path: &str) -> Option<Scenario> {
+    Scenario::ALL.into_iter().find(|scenario| {
+        let entry = scenario.entry();
+        entry.method == method
+            && match entry.route.split_once('{') {
+                Some((prefix, _)) => path.starts_with(prefix),
+                None => path == entry.route,
+            }
+    })
+}
+
+/// The whole response to a request of `scenario`: its answer, or 404 for no scenario's.
+fn response(scenario: Option<Scenario>) -> Vec<u8> {
+    let (status, body) = scenario.map_or((404, r#"{"detail":"unknown path"}"#), answer);
+    http_response(status, body)
+}
+
+/// `status` with the JSON `body`, as bytes.
+fn http_response(status: u16, body: &str) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         400 => "Bad Request",
         _ => "Not Found",
     };

@@ -72,12 +72,27 @@ impl Bench {
             self.profile.name()
         );
         let study_dir = root.join("results").join(&study_id);
+        // One receiver for both sides: they take turns, and each run takes its traces after its drain.
+        let receiver = super::start_trace_receiver(self).await?;
         let bench_runs = [
-            BenchRun::begin_in(self, root, study_dir.join(SIDES[0]), format!("{study_id}-a"))?,
-            BenchRun::begin_in(&b, root, study_dir.join(SIDES[1]), format!("{study_id}-b"))?,
+            BenchRun::begin_in(
+                self,
+                root,
+                study_dir.join(SIDES[0]),
+                format!("{study_id}-a"),
+                receiver.clone(),
+            )?,
+            BenchRun::begin_in(
+                &b,
+                root,
+                study_dir.join(SIDES[1]),
+                format!("{study_id}-b"),
+                receiver.clone(),
+            )?,
         ];
         let mut local = if [self.target.kind(), b.target.kind()].contains(&TargetKind::Local) {
-            let system = System::up(root, compose, self.no_build, 0).await?;
+            let env = super::trace_export_env(&receiver);
+            let system = System::up_with_env(root, compose, self.no_build, 0, &env).await?;
             system.print_table();
             Some(system)
         } else {

@@ -129,8 +129,15 @@ pub fn burn_core(core: u32) -> Owned {
 
 /// `stack respond --delay-ms <delay_ms>` on a free port, and its URL.
 pub fn respond(delay_ms: f64) -> (Owned, String) {
+    respond_with(&["--delay-ms", &delay_ms.to_string()], &[])
+}
+
+/// `stack respond <args>` on a free port, with `env` beside the caller's environment, and its URL.
+pub fn respond_with(args: &[&str], env: &[(&str, &str)]) -> (Owned, String) {
     let mut child = Command::new(stack_binary())
-        .args(["respond", "--delay-ms", &delay_ms.to_string()])
+        .arg("respond")
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
