@@ -226,8 +226,15 @@ fn word(direction: Direction) -> &'static str {
 /// What a row compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Figure {
+    /// k6's plain latency (`http_req_duration`): judged in a closed-loop run, shown beside the
+    /// corrected latency in an open-loop one.
     P50,
     P99,
+    /// Latency from the intended start, unanswered arrivals counted: judged in an open-loop run.
+    CorrectedP50,
+    CorrectedP99,
+    /// Arrivals dropped per repeat (no free VU): shown, never judged.
+    Dropped,
     Throughput,
     /// The system's CPU-µs per completed request (services and database together).
     CpuPerRequest,
@@ -243,6 +250,9 @@ impl Figure {
         match self {
             Self::P50 => "p50 ms".into(),
             Self::P99 => "p99 ms".into(),
+            Self::CorrectedP50 => "corrected p50 ms".into(),
+            Self::CorrectedP99 => "corrected p99 ms".into(),
+            Self::Dropped => "dropped arrivals".into(),
             Self::Throughput => "throughput /s".into(),
             Self::CpuPerRequest => "CPU µs/request".into(),
             Self::Cpu(process) => format!("CPU % {process}"),
@@ -251,7 +261,8 @@ impl Figure {
     }
 
     /// Whether the row is one of the declared headline family, judged with Holm's correction (an
-    /// open-loop throughput is shown in the headline without a verdict).
+    /// open-loop run's throughput, k6's plain percentiles and its drops are shown in the headline
+    /// without a verdict).
     pub fn is_headline(&self) -> bool {
         self.process().is_none()
     }
@@ -259,7 +270,7 @@ impl Figure {
     /// Percentiles are read from a histogram of 3 significant digits; the rest are as measured.
     pub fn resolution(&self) -> Resolution {
         match self {
-            Self::P50 | Self::P99 => Resolution::Bucketed,
+            Self::P50 | Self::P99 | Self::CorrectedP50 | Self::CorrectedP99 => Resolution::Bucketed,
             _ => Resolution::Exact,
         }
     }
@@ -276,7 +287,13 @@ impl Figure {
     pub fn process(&self) -> Option<&str> {
         match self {
             Self::Cpu(process) | Self::Rss(process) => Some(process),
-            Self::P50 | Self::P99 | Self::Throughput | Self::CpuPerRequest => None,
+            Self::P50
+            | Self::P99
+            | Self::CorrectedP50
+            | Self::CorrectedP99
+            | Self::Dropped
+            | Self::Throughput
+            | Self::CpuPerRequest => None,
         }
     }
 
@@ -420,6 +437,11 @@ fn untestable_text(why: Untestable) -> String {
         Untestable::NotPositive => "a value is 0, so there is no ratio".into(),
         Untestable::BelowResolution => {
             "every run ties within its histogram bucket (3 significant digits): no noise to test against"
+                .into()
+        }
+        Untestable::Unanswered => {
+            "a side's dropped and interrupted arrivals exceed 1 − q of its schedule, so its percentile is \
+             undefined"
                 .into()
         }
         Untestable::PooledSteps => {
