@@ -767,11 +767,10 @@ pub fn summary(results: &Results) -> String {
         if let Some(open) = &scenario.open_loop {
             let _ = writeln!(
                 out,
-                "     corrected (judged; k6's above) p50 {}, p99 {}; lag p99 {} (limit {} ms), interrupted {}{}",
-                percentile(&open.corrected_p50_ms, "corrected_p50_ms", &scenario.withheld),
-                percentile(&open.corrected_p99_ms, "corrected_p99_ms", &scenario.withheld),
+                "     lag p99 {} (limit {} ms), corrected p99 {}, interrupted {}{}",
                 percentile(&open.lag_p99_ms, "lag_p99_ms", &scenario.withheld),
                 number(open.lag_limit_ms),
+                percentile(&open.corrected_p99_ms, "corrected_p99_ms", &scenario.withheld),
                 open.accounting.iter().map(|a| a.interrupted).sum::<u64>(),
                 if open.generator_limited {
                     " (generator-limited)"
