@@ -366,7 +366,8 @@ impl Cost {
 /// A figure not reported because too little lies behind it: `figure` had `samples` of its
 /// `basis` in its smallest repeat (or step), fewer than `needed`. A percentile (`p99_ms`,
 /// `corrected_p999_ms`, ...) counts requests against [`needed_samples`]; the cost per request
-/// (`cost`) counts the system's CPU clock ticks against [`CPU_TICKS_NEEDED`].
+/// (`cost`) counts the system's CPU clock ticks against [`CPU_TICKS_NEEDED`]; a corrected
+/// percentile may also be withheld for the arrivals left unanswered ([`Basis::Answered`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withheld {
     pub figure: String,
@@ -385,6 +386,12 @@ pub enum Basis {
     Requests,
     /// Clock ticks of CPU time (`/proc` counts CPU in ticks of 1/100 s): the cost's basis.
     CpuTicks,
+    /// Arrivals answered, of those scheduled: a corrected percentile's basis in an open-loop run
+    /// (or step). A dropped or interrupted arrival has a latency bounded below only, so a
+    /// percentile q is defined only while they are at most 1 − q of the schedule: `samples` is the
+    /// arrivals answered in the repeat (or step) that had the fewest to spare, `needed` the
+    /// arrivals q × scheduled (rounded up) that the percentile needs answered ([`answered_enough`]).
+    Answered,
 }
 
 impl Basis {
@@ -435,6 +442,30 @@ pub fn supported<T>(
     }
 }
 
+/// Whether an open-loop run (or step) answered enough of its `scheduled` arrivals for the
+/// corrected percentile `q` (0-100) to be defined: its unanswered arrivals (dropped and interrupted)
+/// are at most 1 − q/100 of the schedule. If not, the reason goes in `withheld` ([`Basis::Answered`]).
+/// Issue 30: an unanswered arrival is a latency with no upper bound, so beyond that fraction the
+/// percentile lies among them and is undefined.
+pub fn answered_enough(
+    figure: &str,
+    q: f64,
+    unanswered: u64,
+    scheduled: u64,
+    withheld: &mut Vec<Withheld>,
+) -> bool {
+    let defined = unanswered as f64 <= (1.0 - q / 100.0) * scheduled as f64;
+    if !defined {
+        withheld.push(Withheld {
+            figure: figure.to_owned(),
+            samples: scheduled.saturating_sub(unanswered),
+            needed: (q / 100.0 * scheduled as f64).ceil() as u64,
+            basis: Basis::Answered,
+        });
+    }
+    defined
+}
+
 /// What an arrival-rate scenario's generator did: how late it started each iteration behind its
 /// plan (schedule lag), the latency counted from the intended start (corrected, wrk2's measure), and
 /// where every scheduled arrival went.
@@ -445,7 +476,13 @@ pub struct OpenLoop {
     pub lag_p50_ms: Option<Stat>,
     pub lag_p99_ms: Option<Stat>,
     pub lag_max_ms: Stat,
+    /// The corrected percentiles count every scheduled arrival: a dropped or interrupted one at its
+    /// lower bound (docs/results.md, "Unanswered arrivals"), and each is withheld where too few
+    /// samples support it or too many arrivals went unanswered ([`answered_enough`]).
     pub corrected_p50_ms: Option<Stat>,
+    /// Issue 30: the corrected p90, for the headline table (absent in older records).
+    #[serde(default)]
+    pub corrected_p90_ms: Option<Stat>,
     pub corrected_p99_ms: Option<Stat>,
     pub corrected_p999_ms: Option<Stat>,
     /// Each repeat's arrivals, in repeat order.
@@ -473,6 +510,11 @@ pub struct Accounting {
 }
 
 impl Accounting {
+    /// Arrivals never answered: dropped or interrupted.
+    pub fn unanswered(&self) -> u64 {
+        self.dropped + self.interrupted
+    }
+
     /// How long past its plan k6 may go on starting arrivals: it ends an arrival-rate executor on a
     /// timer of its own, which runs a little behind the plan's clock, and starts the arrivals due in
     /// that gap (two extra, 2 ms' worth, at 1,000/s on our machine: S6 of the committed A/A study
@@ -570,8 +612,13 @@ pub struct Capacity {
     /// Every step of every repeat, in order.
     pub steps: Vec<Step>,
     /// The highest step rate that is ok with every lower step ok, the lowest over the repeats;
-    /// `None` if the first step already failed.
+    /// `None` if the first step already failed (or could not be measured).
     pub sustained_rate: Option<f64>,
+    /// Issue 30: the sustained rate is a lower bound. The step after it, in the repeat that set it,
+    /// was not measurable here (generator-limited) rather than failed, so the system may sustain
+    /// more than this machine's generator could show. `false` in older records.
+    #[serde(default)]
+    pub sustained_at_least: bool,
     /// Each repeat's own sustained rate.
     #[serde(default)]
     pub sustained_per_repeat: Vec<Option<f64>>,
@@ -615,9 +662,63 @@ pub struct Step {
     pub k6_cpu_percent: f64,
     /// Its lag p99 (its maximum where the p99 is withheld) exceeded max(1 ms, 5 % of the SLO).
     pub generator_limited: bool,
-    /// p99 within the SLO (the maximum, where the p99 is withheld), no unexpected failure, no
-    /// dropped and no interrupted iteration.
+    /// The step's verdict is [`StepVerdict::Ok`]. (Before issue 30: p99 within the SLO, the
+    /// maximum where the p99 is withheld, no unexpected failure, no dropped and no interrupted
+    /// iteration, whatever the generator's lag.)
     pub ok: bool,
+    /// Issue 30: ok, failed, or not measurable here; `None` in older records ([`Step::verdict`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<StepVerdict>,
+    /// Issue 30: which latency the verdict judged ([`JudgedLatency`]); `None` in older records,
+    /// which judged k6's plain latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_on: Option<JudgedLatency>,
+}
+
+impl Step {
+    /// The step's verdict: as recorded, or, in a record older than issue 30, from `ok`.
+    pub fn verdict(&self) -> StepVerdict {
+        self.verdict.unwrap_or(if self.ok {
+            StepVerdict::Ok
+        } else {
+            StepVerdict::Failed
+        })
+    }
+
+    /// The latency the step was judged on, ms: the corrected p99 where judged on corrected latency,
+    /// else k6's p99; where that percentile is withheld, the slowest (which bounds it).
+    pub fn judged_p99_ms(&self) -> Option<f64> {
+        match (self.judged_on, self.schedule) {
+            (Some(JudgedLatency::Corrected), Some(schedule)) => {
+                schedule.corrected_p99_ms.or(schedule.corrected_max_ms)
+            }
+            _ => self.p99_ms.or(self.max_ms),
+        }
+    }
+}
+
+/// What a capacity step says of the system at its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepVerdict {
+    /// The judged p99 (the slowest, where too few samples support a p99) within the SLO, no
+    /// unexpected failure, no dropped and no interrupted arrival, the generator on time.
+    Ok,
+    /// Any of those not met, the generator on time.
+    Failed,
+    /// The generator was late (`generator_limited`): the system was not offered the step's rate on
+    /// time, so the step says nothing of it, neither ok nor failed.
+    NotMeasurable,
+}
+
+/// Which latency a verdict judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgedLatency {
+    /// From each arrival's intended start, unanswered arrivals counted (open-loop runs).
+    Corrected,
+    /// k6's `http_req_duration`, from when the request was sent.
+    Plain,
 }
 
 /// One step's schedule lag and corrected latency, in ms; percentiles `None` when withheld.
@@ -629,6 +730,10 @@ pub struct StepSchedule {
     pub corrected_p50_ms: Option<f64>,
     pub corrected_p99_ms: Option<f64>,
     pub corrected_p999_ms: Option<f64>,
+    /// Issue 30: the slowest corrected latency, unanswered arrivals at their lower bound: what a
+    /// step with too few samples for a corrected p99 is judged by. `None` in older records.
+    #[serde(default)]
+    pub corrected_max_ms: Option<f64>,
 }
 
 fn first_repeat() -> u32 {

@@ -148,6 +148,10 @@ pub enum Untestable {
     BelowResolution,
     /// A figure pooled over a capacity run's steps, at many rates: no one rate's response.
     PooledSteps,
+    /// A corrected percentile a side's dropped and interrupted arrivals leave undefined (issue 30):
+    /// they are more than 1 − q of its schedule, so the percentile lies among latencies bounded
+    /// below only.
+    Unanswered,
 }
 
 /// A row's finding, once its family has been corrected.

@@ -222,7 +222,7 @@ fn headline_section(page: &mut Page, results: &Results) {
         return;
     }
     let mut markup = html!("<h2>Headline figures</h2>");
-    markup.push(html!(r#"<p class="note">Mean over {} repeat{}{}. Latency in ms, as k6 measured it (http_req_duration).</p>"#,
+    markup.push(html!(r#"<p class="note">Mean over {} repeat{}{}. Latency in ms, as k6 measured it (http_req_duration); for an open-loop scenario, the corrected latency (from each arrival's intended start, its dropped and interrupted arrivals counted at a lower bound of their wait), k6's beside it. A corrected percentile q is undefined where those arrivals exceed 1 − q of the schedule.</p>"#,
         results.repeats,
         if results.repeats == 1 { "" } else { "s" },
         if results.repeats > 1 {
@@ -251,7 +251,7 @@ fn headline_section(page: &mut Page, results: &Results) {
         cells.extend(
             percentiles
                 .iter()
-                .map(|(figure, stat)| percentile_cell(stat.as_ref(), figure, &s.withheld)),
+                .map(|(figure, stat)| headline_latency_cell(s, figure, stat.as_ref())),
         );
         cells.extend(
             [
@@ -402,6 +402,27 @@ fn cost_section(page: &mut Page, results: &Results) {
     }
     markup.push(html!("</table>"));
     page.html(markup);
+}
+
+/// A headline percentile's cell: k6's, or, in an open-loop scenario, the corrected one with k6's
+/// beside it (issue 30: the corrected latency is the one judged).
+fn headline_latency_cell(s: &ScenarioResult, figure: &str, plain: Option<&Stat>) -> Markup {
+    let plain_cell = percentile_cell(plain, figure, &s.withheld);
+    let Some(open) = &s.open_loop else {
+        return plain_cell;
+    };
+    let corrected_figure = format!("corrected_{figure}");
+    let corrected = match figure {
+        "p50_ms" => &open.corrected_p50_ms,
+        "p90_ms" => &open.corrected_p90_ms,
+        "p99_ms" => &open.corrected_p99_ms,
+        _ => &open.corrected_p999_ms,
+    };
+    html!(
+        r#"{} <span class="ci">k6: {}</span>"#,
+        percentile_cell(corrected.as_ref(), &corrected_figure, &s.withheld),
+        plain_cell
+    )
 }
 
 /// The arrival-rate scenarios of a run that is not a capacity run: where their arrivals went, how
@@ -653,10 +674,18 @@ fn step_figure(value: Option<f64>, figure: &str, withheld: &[Withheld]) -> Strin
     value.map_or_else(|| format!("– ({})", withheld_reason(figure, withheld)), number)
 }
 
-/// "N/s" sustained, or "at least N/s" when the generator's ceiling was reached.
+/// "N/s" sustained, or "at least N/s" when the generator's ceiling was reached or the ladder stopped
+/// at a step not measurable here.
 pub fn sustained_text(capacity: &Capacity) -> String {
     match (capacity.sustained_rate, capacity.beyond_generator) {
+        (None, _) if capacity.sustained_at_least => {
+            "not measurable here: the generator was late from the first step".into()
+        }
         (None, _) => "none: the first step already failed".into(),
+        (Some(rate), false) if capacity.sustained_at_least => format!(
+            "at least {}/s: the step above it was not measurable here (the generator was late)",
+            number(rate)
+        ),
         (Some(rate), true) => format!(
             "at least {}/s, beyond what this machine's generator offers (its ceiling: {}/s)",
             number(rate),
@@ -670,7 +699,9 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
     page.html(html!(
         "<h2>{} {}: capacity</h2><p>Sustained rate: <b>{}</b> (the highest step with p99 within {} ms, or its slowest request \
          within it where the step has under 1,000 requests, no unexpected failure, no dropped and no interrupted iteration, \
-         every lower step as well; the lowest over the repeats).</p>",
+         every lower step as well; the lowest over the repeats). An open-loop step is judged on its corrected p99 (from each \
+         arrival's intended start, drops counted), k6's beside it; a step whose generator was late is neither ok nor failed \
+         but not measurable here (?), and the rate below it a lower bound.</p>",
         name,
         Scenario::title_of(name),
         sustained_text(capacity),
@@ -698,7 +729,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
 /// One row per step of every repeat: each figure that decided whether the step was sustained.
 fn capacity_steps_table(capacity: &Capacity) -> Markup {
     let mut markup = html!(
-        "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>p99 ms</th><th>lag p99 ms</th>\
+        "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>k6 p99 ms</th><th>lag p99 ms</th>\
          <th>corrected p99 ms</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
          <th>max VUs</th><th>k6 CPU %</th><th>generator-limited</th><th>ok</th></tr>",
     );
@@ -722,11 +753,24 @@ fn capacity_steps_table(capacity: &Capacity) -> Markup {
             s.max_vus,
             number(s.k6_cpu_percent),
             if s.generator_limited { "yes" } else { "no" },
-            if s.ok { "✓" } else { "✗" },
+            step_verdict_text(s),
         ));
     }
     markup.push(html!("</table>"));
     markup
+}
+
+/// A step's verdict for the table, and what it judged.
+fn step_verdict_text(step: &Step) -> String {
+    let judged = match step.judged_on {
+        Some(record::JudgedLatency::Corrected) => " (corrected)",
+        _ => "",
+    };
+    match step.verdict() {
+        record::StepVerdict::Ok => format!("✓{judged}"),
+        record::StepVerdict::Failed => format!("✗{judged}"),
+        record::StepVerdict::NotMeasurable => "? not measurable here".into(),
+    }
 }
 
 /// The capacity chart's lines: achieved rate and p99 against the offered rate, per repeat, and

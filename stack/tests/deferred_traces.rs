@@ -136,7 +136,10 @@ fn a_bench_of_the_stand_in_under_the_broker_contract_completes_every_traced_requ
     let urls = urls_at(&url);
     args.extend(urls.iter().map(String::as_str));
     let status = folder.run_bench(&args, &[]);
-    assert!(status.success(), "stack bench under the broker contract: {status}");
+    assert!(
+        status.success(),
+        "stack bench under the broker contract: {status}"
+    );
     // Then the run's traces.csv holds one trace per request k6 sent, each ending at least the work's
     // 300 ms after it began, all from the stand-in
     let record = folder.record();

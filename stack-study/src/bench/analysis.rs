@@ -7,6 +7,13 @@
 //! and corrected latency (the k6 script's `schedule_lag` and `corrected_duration`), and the
 //! accounting of its arrivals against the plan the script emits (`schedule_arrivals`,
 //! `schedule_seconds`). The generator is judged by its lag alone ([`lag_limit_ms`]).
+//!
+//! Issue 30: the corrected distribution counts every scheduled arrival, the unanswered ones at a
+//! lower bound of their wait ([`unanswered`]), and an open-loop step is judged on it
+//! ([`step_verdict`]), k6's plain latency recorded beside it.
+
+mod step_verdict;
+mod unanswered;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -28,8 +35,14 @@ use stack_record::{
     self as record,
     ceiling::CeilingFile,
     traces::{read_traces, TRACES_FILE},
-    Accounting, Capacity, Completion, FixedWork, OpenLoop, ProcessResources, ResourceRow, Results,
-    ScenarioResult, Stat, Step, StepSchedule, Thresholds, TimelinePoint, Window, Withheld, FORMAT_VERSION,
+    Accounting, Capacity, Completion, FixedWork, JudgedLatency, OpenLoop, ProcessResources, ResourceRow,
+    Results, ScenarioResult, Stat, Step, StepSchedule, StepVerdict, Thresholds, TimelinePoint, Window,
+    Withheld, FORMAT_VERSION,
+};
+
+use self::{
+    step_verdict::{sustained, sustained_over_repeats, StepEvidence},
+    unanswered::{defined_in_every_run, latency_bounds},
 };
 
 use crate::scenario::{CapacitySteps, Scenario};
@@ -86,37 +99,58 @@ impl ReducedRun {
 /// The open-loop side of one run (or step).
 struct OpenLoopSamples {
     lag: Sampled,
+    /// Every scheduled arrival's latency from its intended start: the answered ones as measured,
+    /// the unanswered at their lower bound ([`unanswered`]).
     corrected: Sampled,
     accounting: Accounting,
 }
 
 impl OpenLoopSamples {
-    /// From the samples of k6 scenario `k6_name`, if the script planned it as arrival-rate.
+    /// From the samples of k6 scenario `k6_name`, if the script planned it as arrival-rate;
+    /// `grace_s`: how long its iterations had to finish after its plan ended, where known.
     fn of(
         samples: &Samples,
         k6_name: &str,
         figures: &RequestFigures,
         dropped: u64,
         repeat: u32,
+        grace_s: f64,
     ) -> Option<Self> {
         let plan: &Plan = samples.plans.get(k6_name)?;
         let empty = Vec::new();
         let lags = samples.lags.get(k6_name).unwrap_or(&empty);
+        let accounting = Accounting {
+            repeat,
+            scheduled: plan.arrivals,
+            scheduled_s: plan.seconds,
+            completed: figures.completed,
+            failed: figures.unexpected_failures,
+            dropped,
+            // Every started iteration records its lag first thing; one whose answer did not
+            // arrive before the end of its grace has no request in the samples.
+            interrupted: (lags.len() as u64).saturating_sub(figures.requests),
+        };
+        let mut corrected = samples.corrected.get(k6_name).unwrap_or(&empty).clone();
+        corrected.extend(latency_bounds(
+            plan,
+            samples.clocks.get(k6_name),
+            samples.drop_times.get(k6_name).unwrap_or(&empty),
+            accounting.interrupted,
+            grace_s,
+        ));
         Some(Self {
             lag: Sampled::of(lags),
-            corrected: Sampled::of(samples.corrected.get(k6_name).unwrap_or(&empty)),
-            accounting: Accounting {
-                repeat,
-                scheduled: plan.arrivals,
-                scheduled_s: plan.seconds,
-                completed: figures.completed,
-                failed: figures.unexpected_failures,
-                dropped,
-                // Every started iteration records its lag first thing; one whose answer did not
-                // arrive before the end of its grace has no request in the samples.
-                interrupted: (lags.len() as u64).saturating_sub(figures.requests),
-            },
+            corrected: Sampled::of(&corrected),
+            accounting,
         })
+    }
+
+    /// The corrected percentile `q`, unless the unanswered arrivals leave it undefined or too few
+    /// samples support it (the reason in `withheld`).
+    fn corrected_at(&self, figure: &str, q: f64, withheld: &mut Vec<Withheld>) -> Option<f64> {
+        defined_in_every_run(figure, q, &[self.accounting], withheld)
+            .then(|| self.corrected.supported(figure, q, withheld))
+            .flatten()
     }
 
     /// Requests answered as expected per second of the plan.
@@ -180,9 +214,10 @@ struct ScenarioRuns {
     /// Every request's latency over the repeats: the pooled distribution.
     pooled: Vec<f64>,
     timeline: Vec<TimelinePoint>,
-    /// `capacity` only: every step of every repeat, and each repeat's sustained rate.
+    /// `capacity` only: every step of every repeat, and each repeat's sustained rate (and whether
+    /// it is a lower bound only).
     steps: Vec<Step>,
-    sustained_per_repeat: Vec<Option<f64>>,
+    sustained_per_repeat: Vec<(Option<f64>, bool)>,
 }
 
 impl ScenarioRuns {
@@ -217,14 +252,18 @@ impl ScenarioRuns {
             read.timeline.extend(timeline_of(&requests, run));
             if let Some((plan, step_s)) = steps_plan {
                 let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
-                read.sustained_per_repeat.push(stats::sustained_rate(
-                    &run_steps.iter().map(|s| (s.rate, s.ok)).collect::<Vec<_>>(),
+                read.sustained_per_repeat.push(sustained(
+                    &run_steps
+                        .iter()
+                        .map(|s| (s.rate, s.verdict()))
+                        .collect::<Vec<_>>(),
                 ));
                 read.steps.extend(run_steps);
             }
             read.per_run.push(ReducedRun {
                 completion: completion_run(inputs, scenario, run, &samples)?,
-                open: OpenLoopSamples::of(&samples, name, &figures, dropped, run.window.repeat),
+                // The run's grace is the script's, not known here: 0 bounds an interruption below.
+                open: OpenLoopSamples::of(&samples, name, &figures, dropped, run.window.repeat, 0.0),
                 figures,
                 latency: Sampled::of(&durations),
                 dropped,
@@ -349,18 +388,41 @@ fn open_loop_of(
     }
     let lag_limit_ms = lag_limit_ms(slo_p99_ms.unwrap_or(0.0));
     let lags: Vec<&Sampled> = open.iter().map(|r| &r.lag).collect();
-    let corrected: Vec<&Sampled> = open.iter().map(|r| &r.corrected).collect();
+    let mut corrected = |figure: &str, q: f64| corrected_over_repeats(figure, q, &open, withheld);
+    let (corrected_p50_ms, corrected_p90_ms, corrected_p99_ms, corrected_p999_ms) = (
+        corrected("corrected_p50_ms", 50.0),
+        corrected("corrected_p90_ms", 90.0),
+        corrected("corrected_p99_ms", 99.0),
+        corrected("corrected_p999_ms", 99.9),
+    );
     Some(OpenLoop {
         lag_limit_ms,
         lag_p50_ms: over_repeats("lag_p50_ms", 50.0, &lags, withheld),
         lag_p99_ms: over_repeats("lag_p99_ms", 99.0, &lags, withheld),
         lag_max_ms: stat(&lags.iter().map(|lag| lag.at(100.0)).collect::<Vec<_>>()),
-        corrected_p50_ms: over_repeats("corrected_p50_ms", 50.0, &corrected, withheld),
-        corrected_p99_ms: over_repeats("corrected_p99_ms", 99.0, &corrected, withheld),
-        corrected_p999_ms: over_repeats("corrected_p999_ms", 99.9, &corrected, withheld),
+        corrected_p50_ms,
+        corrected_p90_ms,
+        corrected_p99_ms,
+        corrected_p999_ms,
         accounting: open.iter().map(|r| r.accounting).collect(),
         generator_limited: lags.iter().any(|lag| lag.p99_or_max_over(lag_limit_ms)),
     })
+}
+
+/// The corrected percentile `q` over the repeats: withheld unless every repeat answered enough of
+/// its arrivals for it to be defined and has the samples to support it.
+fn corrected_over_repeats(
+    figure: &str,
+    q: f64,
+    open: &[&OpenLoopSamples],
+    withheld: &mut Vec<Withheld>,
+) -> Option<Stat> {
+    let accountings: Vec<Accounting> = open.iter().map(|r| r.accounting).collect();
+    if !defined_in_every_run(figure, q, &accountings, withheld) {
+        return None;
+    }
+    let corrected: Vec<&Sampled> = open.iter().map(|r| &r.corrected).collect();
+    over_repeats(figure, q, &corrected, withheld)
 }
 
 /// A scenario's capacity from its steps, stated against the generator's ceiling when known.
@@ -368,14 +430,11 @@ fn capacity_of(
     name: &str,
     plan: &CapacitySteps,
     steps: Vec<Step>,
-    sustained_per_repeat: Vec<Option<f64>>,
+    sustained_per_repeat: Vec<(Option<f64>, bool)>,
     ceiling: Option<&CeilingFile>,
 ) -> Capacity {
-    let sustained_rate = sustained_per_repeat
-        .iter()
-        .copied()
-        .try_fold(f64::INFINITY, |low, rate| rate.map(|rate| low.min(rate)))
-        .filter(|rate| rate.is_finite());
+    let (sustained_rate, sustained_at_least) = sustained_over_repeats(&sustained_per_repeat);
+    let sustained_per_repeat = sustained_per_repeat.iter().map(|(rate, _)| *rate).collect();
     let generator_ceiling_per_s = ceiling
         .and_then(|file| file.scenarios.get(name))
         .and_then(|scenario| scenario.ceiling_per_s);
@@ -384,6 +443,7 @@ fn capacity_of(
         generator_limited: steps.iter().any(|s| s.generator_limited),
         steps,
         sustained_rate,
+        sustained_at_least,
         sustained_per_repeat,
         generator_ceiling_per_s,
         beyond_generator: matches!(
@@ -466,7 +526,6 @@ fn steps_of(
     run: &MeasuredRun,
     resources: &[ResourceRow],
 ) -> Vec<Step> {
-    let lag_limit = lag_limit_ms(plan.slo_p99_ms);
     plan.steps
         .iter()
         .enumerate()
@@ -480,18 +539,22 @@ fn steps_of(
             let figures = request_figures(&requests);
             let latency = Sampled::of(&requests.iter().map(|r| r.duration_ms).collect::<Vec<_>>());
             let dropped = samples.dropped_iterations.get(&step_name).copied().unwrap_or(0);
-            let open = OpenLoopSamples::of(samples, &step_name, &figures, dropped, run.window.repeat);
+            let open = OpenLoopSamples::of(
+                samples,
+                &step_name,
+                &figures,
+                dropped,
+                run.window.repeat,
+                plan.grace_s,
+            );
             let mut withheld = Vec::new();
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
             let schedule = open.as_ref().map(|open| step_schedule(open, &mut withheld));
-            // Where the p99 is withheld, the maximum bounds it: within the SLO only if it is.
-            let within_slo = p99_ms.unwrap_or(max_ms) <= plan.slo_p99_ms;
-            let interrupted = open.as_ref().map_or(0, |open| open.accounting.interrupted);
             let duration_s = open
                 .as_ref()
                 .map_or(plan.step_duration_s(step_s), |open| open.accounting.scheduled_s);
-            Step {
+            let mut step = Step {
                 repeat: run.window.repeat,
                 rate: rate / plan.unit_s(),
                 achieved_per_s: achieved_per_s(figures.completed, duration_s),
@@ -506,15 +569,41 @@ fn steps_of(
                 k6_cpu_percent: k6_cpu_over(resources, run, &figures),
                 generator_limited: open
                     .as_ref()
-                    .is_some_and(|open| open.lag.p99_or_max_over(lag_limit)),
-                ok: figures.requests > 0
-                    && within_slo
-                    && figures.unexpected_failures == 0
-                    && dropped == 0
-                    && interrupted == 0,
-            }
+                    .is_some_and(|open| open.lag.p99_or_max_over(lag_limit_ms(plan.slo_p99_ms))),
+                ok: false,
+                verdict: None,
+                judged_on: None,
+            };
+            judge_step(&mut step, figures.requests, plan.slo_p99_ms);
+            step
         })
         .collect()
+}
+
+/// Sets a step's verdict: on its corrected latency where it has one (an open-loop step), else on
+/// k6's; where the judged p99 is withheld, its slowest bounds it, within the SLO only if it is.
+/// Unanswered arrivals fail a step whether or not they leave its p99 defined.
+fn judge_step(step: &mut Step, requests: u64, slo_p99_ms: f64) {
+    let judged_on = if step.schedule.is_some() {
+        JudgedLatency::Corrected
+    } else {
+        JudgedLatency::Plain
+    };
+    step.judged_on = Some(judged_on);
+    let unanswered = step
+        .accounting
+        .map_or(step.dropped_iterations, |a| a.unanswered());
+    let verdict = StepEvidence {
+        requests,
+        judged_p99_ms: step.judged_p99_ms().unwrap_or(f64::INFINITY),
+        slo_p99_ms,
+        unexpected_failures: step.unexpected_failures,
+        unanswered,
+        generator_limited: step.generator_limited,
+    }
+    .verdict();
+    step.ok = verdict == StepVerdict::Ok;
+    step.verdict = Some(verdict);
 }
 
 /// The most VUs k6 held while a step's requests ran: an open step that needed more than it was
@@ -551,21 +640,24 @@ fn k6_cpu_over(resources: &[ResourceRow], run: &MeasuredRun, figures: &RequestFi
 }
 
 /// A step's schedule lag and corrected latency, each percentile withheld (and named in
-/// `withheld`) where too few iterations support it.
+/// `withheld`) where too few iterations support it, and each corrected one where the unanswered
+/// arrivals leave it undefined.
 fn step_schedule(open: &OpenLoopSamples, withheld: &mut Vec<Withheld>) -> StepSchedule {
     StepSchedule {
         lag_p50_ms: open.lag.supported("lag_p50_ms", 50.0, withheld),
         lag_p99_ms: open.lag.supported("lag_p99_ms", 99.0, withheld),
         lag_max_ms: open.lag.at(100.0),
-        corrected_p50_ms: open.corrected.supported("corrected_p50_ms", 50.0, withheld),
-        corrected_p99_ms: open.corrected.supported("corrected_p99_ms", 99.0, withheld),
-        corrected_p999_ms: open.corrected.supported("corrected_p999_ms", 99.9, withheld),
+        corrected_p50_ms: open.corrected_at("corrected_p50_ms", 50.0, withheld),
+        corrected_p99_ms: open.corrected_at("corrected_p99_ms", 99.0, withheld),
+        corrected_p999_ms: open.corrected_at("corrected_p999_ms", 99.9, withheld),
+        corrected_max_ms: (open.corrected.count > 0).then(|| open.corrected.at(100.0)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::stats::PlanClock;
 
     fn requests(step: &str, count: usize, duration_ms: f64, start_ms: f64) -> Vec<Request> {
         (0..count)
@@ -578,8 +670,9 @@ mod tests {
             .collect()
     }
 
-    /// A 10 s step of `rate`/s as the script plans it, each iteration `lag_ms` late.
-    fn planned(samples: &mut Samples, step: &str, rate: u64, started: usize, lag_ms: f64) {
+    /// A 10 s step of `rate`/s as the script plans it, each iteration `lag_ms` late and answered
+    /// `duration_ms` after it started.
+    fn planned(samples: &mut Samples, step: &str, rate: u64, started: usize, lag_ms: f64, duration_ms: f64) {
         samples.plans.insert(
             step.into(),
             Plan {
@@ -588,49 +681,64 @@ mod tests {
             },
         );
         samples.lags.insert(step.into(), vec![lag_ms; started]);
+        samples
+            .corrected
+            .insert(step.into(), vec![lag_ms + duration_ms; started]);
+    }
+
+    fn s6_steps(rates: &[f64]) -> CapacitySteps {
+        CapacitySteps {
+            slo_p99_ms: 25.0,
+            time_unit: "1s".into(),
+            grace_s: 2.0,
+            min_step_s: 0.0,
+            steps: rates.iter().map(|&rate| (rate, 5, 10)).collect(),
+        }
+    }
+
+    fn repeat_1(end_s: f64) -> MeasuredRun {
+        MeasuredRun {
+            scenario: Scenario::S6,
+            window: Window {
+                repeat: 1,
+                start_s: 0.0,
+                end_s,
+            },
+            repeat_start_ms: 0.0,
+            thresholds_crossed: false,
+            drain_end_unix_ns: None,
+        }
     }
 
     #[test]
     fn capacity_steps_are_judged_against_the_slo_drops_and_the_generators_lag() {
         // Given three 10 s steps of 100, 200 and 400/s with a 25 ms SLO (lag limit 1.25 ms): the
         // first fast and on time, the second over the SLO, the third fast but started 5 ms late
-        let plan = CapacitySteps {
-            slo_p99_ms: 25.0,
-            time_unit: "1s".into(),
-            grace_s: 2.0,
-            min_step_s: 0.0,
-            steps: vec![(100.0, 5, 10), (200.0, 5, 10), (400.0, 5, 10)],
-        };
+        let plan = s6_steps(&[100.0, 200.0, 400.0]);
         let mut samples = Samples::default();
         samples.requests.extend(requests("s6_step1", 1000, 2.0, 0.0));
         samples
             .requests
             .extend(requests("s6_step2", 2000, 40.0, 12_000.0));
         samples.requests.extend(requests("s6_step3", 4000, 5.0, 24_000.0));
-        planned(&mut samples, "s6_step1", 100, 1000, 0.1);
-        planned(&mut samples, "s6_step2", 200, 2000, 0.1);
-        planned(&mut samples, "s6_step3", 400, 4000, 5.0);
-        let run = MeasuredRun {
-            scenario: Scenario::S6,
-            window: Window {
-                repeat: 1,
-                start_s: 0.0,
-                end_s: 40.0,
-            },
-            repeat_start_ms: 0.0,
-            thresholds_crossed: false,
-            drain_end_unix_ns: None,
-        };
+        planned(&mut samples, "s6_step1", 100, 1000, 0.1, 2.0);
+        planned(&mut samples, "s6_step2", 200, 2000, 0.1, 40.0);
+        planned(&mut samples, "s6_step3", 400, 4000, 5.0, 5.0);
         // When the steps are judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
-        // Then the first two are the system's (ok, then over the SLO), the third the generator's
-        let verdicts: Vec<(f64, bool, bool)> = steps
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[]);
+        // Then the first two are the system's (ok, then over the SLO), the third neither: the
+        // generator's, not measurable here
+        let verdicts: Vec<(f64, StepVerdict, bool)> = steps
             .iter()
-            .map(|s| (s.rate, s.ok, s.generator_limited))
+            .map(|s| (s.rate, s.verdict(), s.generator_limited))
             .collect();
         assert_eq!(
             verdicts,
-            [(100.0, true, false), (200.0, false, false), (400.0, true, true)]
+            [
+                (100.0, StepVerdict::Ok, false),
+                (200.0, StepVerdict::Failed, false),
+                (400.0, StepVerdict::NotMeasurable, true)
+            ]
         );
         assert_eq!(steps[0].achieved_per_s, 100.0);
         assert!(steps.iter().all(|s| s.accounting.is_some_and(|a| a.closes())));
@@ -639,29 +747,12 @@ mod tests {
     #[test]
     fn a_step_with_too_few_samples_for_a_p99_is_judged_by_its_slowest_request() {
         // Given one 10 s step at 5/s (50 requests), every answer within the SLO but one over it
-        let plan = CapacitySteps {
-            slo_p99_ms: 25.0,
-            time_unit: "1s".into(),
-            grace_s: 2.0,
-            min_step_s: 0.0,
-            steps: vec![(5.0, 5, 10)],
-        };
+        let plan = s6_steps(&[5.0]);
         let mut samples = Samples::default();
         samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
         samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
-        let run = MeasuredRun {
-            scenario: Scenario::S6,
-            window: Window {
-                repeat: 1,
-                start_s: 0.0,
-                end_s: 12.0,
-            },
-            repeat_start_ms: 0.0,
-            thresholds_crossed: false,
-            drain_end_unix_ns: None,
-        };
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &run, &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
         // Then its p99 is withheld, and its slowest request, over the SLO, fails it
         assert_eq!(steps[0].p99_ms, None);
         assert!(
@@ -670,5 +761,67 @@ mod tests {
             steps[0].max_ms
         );
         assert!(!steps[0].ok);
+    }
+
+    #[test]
+    fn a_step_within_the_slo_on_k6s_latency_fails_on_its_corrected_latency() {
+        // Given one 10 s step at 200/s (2,000 arrivals) with a 25 ms SLO, every iteration started on
+        // time (lag 0.1 ms) and answered in 2 ms by k6's clock, but 30 of them (1.5 %) answered
+        // 40 ms after their intended start: they waited for a connection, which k6's
+        // http_req_duration leaves out and the corrected latency counts
+        let plan = s6_steps(&[200.0]);
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 2000, 2.0, 0.0));
+        planned(&mut samples, "s6_step1", 200, 2000, 0.1, 2.0);
+        if let Some(corrected) = samples.corrected.get_mut("s6_step1") {
+            corrected[..30].fill(40.0);
+        }
+        // When it is judged
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        // Then k6's p99 is within the SLO, the corrected p99 is not, and the step fails on it
+        let step = &steps[0];
+        let corrected_p99 = step.schedule.and_then(|s| s.corrected_p99_ms);
+        assert!(step.p99_ms.is_some_and(|p99| p99 <= 25.0), "{:?}", step.p99_ms);
+        assert!(corrected_p99.is_some_and(|p99| p99 > 25.0), "{corrected_p99:?}");
+        assert_eq!(step.judged_on, Some(JudgedLatency::Corrected));
+        assert_eq!(step.verdict(), StepVerdict::Failed);
+    }
+
+    #[test]
+    fn dropped_arrivals_enter_the_corrected_p99_at_their_lower_bound() {
+        // Given a 10 s run at 1,000/s begun at t = 0 whose 9,950 answered arrivals took 2 ms from
+        // their intended start, but 80 (0.8 %) took 40 ms, and 50 more (0.5 %) were dropped at
+        // t = 5 s: answered alone, the p99 would be 2 ms
+        let plan = s6_steps(&[1000.0]);
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 9950, 2.0, 0.0));
+        planned(&mut samples, "s6_step1", 1000, 9950, 0.1, 1.9);
+        if let Some(corrected) = samples.corrected.get_mut("s6_step1") {
+            corrected[..80].fill(40.0);
+        }
+        samples.dropped_iterations.insert("s6_step1".into(), 50);
+        samples.drop_times.insert("s6_step1".into(), vec![5_000.0; 50]);
+        samples.clocks.insert(
+            "s6_step1".into(),
+            PlanClock {
+                began_ms: 0.0,
+                last_start_ms: 10_000.0,
+            },
+        );
+        // When it is reduced
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        // Then the drops count as the slowest 0.5 %, at least 5 s each, and the corrected p99 lies
+        // among the 40 ms answers
+        let schedule = steps[0].schedule.expect("an open-loop step");
+        assert!(
+            schedule
+                .corrected_p99_ms
+                .is_some_and(|p99| (p99 - 40.0).abs() < 0.1),
+            "{schedule:?}"
+        );
+        assert!(
+            schedule.corrected_max_ms.is_some_and(|max| max >= 5_000.0),
+            "{schedule:?}"
+        );
     }
 }

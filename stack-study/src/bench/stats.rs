@@ -79,6 +79,10 @@ pub struct Samples {
     pub corrected: BTreeMap<String, Vec<f64>>,
     /// ... and the script's plan: arrivals scheduled and over how many seconds.
     pub plans: BTreeMap<String, Plan>,
+    /// ... and when k6 stamped each drop, Unix ms, sorted: no earlier than the dropped slot.
+    pub drop_times: BTreeMap<String, Vec<f64>>,
+    /// ... and the span of its iterations' starts ([`PlanClock`]).
+    pub clocks: BTreeMap<String, PlanClock>,
     /// The answered iterations whose request carried a sampled `traceparent` (the script's
     /// `traced_answer`), in the order of the file.
     pub traced: Vec<TracedAnswer>,
@@ -119,6 +123,39 @@ impl TracedAnswer {
             accepted: value("accepted")? == "1",
             iteration: value("i").and_then(|index| index.parse().ok()),
         })
+    }
+}
+
+/// When an arrival-rate scenario's plan began and when its last iteration started, in Unix ms, from
+/// its lag samples: a lag sample emitted at `t` with lag `v` was measured from the slot `t − v`, and
+/// iteration 0 (never dropped: the pool starts with its VUs) from the plan's start, the earliest.
+/// The end of the plan, `began_ms` + its seconds, is what an unanswered arrival waited until at
+/// least (`super::unanswered`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlanClock {
+    pub began_ms: f64,
+    pub last_start_ms: f64,
+}
+
+impl PlanClock {
+    /// Each scenario's clock from its lag samples, as emitted.
+    fn of(lags: &BTreeMap<String, Vec<Emitted>>) -> BTreeMap<String, Self> {
+        lags.iter()
+            .filter(|(_, timed)| !timed.is_empty())
+            .map(|(name, timed)| {
+                let clock = Self {
+                    began_ms: timed
+                        .iter()
+                        .map(|lag| lag.at_ms - lag.value_ms)
+                        .fold(f64::INFINITY, f64::min),
+                    last_start_ms: timed
+                        .iter()
+                        .map(|lag| lag.at_ms)
+                        .fold(f64::NEG_INFINITY, f64::max),
+                };
+                (name.clone(), clock)
+            })
+            .collect()
     }
 }
 
@@ -234,6 +271,11 @@ impl Samples {
                 }
                 _ => {}
             }
+        }
+        samples.clocks = PlanClock::of(&lags);
+        samples.drop_times = drops.clone();
+        for times in samples.drop_times.values_mut() {
+            times.sort_by(f64::total_cmp);
         }
         samples.set_net_of_drops(lags, corrected, drops);
         Ok(samples)
@@ -551,17 +593,6 @@ pub fn resources_in(rows: &[ResourceRow], window: &Window) -> BTreeMap<String, (
         .collect()
 }
 
-/// The sustained rate of one repeat's steps: the highest rate that is ok with every lower step ok.
-pub fn sustained_rate(steps: &[(f64, bool)]) -> Option<f64> {
-    let mut sorted = steps.to_vec();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    sorted
-        .iter()
-        .take_while(|(_, ok)| *ok)
-        .last()
-        .map(|(rate, _)| *rate)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,22 +727,6 @@ mod tests {
         assert!((percentile_ms(&histogram, 99.0) - 990.0).abs() <= 1.0);
         assert!((percentile_ms(&histogram, 100.0) - 1000.0).abs() <= 1.0);
         assert!((percentile_ms(&histogram, 0.0) - 1.0).abs() <= 0.01);
-    }
-
-    #[test]
-    fn the_sustained_rate_is_the_highest_ok_step_below_the_first_failure() {
-        let steps = [(500.0, true), (1000.0, true), (2000.0, false), (4000.0, true)];
-        assert_eq!(sustained_rate(&steps), Some(1000.0));
-    }
-
-    #[test]
-    fn no_rate_is_sustained_when_the_first_step_fails() {
-        assert_eq!(sustained_rate(&[(500.0, false), (1000.0, true)]), None);
-    }
-
-    #[test]
-    fn every_step_ok_sustains_the_highest() {
-        assert_eq!(sustained_rate(&[(2000.0, true), (500.0, true)]), Some(2000.0));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use stack_record::{Capacity, Results, Step};
+use stack_record::{Capacity, Results, Step, StepVerdict};
 
 use crate::page::number;
 
@@ -17,6 +17,9 @@ pub struct CapacityComparison {
     pub slo_p99_ms: [f64; 2],
     /// The highest rate each run sustained (the lowest over its repeats); `None` if its first step failed.
     pub sustained: [Option<f64>; 2],
+    /// Whether each side's sustained rate is a lower bound only: its ladder stopped at a step not
+    /// measurable here (the generator late), not at a failure (issue 30).
+    pub sustained_at_least: [bool; 2],
     pub sustained_per_repeat: [Vec<Option<f64>>; 2],
     /// Whether the load generator limited any step of each run.
     pub generator_limited: [bool; 2],
@@ -32,6 +35,17 @@ impl CapacityComparison {
             _ => None,
         }
     }
+
+    /// Side `side`'s (0: A, 1: B) sustained rate for a table: "≥ N" where only a lower bound, "–"
+    /// where none.
+    pub fn sustained_text(&self, side: usize) -> String {
+        match (self.sustained[side], self.sustained_at_least[side]) {
+            (Some(rate), true) => format!("≥ {}", number(rate)),
+            (Some(rate), false) => number(rate),
+            (None, true) => "– (not measurable here)".into(),
+            (None, false) => "–".into(),
+        }
+    }
 }
 
 /// A step of the ladder in both runs; a side is `None` when its ladder did not reach that rate.
@@ -44,26 +58,41 @@ pub struct StepPair {
 }
 
 impl StepPair {
-    /// B's p99 over A's at this step.
+    /// B's judged p99 over A's at this step (corrected in an open-loop step).
     pub fn p99_ratio(&self) -> Option<f64> {
         let (a, b) = (self.a.as_ref()?, self.b.as_ref()?);
-        let (a_p99, b_p99) = (a.p99_ms?, b.p99_ms?);
+        let (a_p99, b_p99) = (judged_p99(a)?, judged_p99(b)?);
         (a_p99 > 0.0).then(|| b_p99 / a_p99)
     }
 }
 
-/// What the tables say under a step marked failed.
-pub const FAILED_STEP: &str = "✗: the step failed (p99 over the SLO, or failed or dropped requests)";
+/// The p99 a step was judged on: corrected where it was (an open-loop step), else k6's; `None`
+/// where withheld.
+fn judged_p99(step: &Step) -> Option<f64> {
+    match (step.judged_on, step.schedule) {
+        (Some(stack_record::JudgedLatency::Corrected), Some(schedule)) => schedule.corrected_p99_ms,
+        _ => step.p99_ms,
+    }
+}
 
-/// A step's p99 for a table, `✗` after it when the step failed; `–` when the ladder did not reach it
-/// or the step had too few samples for a p99.
+/// What the tables say under the steps.
+pub const FAILED_STEP: &str = "p99: the one each step was judged on, corrected (from the intended start, \
+    drops counted) in an open-loop step; ✗: the step failed (p99 over the SLO, or failed, dropped or \
+    interrupted requests); ?: not measurable here (the load generator was late), neither ok nor failed";
+
+/// A step's judged p99 for a table, `✗` after it when the step failed, `?` when it was not
+/// measurable; `–` when the ladder did not reach it or the step had too few samples for a p99.
 pub fn step_p99_text(step: Option<&Step>) -> String {
     match step {
         None => "–".into(),
         Some(step) => format!(
             "{}{}",
-            step.p99_ms.map_or_else(|| "–".to_owned(), number),
-            if step.ok { "" } else { " ✗" }
+            judged_p99(step).map_or_else(|| "–".to_owned(), number),
+            match step.verdict() {
+                StepVerdict::Ok => "",
+                StepVerdict::Failed => " ✗",
+                StepVerdict::NotMeasurable => " ?",
+            }
         ),
     }
 }
@@ -97,6 +126,7 @@ fn compare_one(name: &str, a: &Capacity, b: &Capacity) -> CapacityComparison {
         scenario: name.into(),
         slo_p99_ms: [a.slo_p99_ms, b.slo_p99_ms],
         sustained: [a.sustained_rate, b.sustained_rate],
+        sustained_at_least: [a.sustained_at_least, b.sustained_at_least],
         sustained_per_repeat: [a.sustained_per_repeat.clone(), b.sustained_per_repeat.clone()],
         generator_limited: [a.generator_limited, b.generator_limited],
         steps,

@@ -232,9 +232,16 @@ fn word(direction: Direction) -> &'static str {
 /// What a row compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Figure {
-    /// The answer's p50: from the request (its intended start where open-loop) to its answer.
+    /// k6's plain latency (`http_req_duration`) to the answer: judged in a closed-loop run, shown
+    /// beside the corrected latency in an open-loop one.
     P50,
     P99,
+    /// The answer's latency from the intended start, unanswered arrivals counted: judged in an
+    /// open-loop run.
+    CorrectedP50,
+    CorrectedP99,
+    /// Arrivals dropped per repeat (no free VU): shown, never judged.
+    Dropped,
     /// The completion's p50: from the intended start to the last span end of its trace.
     CompletionP50,
     CompletionP99,
@@ -255,8 +262,11 @@ impl Figure {
     /// How the figure is labelled in the tables.
     pub fn label(&self) -> String {
         match self {
-            Self::P50 => "answer p50 ms".into(),
-            Self::P99 => "answer p99 ms".into(),
+            Self::P50 => "answer p50 ms (k6)".into(),
+            Self::P99 => "answer p99 ms (k6)".into(),
+            Self::CorrectedP50 => "answer p50 ms (corrected)".into(),
+            Self::CorrectedP99 => "answer p99 ms (corrected)".into(),
+            Self::Dropped => "dropped arrivals".into(),
             Self::CompletionP50 => "completion p50 ms".into(),
             Self::CompletionP99 => "completion p99 ms".into(),
             Self::CompletionsPerS => "completions /s".into(),
@@ -269,7 +279,8 @@ impl Figure {
     }
 
     /// Whether the row is one of the declared headline family, judged with Holm's correction (an
-    /// open-loop throughput is shown in the headline without a verdict).
+    /// open-loop run's throughput, k6's plain percentiles and its drops are shown in the headline
+    /// without a verdict).
     pub fn is_headline(&self) -> bool {
         self.process().is_none()
     }
@@ -277,7 +288,12 @@ impl Figure {
     /// Percentiles are read from a histogram of 3 significant digits; the rest are as measured.
     pub fn resolution(&self) -> Resolution {
         match self {
-            Self::P50 | Self::P99 | Self::CompletionP50 | Self::CompletionP99 => Resolution::Bucketed,
+            Self::P50
+            | Self::P99
+            | Self::CorrectedP50
+            | Self::CorrectedP99
+            | Self::CompletionP50
+            | Self::CompletionP99 => Resolution::Bucketed,
             _ => Resolution::Exact,
         }
     }
@@ -296,6 +312,9 @@ impl Figure {
             Self::Cpu(process) | Self::Rss(process) | Self::Pss(process) => Some(process),
             Self::P50
             | Self::P99
+            | Self::CorrectedP50
+            | Self::CorrectedP99
+            | Self::Dropped
             | Self::CompletionP50
             | Self::CompletionP99
             | Self::CompletionsPerS
@@ -444,6 +463,11 @@ fn untestable_text(why: Untestable) -> String {
         Untestable::NotPositive => "a value is 0, so there is no ratio".into(),
         Untestable::BelowResolution => {
             "every run ties within its histogram bucket (3 significant digits): no noise to test against"
+                .into()
+        }
+        Untestable::Unanswered => {
+            "a side's dropped and interrupted arrivals exceed 1 − q of its schedule, so its percentile is \
+             undefined"
                 .into()
         }
         Untestable::PooledSteps => {

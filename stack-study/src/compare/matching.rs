@@ -68,25 +68,6 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         reset(b.db_reset).into(),
     );
     check(
-        "machine cores",
-        a.machine.cores.to_string(),
-        b.machine.cores.to_string(),
-    );
-    check(
-        "machine CPU model",
-        a.machine.cpu_model.clone(),
-        b.machine.cpu_model.clone(),
-    );
-    check(
-        "machine kernel",
-        a.machine.kernel.clone(),
-        b.machine.kernel.clone(),
-    );
-    let (memory_a, memory_b) = (a.machine.memory_bytes as f64, b.machine.memory_bytes as f64);
-    if (memory_a - memory_b).abs() > MEMORY_TOLERANCE * memory_a.max(memory_b) {
-        check("machine memory", gib(memory_a), gib(memory_b));
-    }
-    check(
         "fixed-work S4 reports",
         option(a.options.s4_reports),
         option(b.options.s4_reports),
@@ -118,10 +99,29 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         )
     };
     check("CPU pinning", pinning(a), pinning(b));
+    found.extend(machine_mismatches(&a.machine, &b.machine));
     found.extend(postgres_mismatches(
         a.postgres_settings.as_ref(),
         b.postgres_settings.as_ref(),
     ));
+    found
+}
+
+/// How the two machines differ: cores, CPU model, kernel, memory (beyond [`MEMORY_TOLERANCE`]).
+fn machine_mismatches(a: &stack_record::Machine, b: &stack_record::Machine) -> Vec<Mismatch> {
+    let mut found = Vec::new();
+    let mut check = |what: &'static str, a: String, b: String| {
+        if a != b {
+            found.push(Mismatch { what, a, b });
+        }
+    };
+    check("machine cores", a.cores.to_string(), b.cores.to_string());
+    check("machine CPU model", a.cpu_model.clone(), b.cpu_model.clone());
+    check("machine kernel", a.kernel.clone(), b.kernel.clone());
+    let (memory_a, memory_b) = (a.memory_bytes as f64, b.memory_bytes as f64);
+    if (memory_a - memory_b).abs() > MEMORY_TOLERANCE * memory_a.max(memory_b) {
+        check("machine memory", gib(memory_a), gib(memory_b));
+    }
     found
 }
 

@@ -9,7 +9,11 @@
 //! [`inference::MIN_ROUNDS`] runs on each side.
 //!
 //! The headline rows of every scenario (p50, p99, CPU per request, and throughput where the run was
-//! closed-loop) are one declared family: Holm's correction runs over all of them, each row's interval
+//! closed-loop) are one declared family. An open-loop run's p50 and p99 are its corrected ones, from
+//! each arrival's intended start with its dropped and interrupted arrivals counted (issue 30); k6's
+//! plain percentiles and each side's drops are shown beside them without a verdict, and a corrected
+//! percentile a side's unanswered arrivals leave undefined gets none ([`Untestable::Unanswered`]).
+//! The family is judged as one: Holm's correction runs over all of them, each row's interval
 //! is drawn at the level Holm tested it at, and the minimum effect is judged on that interval. An
 //! open-loop run's throughput is the rate it was offered, its input, so it is shown without a verdict;
 //! a capacity run's scenario figures are pooled over steps at many rates, so they get none either
@@ -41,7 +45,8 @@ pub use comparison::{
 pub use matching::Mismatch;
 
 use stack_record::{
-    self as record, Completion, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE, CPU_TICKS_NEEDED,
+    self as record, Basis, Completion, Results, RunRecord, ScenarioResult, Stat, COST_FIGURE,
+    CPU_TICKS_NEEDED,
 };
 
 use crate::{
@@ -180,20 +185,7 @@ fn compare_scenario(
     pairing: Pairing,
     pooled: bool,
 ) -> ScenarioComparison {
-    let headline = |figure: Figure, a: Observed, b: Observed| {
-        let outcome = match (a.stat(), b.stat()) {
-            _ if pooled => Outcome::Untestable(Untestable::PooledSteps),
-            (Some(a), Some(b)) => pairing.outcome(a, b, figure.resolution()),
-            _ => Outcome::Untestable(Untestable::MissingSide),
-        };
-        Row {
-            figure,
-            a,
-            b,
-            outcome: Some(outcome),
-            finding: None,
-        }
-    };
+    let headline = |figure: Figure, a: Observed, b: Observed| headline_row(figure, a, b, pairing, pooled);
     // An open-loop run's throughput is the rate it was offered: the input, not a response to test.
     let throughput = if a.open_loop.is_some() || b.open_loop.is_some() {
         shown(Figure::Throughput, Some(&a.rate_per_s), Some(&b.rate_per_s))
@@ -204,44 +196,34 @@ fn compare_scenario(
             Observed::Recorded(b.rate_per_s.clone()),
         )
     };
+    // The answer's latency: corrected in an open-loop run (k6's own and the drops beside it), k6's
+    // own in a closed-loop one.
+    let mut rows = if a.open_loop.is_some() || b.open_loop.is_some() {
+        open_loop_latency_rows(a, b, pairing, pooled)
+    } else {
+        vec![
+            headline(Figure::P50, p50(a), p50(b)),
+            headline(Figure::P99, p99(a), p99(b)),
+        ]
+    };
     // Where both sides have completion figures, the verdicts are on the completion: an answer may
     // be an acknowledgement. Answer rows then are shown without one; no row sets one side's answer
     // against the other's completion.
     let on_completion = has_completion(a) && has_completion(b);
-    let answer = |figure: Figure, a: Observed, b: Observed| match on_completion {
-        true => unjudged(figure, a, b),
-        false => headline(figure, a, b),
-    };
-    let mut rows = vec![
-        answer(Figure::P50, p50(a), p50(b)),
-        answer(Figure::P99, p99(a), p99(b)),
-        throughput,
-        headline(Figure::CpuPerRequest, cpu_per_request(a), cpu_per_request(b)),
-    ];
+    if on_completion {
+        for row in &mut rows {
+            row.outcome = None;
+        }
+    }
+    rows.push(throughput);
+    rows.push(headline(
+        Figure::CpuPerRequest,
+        cpu_per_request(a),
+        cpu_per_request(b),
+    ));
     let basis = completion_basis(a, b);
     if basis.is_some() {
-        let completion = |figure: Figure, pick: fn(&Completion) -> Option<&Stat>, name: &str| {
-            let (oa, ob) = (completion_of(a, pick, name), completion_of(b, pick, name));
-            match on_completion {
-                true => headline(figure, oa, ob),
-                false => unjudged(figure, oa, ob),
-            }
-        };
-        rows.push(completion(
-            Figure::CompletionP50,
-            |c| c.p50_ms.as_ref(),
-            "completion_p50_ms",
-        ));
-        rows.push(completion(
-            Figure::CompletionP99,
-            |c| c.p99_ms.as_ref(),
-            "completion_p99_ms",
-        ));
-        rows.push(unjudged(
-            Figure::CompletionsPerS,
-            completion_of(a, |c| c.completions_per_s.as_ref(), ""),
-            completion_of(b, |c| c.completions_per_s.as_ref(), ""),
-        ));
+        rows.extend(completion_rows(a, b, on_completion, headline));
     }
     rows.extend(process_rows(a, b));
     let trends = trends_of(&rows);
@@ -251,6 +233,105 @@ fn compare_scenario(
         trends,
         basis,
     }
+}
+
+/// The completion rows of two sides that traced requests: p50 and p99 judged where both sides have
+/// them (`on_completion`, by `headline`), shown otherwise; completions per second shown.
+fn completion_rows(
+    a: &ScenarioResult,
+    b: &ScenarioResult,
+    on_completion: bool,
+    headline: impl Fn(Figure, Observed, Observed) -> Row,
+) -> Vec<Row> {
+    let completion = |figure: Figure, pick: fn(&Completion) -> Option<&Stat>, name: &str| {
+        let (oa, ob) = (completion_of(a, pick, name), completion_of(b, pick, name));
+        match on_completion {
+            true => headline(figure, oa, ob),
+            false => unjudged(figure, oa, ob),
+        }
+    };
+    vec![
+        completion(Figure::CompletionP50, |c| c.p50_ms.as_ref(), "completion_p50_ms"),
+        completion(Figure::CompletionP99, |c| c.p99_ms.as_ref(), "completion_p99_ms"),
+        unjudged(
+            Figure::CompletionsPerS,
+            completion_of(a, |c| c.completions_per_s.as_ref(), ""),
+            completion_of(b, |c| c.completions_per_s.as_ref(), ""),
+        ),
+    ]
+}
+
+/// A headline row, with what its values allow to be said.
+fn headline_row(figure: Figure, a: Observed, b: Observed, pairing: Pairing, pooled: bool) -> Row {
+    let outcome = match (a.stat(), b.stat()) {
+        _ if pooled => Outcome::Untestable(Untestable::PooledSteps),
+        (Some(a), Some(b)) => pairing.outcome(a, b, figure.resolution()),
+        _ => Outcome::Untestable(Untestable::MissingSide),
+    };
+    Row {
+        figure,
+        a,
+        b,
+        outcome: Some(outcome),
+        finding: None,
+    }
+}
+
+/// An open-loop run's latency rows (issue 30): the corrected p50 and p99 judged, refused where a
+/// side's unanswered arrivals leave the percentile undefined; k6's plain ones and each side's drops
+/// shown beside them.
+fn open_loop_latency_rows(
+    a: &ScenarioResult,
+    b: &ScenarioResult,
+    pairing: Pairing,
+    pooled: bool,
+) -> Vec<Row> {
+    let corrected = |figure: Figure, name: &str, pick: fn(&ScenarioResult) -> Option<&Stat>| {
+        let mut row = headline_row(
+            figure,
+            percentile(a, pick(a), name),
+            percentile(b, pick(b), name),
+            pairing,
+            pooled,
+        );
+        if !pooled && (undefined_by_unanswered(a, name) || undefined_by_unanswered(b, name)) {
+            row.outcome = Some(Outcome::Untestable(Untestable::Unanswered));
+        }
+        row
+    };
+    let plain = |figure: Figure, name: &str, pick: fn(&ScenarioResult) -> Option<&Stat>| Row {
+        outcome: None,
+        ..headline_row(
+            figure,
+            percentile(a, pick(a), name),
+            percentile(b, pick(b), name),
+            pairing,
+            pooled,
+        )
+    };
+    vec![
+        corrected(Figure::CorrectedP50, "corrected_p50_ms", |s| {
+            s.open_loop.as_ref()?.corrected_p50_ms.as_ref()
+        }),
+        corrected(Figure::CorrectedP99, "corrected_p99_ms", |s| {
+            s.open_loop.as_ref()?.corrected_p99_ms.as_ref()
+        }),
+        plain(Figure::P50, "p50_ms", |s| s.p50_ms.as_ref()),
+        plain(Figure::P99, "p99_ms", |s| s.p99_ms.as_ref()),
+        shown(
+            Figure::Dropped,
+            Some(&a.dropped_iterations),
+            Some(&b.dropped_iterations),
+        ),
+    ]
+}
+
+/// Whether the record withheld `figure` because too many of its arrivals went unanswered.
+fn undefined_by_unanswered(scenario: &ScenarioResult, figure: &str) -> bool {
+    scenario
+        .withheld
+        .iter()
+        .any(|w| w.figure == figure && w.basis == Basis::Answered)
 }
 
 /// A row shown with no verdict, its values as observed.
@@ -374,7 +455,7 @@ fn process_cpu(scenario: &ScenarioResult, process: &str) -> Observed {
 /// The headline figures whose repeats moved one way on a side, where that is worth saying.
 fn trends_of(rows: &[Row]) -> Vec<SideTrend> {
     rows.iter()
-        .filter(|row| row.figure.is_headline())
+        .filter(|row| row.figure.is_headline() && row.figure != Figure::Dropped)
         .flat_map(|row| [("A", &row.a), ("B", &row.b)].map(|(side, observed)| (side, row, observed)))
         .filter_map(|(side, row, observed)| {
             let trend = inference::trend(&observed.stat()?.runs, inference::ALPHA);

@@ -6,7 +6,7 @@
 use super::{
     capacity::{step_p99_text, CapacityComparison, FAILED_STEP},
     comparison::{two_decimals, Comparison, Figure, Observed, Pairing, Row, ScenarioComparison},
-    table::{memory_basis, missing_notes, optional_number, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
+    table::{memory_basis, missing_notes, rule, MISMATCH_TITLE, NO_PROCESS_SAMPLES},
 };
 use stack_record::{Results, ScenarioResult};
 
@@ -268,8 +268,8 @@ fn capacity_table(capacity: &CapacityComparison) -> Markup {
         r#"<h2>{} capacity</h2><p class="note">The sustained rate is the highest step rate within the SLO with every lower step within it too, the lowest over each run's repeats: shown as it is, not tested. {}</p><div class="tables"><table><tr><th></th><th>A</th><th>B</th><th>B/A</th></tr><tr><td>sustained /s</td><td>{}</td><td>{}</td><td>{}</td></tr><tr><td>SLO p99 ms</td><td>{}</td><td>{}</td><td></td></tr><tr><td>generator-limited steps</td><td>{}</td><td>{}</td><td></td></tr></table>"#,
         capacity.scenario,
         FAILED_STEP,
-        optional_number(capacity.sustained[0]),
-        optional_number(capacity.sustained[1]),
+        capacity.sustained_text(0),
+        capacity.sustained_text(1),
         two_decimals(capacity.sustained_ratio()),
         number(capacity.slo_p99_ms[0]),
         number(capacity.slo_p99_ms[1]),

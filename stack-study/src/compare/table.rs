@@ -36,11 +36,6 @@ fn stat_text(stat: &Stat, scale: f64) -> String {
     }
 }
 
-/// A figure that may be missing: the number, or `–`.
-pub(super) fn optional_number(value: Option<f64>) -> String {
-    value.map_or("–".into(), number)
-}
-
 /// Columns aligned: `l` to the left, anything else to the right, one letter per column in `align`.
 fn write_table(
     f: &mut fmt::Formatter<'_>,
@@ -242,14 +237,13 @@ pub(super) fn missing_notes(rows: &[&Row]) -> Vec<String> {
 }
 
 fn write_capacity(f: &mut fmt::Formatter<'_>, capacity: &CapacityComparison) -> fmt::Result {
-    let [a, b] = capacity.sustained;
     writeln!(
         f,
         "\n{} capacity: sustained rate A {} /s, B {} /s, B/A {} (the lowest over each run's repeats; \
          SLO p99 A {} ms, B {} ms; not tested){}",
         capacity.scenario,
-        optional_number(a),
-        optional_number(b),
+        capacity.sustained_text(0),
+        capacity.sustained_text(1),
         two_decimals(capacity.sustained_ratio()),
         number(capacity.slo_p99_ms[0]),
         number(capacity.slo_p99_ms[1]),

@@ -408,8 +408,9 @@ pub fn percentile_cell(stat: Option<&Stat>, figure: &str, withheld: &[Withheld])
     }
 }
 
-/// Why `figure` is not reported: `n = 75 < 1,000` (requests), `CPU 0.42 s < 1.00 s` (a cost), or
-/// "not recorded" when the record does not say.
+/// Why `figure` is not reported: `n = 75 < 1,000` (requests), `CPU 0.42 s < 1.00 s` (a cost),
+/// `undefined: 5,850 answered < 5,940 needed` (a corrected percentile among the unanswered
+/// arrivals), or "not recorded" when the record does not say.
 pub fn withheld_reason(figure: &str, withheld: &[Withheld]) -> String {
     why_withheld(figure, withheld).unwrap_or_else(|| "not recorded".into())
 }
@@ -427,6 +428,11 @@ pub fn why_withheld(figure: &str, withheld: &[Withheld]) -> Option<String> {
             "CPU {:.2} s < {:.2} s",
             w.samples as f64 / CPU_TICKS_PER_SECOND,
             w.needed as f64 / CPU_TICKS_PER_SECOND
+        ),
+        Basis::Answered => format!(
+            "undefined: {} answered < {} needed (drops and interruptions beyond it)",
+            count(w.samples),
+            count(w.needed)
         ),
     })
 }
