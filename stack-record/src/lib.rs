@@ -315,7 +315,8 @@ pub struct Completion {
     pub completed: Option<Stat>,
     /// `completed` ÷ `traced`.
     pub completed_fraction: Option<Stat>,
-    /// Accepted answers per second (the scenario's `rate_per_s`) × `completed_fraction`.
+    /// Accepted answers per second (the scenario's `rate_per_s`) × the rate the traced requests
+    /// were completed at ÷ the rate they were accepted at (`docs/results.md`).
     pub completions_per_s: Option<Stat>,
     /// `None` where withheld: for too few traced requests (the scenario's `withheld` names
     /// `completion_p50_ms`), or by `withheld_because`.

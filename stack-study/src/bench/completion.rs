@@ -94,6 +94,25 @@ pub struct CompletionRun {
     pub times_ms: Vec<f64>,
     /// The lower bounds among `times_ms`.
     pub lower_bounds_ms: Vec<f64>,
+    /// The earliest and latest intended start of the accepted traced requests, Unix ms.
+    pub starts_ms: Option<(f64, f64)>,
+    /// The earliest and latest completion (last span end) of the completed ones, Unix ms.
+    pub done_ms: Option<(f64, f64)>,
+}
+
+/// `(earliest, latest)` widened to hold `t`.
+fn widen(span: &mut Option<(f64, f64)>, t: f64) {
+    *span = Some(match *span {
+        Some((first, last)) => (first.min(t), last.max(t)),
+        None => (t, t),
+    });
+}
+
+/// How many a second came in `count` events spread over `span` (the first to the last): `None`
+/// for fewer than two, or no time between them.
+fn rate_over(count: u64, span: Option<(f64, f64)>) -> Option<f64> {
+    let (first, last) = span?;
+    (count >= 2 && last > first).then(|| (count - 1) as f64 * 1000.0 / (last - first))
 }
 
 impl CompletionRun {
@@ -106,10 +125,12 @@ impl CompletionRun {
         let mut run = Self::default();
         for answer in answers.into_iter().filter(|answer| answer.accepted) {
             run.traced += 1;
+            widen(&mut run.starts_ms, answer.start_unix_ms);
             match fate(answer, traces.get(&answer.trace_id), drain_end_unix_ns) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
+                    widen(&mut run.done_ms, answer.start_unix_ms + completion_ms);
                 }
                 Fate::StillReceiving { at_least_ms } => {
                     run.times_ms.push(at_least_ms);
@@ -125,6 +146,25 @@ impl CompletionRun {
         self.untraced as f64 > UNTRACED_LIMIT * self.traced as f64
     }
 
+    /// Completions per second as a share of accepted answers per second: the rate at which the
+    /// traced requests were completed (the first completion to the last) over the rate at which
+    /// they were accepted (the first intended start to the last). A system that keeps up completes
+    /// as fast as it accepts (1); one whose backlog grows completes at its own pace, whatever it
+    /// acknowledges. Where either rate cannot be taken (under two of either), the completed
+    /// fraction stands in.
+    fn completion_share(&self) -> f64 {
+        if self.completed == 0 {
+            return 0.0;
+        }
+        match (
+            rate_over(self.completed, self.done_ms),
+            rate_over(self.traced, self.starts_ms),
+        ) {
+            (Some(done), Some(accepted)) => done / accepted,
+            _ => self.completed_fraction(),
+        }
+    }
+
     fn completed_fraction(&self) -> f64 {
         if self.traced == 0 {
             0.0
@@ -135,7 +175,8 @@ impl CompletionRun {
 }
 
 /// The completion figures of a scenario over its repeats (`runs`, with each repeat's accepted answers
-/// per second in `answer_rates_per_s`); `None` when no repeat traced a request. Percentiles too few
+/// per second in `answer_rates_per_s`, which [`CompletionRun::completion_share`] turns into
+/// completions per second); `None` when no repeat traced a request. Percentiles too few
 /// requests support are named in `withheld` (`completion_p50_ms`, `completion_p99_ms`).
 pub fn completion_of(
     runs: &[CompletionRun],
@@ -175,7 +216,7 @@ pub fn completion_of(
         &runs
             .iter()
             .zip(answer_rates_per_s)
-            .map(|(run, rate)| run.completed_fraction() * rate)
+            .map(|(run, rate)| run.completion_share() * rate)
             .collect::<Vec<_>>(),
     ));
     let sampled: Vec<Sampled> = runs.iter().map(|run| Sampled::of(&run.times_ms)).collect();
@@ -294,6 +335,30 @@ mod tests {
             .collect();
         assert_eq!(times, vec![100.0, 101.0, 102.0, 2_000.0]);
         assert_eq!(run.lower_bounds_ms, vec![2_000.0]);
+    }
+
+    #[test]
+    fn a_system_whose_backlog_grows_completes_at_its_own_pace_not_the_rate_it_accepts() {
+        // Given 100 requests accepted at 10/s whose work is done at 8/s, each done 500 ms after the
+        // one before it finished or its own start, and 100 accepted at 10/s done 500 ms after each
+        let mut answers = Vec::new();
+        let (mut backlogged, mut keeping_up) = (BTreeMap::new(), BTreeMap::new());
+        for i in 0..100u8 {
+            let start = START_MS + f64::from(i) * 100.0;
+            answers.push(answer(i, start, true));
+            backlogged.insert([i; 16], trace(START_MS + 500.0 + f64::from(i) * 125.0, 0.0));
+            keeping_up.insert([i; 16], trace(start + 500.0, 0.0));
+        }
+        // When each repeat's completions per second are made, with 10 accepted answers a second
+        let per_s = |traces: &BTreeMap<TraceId, TraceSummary>| {
+            let run = CompletionRun::of(&answers, traces, None);
+            let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
+            completion.completions_per_s.expect("a rate").mean
+        };
+        // Then the backlogged one completes 8 a second, though every request completed in the end,
+        // and the other keeps up with its 10
+        assert!((per_s(&backlogged) - 8.0).abs() < 1e-6, "{}", per_s(&backlogged));
+        assert!((per_s(&keeping_up) - 10.0).abs() < 1e-6, "{}", per_s(&keeping_up));
     }
 
     #[test]
