@@ -278,9 +278,13 @@ const JSON_HEADERS = { 'Content-Type': 'application/json' };
 // "REPORT_MS" for the report service's own time), for a design that answers once the work is done;
 // and `fields` of the JSON body with `answer` naming them: each `{path, is, value}` where `is` is
 // `sent` (equal to what the request sent under that name), `equal` (to `value`), `above` (`value`),
-// `present` or `match` (the regular expression `value`). The checks below are built from it once,
+// `present` or `match` (the regular expression `value`); and `defers: true` where the answer only
+// acknowledges work done later (a traced request's trace must then show it after the answer). The
+// checks below are built from it once,
 // in init, so a request costs what the hand-written checks cost.
 const CONTRACT = JSON.parse(open(__ENV.CONTRACT || './contracts/sync.json'));
+// The scenarios whose answer the contract calls an acknowledgement (`defers`): their work is done later.
+const DEFERS = new Set(Object.entries(CONTRACT.scenarios || {}).filter(([, terms]) => terms.defers).map(([name]) => name));
 
 const FIELD_RULES = {
   sent: (rule) => (got, sent) => got === sent[rule.path],
@@ -477,6 +481,7 @@ function addOfIteration(metric, value, iteration) {
   metadata.i = String(iteration);
   metric.add(value);
   delete metadata.i;
+  delete metadata.deferred;
 }
 
 // --- Traced requests (issue 29: the time until the work is done) -----------------------------------
@@ -541,6 +546,8 @@ function traceAccepted(trace, start, accepted) {
   // Its index, so that stack can move the intended start, read from the index, to the iteration's
   // own slot when k6 dropped arrivals before it (stats.rs, `net_of_drops`).
   if (start.lag !== null) metadata.i = String(start.iteration);
+  // Where the contract says the answer is an acknowledgement, the work must show in the trace after it.
+  if (DEFERS.has(exec.scenario.name.split('_')[0])) metadata.deferred = '1';
   TRACED_ANSWER.add(trace.answeredAt - intended);
   delete metadata.trace;
   delete metadata.start;

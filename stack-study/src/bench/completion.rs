@@ -13,6 +13,10 @@
 //!   percentiles at the end of the drain minus its start, a lower bound, and a percentile at or above
 //!   such a bound is recorded as one (`at_least`). Without a known end of the drain no trace is
 //!   judged still receiving.
+//! - Where the contract calls the answer an acknowledgement (`defers`), a trace whose spans all
+//!   ended by the answer (within [`WORK_AFTER_ANSWER_MS`]) has not shown its work yet: a request
+//!   waiting in a queue makes no spans, so its trace can be quiet for long. It counts as not
+//!   completed, at the same lower bound.
 //! - A traced request whose trace reached no service (no span of it was received) is **untraced**.
 //!   Where more than [`UNTRACED_LIMIT`] of a repeat's traced requests are untraced, every figure but
 //!   the counts is withheld: the system did not pass the trace context on.
@@ -22,7 +26,9 @@
 //!
 //! Percentiles follow the record's n-rule ([`stack_record::needed_samples`]) over the traced
 //! requests with a trace. The completions per second are the accepted answers per second times the
-//! completed fraction: the traced requests are a uniform sample of the accepted ones.
+//! rate the traced requests were completed at over the rate they were accepted at
+//! ([`CompletionRun::completion_share`]): the traced requests are a uniform sample of the accepted
+//! ones.
 //!
 //! Clock: spans are stamped by the system's clock and the intended start by k6's; on one host they
 //! are the same clock ([`ONE_HOST_CLOCK`]). A system on another host needs an offset estimate, which
@@ -41,6 +47,10 @@ use super::stats::{over_repeats, stat, Sampled, TracedAnswer};
 /// receiving. The local services' exporters send a batch at least every second, so a trace silent
 /// for longer has sent what it had.
 pub const STILL_RECEIVING_S: f64 = 1.0;
+
+/// How long after its answer a deferred request's trace must end to show its work: the answer's own
+/// span ends a little after k6 has the answer in hand.
+pub const WORK_AFTER_ANSWER_MS: f64 = 1.0;
 
 /// The largest fraction of a repeat's traced requests that may be untraced before the completion
 /// figures are withheld.
@@ -72,6 +82,14 @@ pub fn fate(answer: &TracedAnswer, trace: Option<&TraceSummary>, drain_end_unix_
         return Fate::Untraced;
     };
     let since_start_ms = |unix_ns: u64| (unix_ns as f64 / 1e6 - answer.start_unix_ms).max(0.0);
+    // An acknowledged request whose trace ends by its answer: its work has not shown yet (a queue
+    // wait makes no spans), so it is not done, however long its trace has been quiet.
+    let answered_ms = answer.start_unix_ms + answer.answer_ms;
+    if answer.deferred && trace.last_end_unix_ns as f64 / 1e6 <= answered_ms + WORK_AFTER_ANSWER_MS {
+        return Fate::StillReceiving {
+            at_least_ms: drain_end_unix_ns.map_or(answer.answer_ms, since_start_ms),
+        };
+    }
     match drain_end_unix_ns {
         Some(end) if trace.last_received_unix_ns as f64 + STILL_RECEIVING_S * 1e9 > end as f64 => {
             Fate::StillReceiving {
@@ -251,6 +269,7 @@ mod tests {
             answer_ms: 5.0,
             accepted,
             iteration: None,
+            deferred: false,
         }
     }
 
@@ -335,6 +354,31 @@ mod tests {
             .collect();
         assert_eq!(times, vec![100.0, 101.0, 102.0, 2_000.0]);
         assert_eq!(run.lower_bounds_ms, vec![2_000.0]);
+    }
+
+    #[test]
+    fn an_acknowledged_request_whose_trace_ends_by_its_answer_is_not_done_however_quiet() {
+        // Given a request the contract calls deferred, answered 5 ms after its start, whose only span
+        // (the acknowledgement) ended then and was received long before the drain's end at 10 s
+        let mut acknowledged = answer(1, START_MS, true);
+        acknowledged.deferred = true;
+        let only_the_answer = trace(START_MS + 5.0, START_MS + 100.0);
+        let end = ((START_MS + 10_000.0) * 1e6) as u64;
+        // When it is judged
+        let judged = fate(&acknowledged, Some(&only_the_answer), Some(end));
+        // Then its work has not shown: not completed, at least the 10 s to the drain's end
+        assert_eq!(
+            judged,
+            Fate::StillReceiving {
+                at_least_ms: 10_000.0
+            }
+        );
+        // And once a span ends after its answer (the work, at 600 ms), it is completed then
+        let with_work = trace(START_MS + 600.0, START_MS + 700.0);
+        assert_eq!(
+            fate(&acknowledged, Some(&with_work), Some(end)),
+            Fate::Completed { completion_ms: 600.0 }
+        );
     }
 
     #[test]

@@ -54,6 +54,11 @@ struct ScenarioTerms {
     answer: Option<String>,
     #[serde(default)]
     fields: Vec<FieldRule>,
+    /// The answer only acknowledges work done later: a traced request's trace must show the work
+    /// after the answer to count as completed.
+    #[serde(default)]
+    #[allow(dead_code)]
+    defers: bool,
 }
 
 #[derive(Debug, Deserialize)]

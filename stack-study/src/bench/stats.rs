@@ -104,6 +104,9 @@ pub struct TracedAnswer {
     /// The iteration's index in an arrival-rate scenario (metadata `i`): its start is read from
     /// the index's slot and moved to its own when k6 dropped arrivals before it ([`net_of_drops`]).
     pub iteration: Option<u64>,
+    /// Its contract calls the answer an acknowledgement (`defers`, metadata `deferred=1`): its work
+    /// must show in its trace after the answer.
+    pub deferred: bool,
 }
 
 impl TracedAnswer {
@@ -122,6 +125,7 @@ impl TracedAnswer {
             answer_ms,
             accepted: value("accepted")? == "1",
             iteration: value("i").and_then(|index| index.parse().ok()),
+            deferred: value("deferred") == Some("1"),
         })
     }
 }
@@ -681,6 +685,7 @@ mod tests {
             answer_ms: 34.0,
             accepted: true,
             iteration: Some(3),
+            deferred: false,
         });
         let lags = BTreeMap::from([("s5".to_owned(), vec![sample(62.0, 32.0, 3)])]);
         let drops = BTreeMap::from([("s5".to_owned(), vec![30.0, 40.0, 50.0])]);
