@@ -356,15 +356,34 @@ fn has_completion(scenario: &ScenarioResult) -> bool {
 /// Which figure a scenario's verdicts are on, said in one sentence; `None` where neither side
 /// traced a request.
 fn completion_basis(a: &ScenarioResult, b: &ScenarioResult) -> Option<String> {
+    let basis = completion_verdicts(a, b)?;
+    let bounds: Vec<String> = [("A", a), ("B", b)]
+        .iter()
+        .flat_map(|(side, scenario)| {
+            let at_least = scenario.completion.iter().flat_map(|c| &c.at_least);
+            at_least.map(move |figure| format!("{side}'s completion {}", figure.replace("_ms", "")))
+        })
+        .collect();
+    Some(match bounds.is_empty() {
+        true => basis,
+        false => format!(
+            "{basis}. Lower bounds (work not done by the end of the drain, so at least this long): {}",
+            bounds.join(", ")
+        ),
+    })
+}
+
+/// Which figure a scenario's verdicts are on, in one sentence.
+fn completion_verdicts(a: &ScenarioResult, b: &ScenarioResult) -> Option<String> {
     match (has_completion(a), has_completion(b)) {
         (true, true) => Some(
-            "verdicts on the completion (the time until the work was done, from the traces), which              both sides have; the answer rows are shown without a verdict"
+            "verdicts on the completion (the time until the work was done, from the traces), which both sides have; the answer rows are shown without a verdict"
                 .into(),
         ),
         (true, false) | (false, true) => {
             let (with, without) = if has_completion(a) { ("A", "B") } else { ("B", "A") };
             Some(format!(
-                "verdicts on the answer: only {with} has completion figures, shown without a verdict;                  {with}'s completion is not set against {without}'s answer"
+                "verdicts on the answer: only {with} has completion figures, shown without a verdict; {with}'s completion is not set against {without}'s answer"
             ))
         }
         (false, false) if a.completion.is_some() || b.completion.is_some() => Some(
