@@ -330,7 +330,7 @@ function accepts(name, res, sent) {
   return check(res, ACCEPTANCE[name].checks);
 }
 
-const ACCEPTANCE = Object.fromEntries(ALL.map((name) => [name, acceptanceOf(name)]));
+const ACCEPTANCE = Object.fromEntries(selected.map((name) => [name, acceptanceOf(name)]));
 
 // The contract's expected statuses are the VU's response callback, set when the VU starts running
 // another scenario's iterations (cheaper for k6 than a callback passed with every request).
@@ -481,7 +481,6 @@ function addOfIteration(metric, value, iteration) {
   metadata.i = String(iteration);
   metric.add(value);
   delete metadata.i;
-  delete metadata.deferred;
 }
 
 // --- Traced requests (issue 29: the time until the work is done) -----------------------------------
@@ -553,6 +552,7 @@ function traceAccepted(trace, start, accepted) {
   delete metadata.start;
   delete metadata.accepted;
   delete metadata.i;
+  delete metadata.deferred;
 }
 
 // Each scenario's own response times, so the summary reports them apart (k6's http_req_duration

@@ -152,6 +152,9 @@ pub enum Untestable {
     /// they are more than 1 − q of its schedule, so the percentile lies among latencies bounded
     /// below only.
     Unanswered,
+    /// A completion percentile that is only a lower bound on a side (its work not done by the end
+    /// of the drain), so how far it lies from the other side's is not known.
+    LowerBound,
 }
 
 /// A row's finding, once its family has been corrected.

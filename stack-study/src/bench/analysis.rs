@@ -131,13 +131,20 @@ impl OpenLoopSamples {
             interrupted: (lags.len() as u64).saturating_sub(figures.requests),
         };
         let mut corrected = samples.corrected.get(k6_name).unwrap_or(&empty).clone();
-        corrected.extend(latency_bounds(
-            plan,
-            samples.clocks.get(k6_name),
-            samples.drop_times.get(k6_name).unwrap_or(&empty),
-            accounting.interrupted,
-            grace_s,
-        ));
+        // An arrival never answered waits longer than any that was: it ranks above every answered
+        // latency, so a late drop's small bound cannot pull a percentile below what was answered.
+        let slowest_answered = corrected.iter().copied().fold(0.0, f64::max);
+        corrected.extend(
+            latency_bounds(
+                plan,
+                samples.clocks.get(k6_name),
+                samples.drop_times.get(k6_name).unwrap_or(&empty),
+                accounting.interrupted,
+                grace_s,
+            )
+            .into_iter()
+            .map(|bound| bound.max(slowest_answered)),
+        );
         Some(Self {
             lag: Sampled::of(lags),
             corrected: Sampled::of(&corrected),
@@ -821,6 +828,39 @@ mod tests {
         );
         assert!(
             schedule.corrected_max_ms.is_some_and(|max| max >= 5_000.0),
+            "{schedule:?}"
+        );
+    }
+
+    #[test]
+    fn a_drop_stamped_at_the_end_still_ranks_above_every_answered_latency() {
+        // Given the same run with its 50 drops (0.5 %) stamped 1 ms before its end, so their bound
+        // is 1 ms, below every answer
+        let plan = s6_steps(&[1000.0]);
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 9950, 2.0, 0.0));
+        planned(&mut samples, "s6_step1", 1000, 9950, 0.1, 1.9);
+        if let Some(corrected) = samples.corrected.get_mut("s6_step1") {
+            corrected[..80].fill(40.0);
+        }
+        samples.dropped_iterations.insert("s6_step1".into(), 50);
+        samples.drop_times.insert("s6_step1".into(), vec![9_999.0; 50]);
+        samples.clocks.insert(
+            "s6_step1".into(),
+            PlanClock {
+                began_ms: 0.0,
+                last_start_ms: 10_000.0,
+            },
+        );
+        // When it is reduced
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        // Then the drops still rank above the answers: the corrected p99 lies among the 40 ms ones,
+        // not pulled down to the 2 ms ones
+        let schedule = steps[0].schedule.expect("an open-loop step");
+        assert!(
+            schedule
+                .corrected_p99_ms
+                .is_some_and(|p99| (p99 - 40.0).abs() < 0.1),
             "{schedule:?}"
         );
     }

@@ -178,7 +178,9 @@ impl CompletionRun {
             rate_over(self.completed, self.done_ms),
             rate_over(self.traced, self.starts_ms),
         ) {
-            (Some(done), Some(accepted)) => done / accepted,
+            // Over a run, no system completes faster than it accepts: a burst of completions
+            // among few traced requests reads as one.
+            (Some(done), Some(accepted)) => (done / accepted).min(1.0),
             _ => self.completed_fraction(),
         }
     }
@@ -224,17 +226,22 @@ pub fn completion_of(
         return Some(completion);
     }
     completion.completed = Some(counts(|run| run.completed));
+    // A repeat that traced nothing says nothing of what was completed: left out, not read as 0.
+    let traced: Vec<(&CompletionRun, &f64)> = runs
+        .iter()
+        .zip(answer_rates_per_s)
+        .filter(|(run, _)| run.traced > 0)
+        .collect();
     completion.completed_fraction = Some(stat(
-        &runs
+        &traced
             .iter()
-            .map(CompletionRun::completed_fraction)
+            .map(|(run, _)| run.completed_fraction())
             .collect::<Vec<_>>(),
     ));
     completion.completions_per_s = Some(stat(
-        &runs
+        &traced
             .iter()
-            .zip(answer_rates_per_s)
-            .map(|(run, rate)| run.completion_share() * rate)
+            .map(|(run, rate)| run.completion_share() * *rate)
             .collect::<Vec<_>>(),
     ));
     let sampled: Vec<Sampled> = runs.iter().map(|run| Sampled::of(&run.times_ms)).collect();
@@ -403,6 +410,20 @@ mod tests {
         // and the other keeps up with its 10
         assert!((per_s(&backlogged) - 8.0).abs() < 1e-6, "{}", per_s(&backlogged));
         assert!((per_s(&keeping_up) - 10.0).abs() < 1e-6, "{}", per_s(&keeping_up));
+    }
+
+    #[test]
+    fn a_repeat_that_traced_nothing_is_left_out_of_the_completed_fraction() {
+        // Given two repeats, one whose 10 traced requests all completed and one that traced none
+        let (answers, traces) = repeat_of(10, 0);
+        let runs = [
+            CompletionRun::of(&answers, &traces, None),
+            CompletionRun::default(),
+        ];
+        // When the figures are made
+        let completion = completion_of(&runs, &[10.0, 10.0], &mut Vec::new()).expect("traced requests");
+        // Then the fraction is the traced repeat's, not halved by the empty one
+        assert_eq!(completion.completed_fraction.map(|f| f.mean), Some(1.0));
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Bench {
              `docker update --cpuset-cpus`, and a system behind URLs where it runs; \
              --cpus generator= alone pins k6"
         );
-        let receiver = start_trace_receiver(self).await?;
+        let receiver = start_trace_receiver(self, &[&self.target]).await?;
         let bench_run = BenchRun::begin(self, root, receiver.clone())?;
         let mut system = match self.target {
             Target::Local { .. } => {
@@ -804,9 +804,13 @@ fn drain_window(plan: Option<&crate::scenario::CapacitySteps>) -> Duration {
 
 /// The receiver of the bench's traces, on `--otlp-listen`. For a system `stack` does not start, it
 /// says where and how to export.
-async fn start_trace_receiver(bench: &Bench) -> Result<Arc<TraceReceiver>> {
+async fn start_trace_receiver(bench: &Bench, targets: &[&Target]) -> Result<Arc<TraceReceiver>> {
     let receiver = TraceReceiver::start(bench.otlp_listen).await?;
-    if !matches!(bench.target, Target::Local { .. }) {
+    // Every system `stack` does not start (either side of a study) must be told where to export.
+    if targets
+        .iter()
+        .any(|target| !matches!(target, Target::Local { .. }))
+    {
         println!(
             "stack: receiving traces (OTLP/HTTP) at {0}: have the system export to it, e.g. \
              OTEL_EXPORTER_OTLP_ENDPOINT={0} OTEL_TRACES_SAMPLER=parentbased_always_off \

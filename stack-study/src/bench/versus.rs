@@ -73,7 +73,7 @@ impl Bench {
         );
         let study_dir = root.join("results").join(&study_id);
         // One receiver for both sides: they take turns, and each run takes its traces after its drain.
-        let receiver = super::start_trace_receiver(self).await?;
+        let receiver = super::start_trace_receiver(self, &[&self.target, &b.target]).await?;
         let bench_runs = [
             BenchRun::begin_in(
                 self,

@@ -465,6 +465,11 @@ fn untestable_text(why: Untestable) -> String {
             "every run ties within its histogram bucket (3 significant digits): no noise to test against"
                 .into()
         }
+        Untestable::LowerBound => {
+            "a side's completion percentile is only a lower bound: its work was not done by the end of \
+             the drain"
+                .into()
+        }
         Untestable::Unanswered => {
             "a side's dropped and interrupted arrivals exceed 1 − q of its schedule, so its percentile is \
              undefined"

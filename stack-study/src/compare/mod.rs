@@ -206,13 +206,15 @@ fn compare_scenario(
             headline(Figure::P99, p99(a), p99(b)),
         ]
     };
-    // Where both sides have completion figures, the verdicts are on the completion: an answer may
-    // be an acknowledgement. Answer rows then are shown without one; no row sets one side's answer
-    // against the other's completion.
-    let on_completion = has_completion(a) && has_completion(b);
-    if on_completion {
-        for row in &mut rows {
-            row.outcome = None;
+    // Each percentile is judged on the completion where both sides have that completion figure (an
+    // answer may be an acknowledgement), and its answer rows are then shown without a verdict; no
+    // row sets one side's answer against the other's completion.
+    let on_completion = [Percentile::P50, Percentile::P99].map(|q| both_complete(a, b, q));
+    for row in &mut rows {
+        if let Some(q) = Percentile::of_answer(&row.figure) {
+            if on_completion[q as usize] {
+                row.outcome = None;
+            }
         }
     }
     rows.push(throughput);
@@ -235,24 +237,110 @@ fn compare_scenario(
     }
 }
 
+/// A percentile judged on the answer or on the completion.
+#[derive(Debug, Clone, Copy)]
+enum Percentile {
+    P50 = 0,
+    P99 = 1,
+}
+
+impl Percentile {
+    /// The percentile of an answer row.
+    fn of_answer(figure: &Figure) -> Option<Self> {
+        match figure {
+            Figure::P50 | Figure::CorrectedP50 => Some(Self::P50),
+            Figure::P99 | Figure::CorrectedP99 => Some(Self::P99),
+            _ => None,
+        }
+    }
+
+    /// Its completion figure, as the record has it, and its names in `withheld` and `at_least`.
+    fn completion(self) -> CompletionPercentile {
+        match self {
+            Self::P50 => CompletionPercentile {
+                figure: Figure::CompletionP50,
+                pick: |c| c.p50_ms.as_ref(),
+                withheld_as: "completion_p50_ms",
+                bound_as: "p50_ms",
+            },
+            Self::P99 => CompletionPercentile {
+                figure: Figure::CompletionP99,
+                pick: |c| c.p99_ms.as_ref(),
+                withheld_as: "completion_p99_ms",
+                bound_as: "p99_ms",
+            },
+        }
+    }
+
+    /// The corrected answer percentile whose unanswered arrivals also leave the completion undefined.
+    fn corrected(self) -> &'static str {
+        match self {
+            Self::P50 => "corrected_p50_ms",
+            Self::P99 => "corrected_p99_ms",
+        }
+    }
+}
+
+/// A completion percentile: its row, where the record has it, and its names in the record's
+/// `withheld` and in the completion's `at_least`.
+struct CompletionPercentile {
+    figure: Figure,
+    pick: fn(&Completion) -> Option<&Stat>,
+    withheld_as: &'static str,
+    bound_as: &'static str,
+}
+
+/// Whether both sides have the completion figure of `q` to judge.
+fn both_complete(a: &ScenarioResult, b: &ScenarioResult, q: Percentile) -> bool {
+    let pick = q.completion().pick;
+    let has = |s: &ScenarioResult| {
+        s.completion
+            .as_ref()
+            .is_some_and(|c| c.withheld_because.is_none() && pick(c).is_some())
+    };
+    has(a) && has(b)
+}
+
 /// The completion rows of two sides that traced requests: p50 and p99 judged where both sides have
-/// them (`on_completion`, by `headline`), shown otherwise; completions per second shown.
+/// them (`on_completion`, by `headline`), shown otherwise; completions per second shown. A judged
+/// percentile is refused where a side's unanswered arrivals leave it undefined (they never reach a
+/// trace, so the completion cannot count them) or where it is only a lower bound on a side.
 fn completion_rows(
     a: &ScenarioResult,
     b: &ScenarioResult,
-    on_completion: bool,
+    on_completion: [bool; 2],
     headline: impl Fn(Figure, Observed, Observed) -> Row,
 ) -> Vec<Row> {
-    let completion = |figure: Figure, pick: fn(&Completion) -> Option<&Stat>, name: &str| {
-        let (oa, ob) = (completion_of(a, pick, name), completion_of(b, pick, name));
-        match on_completion {
-            true => headline(figure, oa, ob),
-            false => unjudged(figure, oa, ob),
+    let completion = |q: Percentile| {
+        let CompletionPercentile {
+            figure,
+            pick,
+            withheld_as,
+            bound_as,
+        } = q.completion();
+        let (oa, ob) = (
+            completion_of(a, pick, withheld_as),
+            completion_of(b, pick, withheld_as),
+        );
+        if !on_completion[q as usize] {
+            return unjudged(figure, oa, ob);
         }
+        let mut row = headline(figure, oa, ob);
+        let lower_bound = |s: &ScenarioResult| {
+            s.completion
+                .as_ref()
+                .is_some_and(|c| c.at_least.iter().any(|f| f == bound_as))
+        };
+        if undefined_by_unanswered(a, q.corrected()) || undefined_by_unanswered(b, q.corrected()) {
+            row.outcome = Some(Outcome::Untestable(Untestable::Unanswered));
+        } else if lower_bound(a) || lower_bound(b) {
+            row.outcome = Some(Outcome::Untestable(Untestable::LowerBound));
+        }
+        row
     };
     vec![
-        completion(Figure::CompletionP50, |c| c.p50_ms.as_ref(), "completion_p50_ms"),
-        completion(Figure::CompletionP99, |c| c.p99_ms.as_ref(), "completion_p99_ms"),
+        completion(Percentile::P50),
+        completion(Percentile::P99),
         unjudged(
             Figure::CompletionsPerS,
             completion_of(a, |c| c.completions_per_s.as_ref(), ""),
@@ -377,7 +465,7 @@ fn completion_basis(a: &ScenarioResult, b: &ScenarioResult) -> Option<String> {
 fn completion_verdicts(a: &ScenarioResult, b: &ScenarioResult) -> Option<String> {
     match (has_completion(a), has_completion(b)) {
         (true, true) => Some(
-            "verdicts on the completion (the time until the work was done, from the traces), which both sides have; the answer rows are shown without a verdict"
+            "verdicts on the completion (the time until the work was done, from the traces) for each percentile both sides have it for, the answer's rows of that percentile then shown without a verdict; on the answer for the others"
                 .into(),
         ),
         (true, false) | (false, true) => {
@@ -629,6 +717,64 @@ mod tests {
         assert_eq!(row.ratio(), None);
         let basis = compared.basis.expect("a basis");
         assert!(basis.contains("only B has completion figures"), "{basis}");
+    }
+
+    fn outcome(comparison: &ScenarioComparison, figure: Figure) -> Option<Outcome> {
+        comparison
+            .rows
+            .iter()
+            .find(|row| row.figure == figure)
+            .unwrap_or_else(|| panic!("a row {figure:?}"))
+            .outcome
+    }
+
+    #[test]
+    fn a_percentile_judged_on_the_answer_where_a_side_lacks_its_completion_figure() {
+        // Given both sides with a completion p50 but neither with a completion p99 (too few traced)
+        let (a, b) = (s1_with_completion(Some(600.0)), s1_with_completion(Some(650.0)));
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then p50 is judged on the completion, p99 stays on the answer
+        assert!(judged(&compared, Figure::CompletionP50) && !judged(&compared, Figure::P50));
+        assert!(judged(&compared, Figure::P99) && !judged(&compared, Figure::CompletionP99));
+    }
+
+    #[test]
+    fn a_completion_percentile_that_is_a_lower_bound_on_a_side_is_not_judged() {
+        // Given B's completion p50 a lower bound (its work not done by the end of the drain)
+        let (a, mut b) = (
+            s1_with_completion(Some(7_000.0)),
+            s1_with_completion(Some(5_500.0)),
+        );
+        if let Some(completion) = b.completion.as_mut() {
+            completion.at_least.push("p50_ms".into());
+        }
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then "B lower" is never said: the row is untestable as a lower bound
+        assert_eq!(
+            outcome(&compared, Figure::CompletionP50),
+            Some(Outcome::Untestable(Untestable::LowerBound))
+        );
+    }
+
+    #[test]
+    fn a_completion_percentile_a_sides_drops_leave_undefined_is_refused() {
+        // Given both sides with a completion p50, and B's corrected p50 withheld for its drops
+        let (a, mut b) = (s1_with_completion(Some(600.0)), s1_with_completion(Some(500.0)));
+        b.withheld.push(stack_record::Withheld {
+            figure: "corrected_p50_ms".into(),
+            basis: Basis::Answered,
+            samples: 40,
+            needed: 50,
+        });
+        // When they are compared
+        let compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // Then the completion p50 is refused: the dropped arrivals never reached a trace
+        assert_eq!(
+            outcome(&compared, Figure::CompletionP50),
+            Some(Outcome::Untestable(Untestable::Unanswered))
+        );
     }
 
     #[test]

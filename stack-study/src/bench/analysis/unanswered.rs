@@ -11,6 +11,10 @@
 //!   how many, so the last start of the step or run bounds its slot; it was still unanswered at the
 //!   end of the grace that followed (known for a capacity step, `grace_s`).
 //!
+//! An unanswered arrival also waits longer than any answered one (it is never answered), so the
+//! analysis enters each at its bound or at the slowest answered latency, whichever is longer: a drop
+//! stamped near the end cannot rank among the fastest requests.
+//!
 //! Their values bound the latency from below only, so a percentile that lies among them is
 //! undefined: [`stack_record::answered_enough`] withholds a corrected percentile q wherever the
 //! unanswered arrivals exceed 1 − q of the schedule.
