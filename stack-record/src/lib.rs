@@ -196,6 +196,11 @@ pub struct ContractRecord {
     pub file: String,
     /// SHA-256 of the file's bytes, lower-case hex: two records name the same contract only if equal.
     pub sha256: String,
+    /// The scenarios whose answer the contract calls an acknowledgement (`defers`): their work is done
+    /// later, so only their completion says when. Empty (or absent, in older records) for this
+    /// system's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defers: Vec<String>,
 }
 
 /// One line of `resources.csv`: one watched name over one sampling interval.

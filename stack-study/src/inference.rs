@@ -155,6 +155,9 @@ pub enum Untestable {
     /// A completion percentile that is only a lower bound on a side (its work not done by the end
     /// of the drain), so how far it lies from the other side's is not known.
     LowerBound,
+    /// An answer a side's contract calls an acknowledgement (its work done later), judged where
+    /// the two sides' completions cannot be: an acknowledgement is not set against finished work.
+    Acknowledgement,
 }
 
 /// A row's finding, once its family has been corrected.

@@ -57,7 +57,6 @@ struct ScenarioTerms {
     /// The answer only acknowledges work done later: a traced request's trace must show the work
     /// after the answer to count as completed.
     #[serde(default)]
-    #[allow(dead_code)]
     defers: bool,
 }
 
@@ -120,6 +119,12 @@ impl Contract {
                 name: file.name,
                 file: file_text,
                 sha256: sha256_hex(&bytes),
+                defers: file
+                    .scenarios
+                    .iter()
+                    .filter(|(_, terms)| terms.defers)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
             },
         })
     }

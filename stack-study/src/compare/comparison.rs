@@ -465,6 +465,11 @@ fn untestable_text(why: Untestable) -> String {
             "every run ties within its histogram bucket (3 significant digits): no noise to test against"
                 .into()
         }
+        Untestable::Acknowledgement => {
+            "a side's contract calls this answer an acknowledgement of work done later, and both \
+             sides' completions are not there to judge instead"
+                .into()
+        }
         Untestable::LowerBound => {
             "a side's completion percentile is only a lower bound: its work was not done by the end of \
              the drain"

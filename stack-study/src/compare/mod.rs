@@ -125,13 +125,17 @@ fn build(
     let mut scenarios: Vec<ScenarioComparison> = names_a
         .intersection(&names_b)
         .map(|name| {
-            compare_scenario(
+            let mut compared = compare_scenario(
                 name,
                 &results_a.scenarios[name.as_str()],
                 &results_b.scenarios[name.as_str()],
                 pairing,
                 pooled(name),
-            )
+            );
+            if defers(&run_a, name) || defers(&run_b, name) {
+                refuse_acknowledgements(&mut compared);
+            }
+            compared
         })
         .collect();
     judge_headline_family(&mut scenarios, &options.criteria);
@@ -172,6 +176,26 @@ fn judge_headline_family(scenarios: &mut [ScenarioComparison], criteria: &Criter
     let findings = inference::judge_family(&outcomes, criteria);
     for (row, finding) in headline.iter_mut().zip(findings) {
         row.finding = Some(finding);
+    }
+}
+
+/// Whether `run`'s contract calls `scenario`'s answer an acknowledgement.
+fn defers(run: &RunRecord, scenario: &str) -> bool {
+    run.meta
+        .options
+        .contract
+        .as_ref()
+        .is_some_and(|contract| contract.defers.iter().any(|name| name == scenario))
+}
+
+/// Where a side only acknowledges a scenario's requests, its answer rows still judged (their
+/// percentile not judged on both sides' completions) are refused: an acknowledgement is not set
+/// against finished work.
+fn refuse_acknowledgements(compared: &mut ScenarioComparison) {
+    for row in &mut compared.rows {
+        if Percentile::of_answer(&row.figure).is_some() && row.outcome.is_some() {
+            row.outcome = Some(Outcome::Untestable(Untestable::Acknowledgement));
+        }
     }
 }
 
@@ -774,6 +798,29 @@ mod tests {
         assert_eq!(
             outcome(&compared, Figure::CompletionP50),
             Some(Outcome::Untestable(Untestable::Unanswered))
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_is_not_judged_against_an_answer_where_completions_are_missing() {
+        // Given A without traces and B, whose contract defers S1, with completion figures
+        let (a, b) = (s1_with_completion(None), s1_with_completion(Some(10_600.0)));
+        let mut compared = compare_scenario("s1", &a, &b, Pairing::Separate, false);
+        // When B's acknowledgements are refused
+        refuse_acknowledgements(&mut compared);
+        // Then the answer rows, which were judged, are untestable, and nothing else changed
+        assert_eq!(
+            outcome(&compared, Figure::P50),
+            Some(Outcome::Untestable(Untestable::Acknowledgement))
+        );
+        assert!(judged(&compared, Figure::CpuPerRequest));
+        assert_eq!(
+            outcome(&compared, Figure::CpuPerRequest),
+            compare_scenario("s1", &a, &b, Pairing::Separate, false)
+                .rows
+                .iter()
+                .find(|row| row.figure == Figure::CpuPerRequest)
+                .and_then(|row| row.outcome)
         );
     }
 
