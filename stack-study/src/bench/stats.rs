@@ -113,11 +113,7 @@ impl TracedAnswer {
     /// From a `traced_answer` sample's value and its metadata (`trace=...&start=...&accepted=1`,
     /// in any order); `None` when a key is missing or malformed.
     fn of(scenario: &str, answer_ms: f64, metadata: &str) -> Option<Self> {
-        let value = |key: &str| {
-            metadata
-                .split('&')
-                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-        };
+        let value = |key: &str| pair_value(metadata, key);
         Some(Self {
             scenario: scenario.to_owned(),
             trace_id: parse_trace_id(value("trace")?).ok()?,
@@ -288,7 +284,7 @@ impl Samples {
     /// One figure of the plan the script emits for an arrival-rate scenario (its `planned` tag in
     /// `tags`): the plan gives the arrival interval that [`net_of_drops`] needs.
     fn add_to_plan(&mut self, name: &str, tags: &str, value: f64) {
-        if let Some(planned) = tags.split('&').find_map(|tag| tag.strip_prefix("planned=")) {
+        if let Some(planned) = pair_value(tags, "planned") {
             let plan = self.plans.entry(planned.to_owned()).or_default();
             if name == "schedule_arrivals" {
                 plan.arrivals = value as u64;
@@ -367,10 +363,14 @@ pub struct Emitted {
 
 /// The iteration index `i` in k6's `metadata` column (`name=value&...`).
 fn iteration_of(metadata: &str) -> Option<u64> {
-    metadata
+    pair_value(metadata, "i").and_then(|index| index.parse().ok())
+}
+
+/// The value of `key` in k6's `name=value&...` columns (`extra_tags`, `metadata`).
+fn pair_value<'a>(pairs: &'a str, key: &str) -> Option<&'a str> {
+    pairs
         .split('&')
-        .find_map(|pair| pair.strip_prefix("i="))
-        .and_then(|index| index.parse().ok())
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn values(emitted: &[Emitted]) -> Vec<f64> {
