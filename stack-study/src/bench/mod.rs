@@ -811,11 +811,16 @@ async fn start_trace_receiver(bench: &Bench, targets: &[&Target]) -> Result<Arc<
         .iter()
         .any(|target| !matches!(target, Target::Local { .. }))
     {
+        // The variables the local services get, so the two cannot drift apart.
+        let variables: Vec<String> = trace_export_env(&receiver)
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
         println!(
-            "stack: receiving traces (OTLP/HTTP) at {0}: have the system export to it, e.g. \
-             OTEL_EXPORTER_OTLP_ENDPOINT={0} OTEL_TRACES_SAMPLER=parentbased_always_off \
-             OTEL_BSP_SCHEDULE_DELAY={EXPORT_DELAY_MS} (a container reaches it with --otlp-listen 0.0.0.0:PORT)",
-            receiver.endpoint()
+            "stack: receiving traces (OTLP/HTTP) at {}: have the system export to it with {} (a container \
+             reaches it with --otlp-listen 0.0.0.0:PORT)",
+            receiver.endpoint(),
+            variables.join(" ")
         );
     }
     Ok(Arc::new(receiver))
