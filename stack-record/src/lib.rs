@@ -337,6 +337,27 @@ pub struct Completion {
     pub withheld_because: Option<String>,
     /// How the spans' times and k6's were set on one clock.
     pub clock: String,
+    /// The interval the offset of the spans' clock from k6's lies in, over the repeats (the widest
+    /// low and high), from the traces (`docs/results.md`); `None` in older records or without traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<ClockOffset>,
+}
+
+/// Where the offset of one clock from another lies, ms: the system's clock minus k6's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    pub low_ms: f64,
+    pub high_ms: f64,
+}
+
+impl ClockOffset {
+    pub fn middle_ms(&self) -> f64 {
+        (self.low_ms + self.high_ms) / 2.0
+    }
+
+    pub fn half_width_ms(&self) -> f64 {
+        (self.high_ms - self.low_ms) / 2.0
+    }
 }
 
 /// CPU-µs per completed request over a scenario's measured windows (`bench/cost.rs`), one run per
@@ -398,6 +419,10 @@ pub enum Basis {
     /// arrivals answered in the repeat (or step) that had the fewest to spare, `needed` the
     /// arrivals q × scheduled (rounded up) that the percentile needs answered ([`answered_enough`]).
     Answered,
+    /// The clocks' agreement, for a completion percentile of a system on another host: `needed` is
+    /// the half-width of the interval its clock's offset lies in (`Completion::clock_offset_ms`), µs,
+    /// and `samples` 1 % of the figure, µs, which the half-width must not exceed.
+    ClockOffset,
 }
 
 impl Basis {
@@ -1140,6 +1165,7 @@ mod tests {
                 at_least: vec!["p50_ms".into()],
                 withheld_because: None,
                 clock: "one host".into(),
+                clock_offset_ms: None,
             }),
         };
         Results {

@@ -84,6 +84,25 @@ impl Target {
         }
     }
 
+    /// Whether the system runs on this host, so that its spans are stamped by the clock k6 reads: a
+    /// local system, compose's containers (they share the host's clock), or URLs that all name a
+    /// loopback address. A system elsewhere has a clock of its own ([`crate::bench::clock`]).
+    pub fn on_this_host(&self) -> bool {
+        match self {
+            Self::Local { .. } | Self::Compose { .. } => true,
+            Self::Urls { urls, .. } => urls.values().all(|url| {
+                reqwest::Url::parse(url).is_ok_and(|url| match url.host_str() {
+                    Some("localhost") => true,
+                    Some(host) => host
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback()),
+                    None => false,
+                })
+            }),
+        }
+    }
+
     /// The entrypoints, by service name.
     pub fn urls(&self) -> &BTreeMap<String, String> {
         match self {
@@ -483,6 +502,23 @@ mod tests {
             .map(|name| format!("{name}=http://127.0.0.1:9000"))
             .collect();
         Target::from_url_list(&list).expect("six entrypoints")
+    }
+
+    #[test]
+    fn urls_on_loopback_are_on_this_host_and_any_other_host_is_not() {
+        // Given the six entrypoints on 127.0.0.1, and then one of them on another machine
+        let here = urls_target();
+        let mut list: Vec<String> = entrypoints()
+            .map(|name| format!("{name}=http://[::1]:9000"))
+            .collect();
+        list[0] = format!(
+            "{}=http://10.0.0.7:9000",
+            entrypoints().next().expect("an entrypoint")
+        );
+        let elsewhere = Target::from_url_list(&list).expect("six entrypoints");
+        // Then only the first is on this host's clock
+        assert!(here.on_this_host());
+        assert!(!elsewhere.on_this_host());
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl fmt::Display for Warning {
             ),
             Self::NotReset => f.write_str("the database was not reset between repeats (db_reset: none)"),
             Self::NotIsolated => f.write_str(
-                "the run was not isolated: k6 and the system shared the machine's cores (--cpus generator=.. system=.. pins them apart)",
+                "the run was not isolated: k6 and the system shared the machine's cores (--cpus auto, the default, pins them apart where stack starts the system and has two CPUs)",
             ),
             Self::SamplerOverBudget { percent } => write!(
                 f,

@@ -20,7 +20,7 @@ use stack_study::{
         contract::{Contract, DEFAULT_CONTRACT},
         deferring::Deferral,
         generator::{self, CalibrateOptions},
-        order, provenance, responder,
+        order, pinning, responder,
         versus::Versus,
         Bench, Profile, DEFAULT_TRACE_SAMPLE,
     },
@@ -110,14 +110,18 @@ struct RespondArgs {
     /// Milliseconds every answer waits before it is sent (a target slowed on purpose).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_ms, conflicts_with = "defer_ms")]
     delay_ms: f64,
-    /// Defer the work: answer every scenario's request `202` at once, and finish each queued item
-    /// this many milliseconds after a worker takes it (a stand-in for a broker design). A sampled
-    /// `traceparent` gets its spans exported to OTEL_EXPORTER_OTLP_ENDPOINT.
+    /// Defer the work: answer the requests of the scenarios --contract defers `202` at once, and
+    /// finish each queued item this many milliseconds after a worker takes it (a stand-in for a
+    /// broker design). A sampled `traceparent` gets its spans exported to OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_parser = non_negative_ms)]
     defer_ms: Option<f64>,
     /// With --defer-ms: how many items are worked on at once.
     #[arg(long, default_value_t = 1, requires = "defer_ms", value_parser = clap::value_parser!(u32).range(1..))]
     workers: u32,
+    /// With --defer-ms: the contract (a name of k6-tests/contracts/ or a path) whose `defers`
+    /// scenarios are deferred; the others are answered as this system answers them.
+    #[arg(long, default_value = "broker", requires = "defer_ms")]
+    contract: String,
 }
 
 #[derive(Debug, Args)]
@@ -185,9 +189,10 @@ struct BenchArgs {
     /// The seed of the shuffle (default: drawn at random); recorded either way.
     #[arg(long)]
     seed: Option<u64>,
-    /// Pin k6 and the system apart, e.g. `--cpus generator=0 system=1` (taskset CPU lists; system= is
-    /// for --target local).
-    #[arg(long, num_args = 1..=2, value_name = "SIDE=CPUS")]
+    /// Where k6 and the system run: `auto` (k6 on the last CPU stack may use, a local system on the
+    /// others, where there are at least two), `none` (both free), or taskset CPU lists such as
+    /// `generator=0 system=1` (system= is for --target local).
+    #[arg(long, num_args = 1..=2, value_name = "auto|none|SIDE=CPUS", default_value = "auto")]
     cpus: Vec<String>,
     /// Keep one launch of the local system (and its PostgreSQL) for every repeat or round, instead
     /// of restarting it before each: quicker, but the spread over repeats then leaves out what
@@ -331,10 +336,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Respond(args) => {
-            let deferral = args.defer_ms.map(|ms| Deferral {
-                defer: Duration::from_secs_f64(ms / 1000.0),
-                workers: args.workers,
-            });
+            let deferral = match args.defer_ms {
+                Some(ms) => Some(Deferral {
+                    defer: Duration::from_secs_f64(ms / 1000.0),
+                    workers: args.workers,
+                    scenarios: Contract::resolve(&root, &args.contract, &Scenario::ALL)?.deferred(),
+                }),
+                None => None,
+            };
             responder::serve(
                 args.port,
                 Duration::from_secs_f64(args.delay_ms / 1000.0),
@@ -397,6 +406,8 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
     scenarios.sort();
     scenarios.dedup();
     let contract = Contract::resolve(root, &args.contract, &scenarios)?;
+    let pins_system = matches!(target, Target::Local { .. });
+    let cpus = CpuPinning::parse(&args.cpus, &pinning::allowed_cpus(), pins_system)?;
     let bench = Bench {
         profile: args.profile,
         scenarios,
@@ -411,7 +422,7 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
         command: std::env::args().collect(),
         order: args.order,
         seed: args.seed.unwrap_or_else(order::random_seed),
-        cpus: CpuPinning::parse(&args.cpus, provenance::machine().cores)?,
+        cpus,
         keep_processes: args.keep_processes,
         contract,
         trace_sample: args.trace_sample,

@@ -73,6 +73,8 @@ pub struct Inputs<'a> {
     pub capacity_step_s: Option<f64>,
     /// The generator's ceiling on this machine (`stack calibrate`), when bench has one.
     pub ceiling: Option<&'a CeilingFile>,
+    /// The system ran on this host, so its spans share k6's clock ([`crate::target::Target::on_this_host`]).
+    pub spans_on_this_host: bool,
 }
 
 /// One measured run of a scenario, reduced.
@@ -294,7 +296,12 @@ fn completion_run(
     }
     let traces = read_traces(&path)?;
     let answers = samples.traced.iter().filter(|t| scenario.runs_as(&t.scenario));
-    Ok(Some(CompletionRun::of(answers, &traces, run.drain_end_unix_ns)))
+    Ok(Some(CompletionRun::of(
+        answers,
+        &traces,
+        run.drain_end_unix_ns,
+        !inputs.spans_on_this_host,
+    )))
 }
 
 /// The completion figures, where every repeat has its traces.

@@ -31,17 +31,21 @@
 //! ones.
 //!
 //! Clock: spans are stamped by the system's clock and the intended start by k6's; on one host they
-//! are the same clock ([`ONE_HOST_CLOCK`]). A system on another host needs an offset estimate, which
-//! is not made here.
+//! are the same clock ([`ONE_HOST_CLOCK`]). For a system on another host the traces bound the offset
+//! ([`clock`](super::clock)): its spans are moved by the middle of that interval, and a percentile
+//! is withheld where the half-width exceeds 1 % of it ([`ELSEWHERE_CLOCK`]).
 
 use std::collections::BTreeMap;
 
 use stack_record::{
     traces::{TraceId, TraceSummary},
-    Completion, Withheld,
+    Basis, Completion, Stat, Withheld,
 };
 
-use super::stats::{over_repeats, stat, Sampled, TracedAnswer};
+use super::{
+    clock,
+    stats::{over_repeats, stat, Sampled, TracedAnswer},
+};
 
 /// A trace that received a span within this many seconds of the end of the drain counts as still
 /// receiving. The local services' exporters send a batch at least every second, so a trace silent
@@ -62,6 +66,15 @@ traced requests reached no service with their trace id";
 
 /// How the clocks of a run on one host are set side by side.
 pub const ONE_HOST_CLOCK: &str = "one host: spans and k6 are stamped by the same clock";
+
+/// How the clocks of a run whose system is on another host are set side by side.
+pub const ELSEWHERE_CLOCK: &str = "another host: spans moved by the middle of the interval their \
+clock's offset lies in (clock_offset_ms), a percentile withheld where its half-width exceeds 1 % of it";
+
+/// Why the completion figures are withheld when the traces do not bound the offset of the clock of a
+/// system on another host.
+pub const NO_OFFSET: &str = "the system is on another host and its spans do not bound its clock's \
+offset from k6's (no traced request reached it, or the bounds cross: a clock stepped)";
 
 /// What became of one traced request whose answer was accepted.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +129,10 @@ pub struct CompletionRun {
     pub starts_ms: Option<(f64, f64)>,
     /// The earliest and latest completion (last span end) of the completed ones, Unix ms.
     pub done_ms: Option<(f64, f64)>,
+    /// Where the offset of the spans' clock from k6's lies ([`clock::offset_bounds`]).
+    pub offset: Option<stack_record::ClockOffset>,
+    /// The system is on another host: its spans were moved by the middle of `offset`.
+    pub elsewhere: bool,
 }
 
 /// `(earliest, latest)` widened to hold `t`.
@@ -134,17 +151,29 @@ fn rate_over(count: u64, span: Option<(f64, f64)>) -> Option<f64> {
 }
 
 impl CompletionRun {
-    /// The accepted ones of `answers`, each judged by [`fate`].
+    /// The accepted ones of `answers`, each judged by [`fate`]; `elsewhere`: the system is on another
+    /// host, so its spans are first moved onto k6's clock.
     pub fn of<'a>(
         answers: impl IntoIterator<Item = &'a TracedAnswer>,
         traces: &BTreeMap<TraceId, TraceSummary>,
         drain_end_unix_ns: Option<u64>,
+        elsewhere: bool,
     ) -> Self {
-        let mut run = Self::default();
-        for answer in answers.into_iter().filter(|answer| answer.accepted) {
+        let accepted: Vec<&TracedAnswer> = answers.into_iter().filter(|a| a.accepted).collect();
+        let mut run = Self {
+            offset: clock::offset_bounds(accepted.iter().copied(), traces),
+            elsewhere,
+            ..Self::default()
+        };
+        let shift_ns = match run.offset {
+            Some(offset) if elsewhere => (offset.middle_ms() * 1e6) as i64,
+            _ => 0,
+        };
+        for answer in accepted {
             run.traced += 1;
             widen(&mut run.starts_ms, answer.start_unix_ms);
-            match fate(answer, traces.get(&answer.trace_id), drain_end_unix_ns) {
+            let trace = traces.get(&answer.trace_id).map(|trace| moved(trace, shift_ns));
+            match fate(answer, trace.as_ref(), drain_end_unix_ns) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
@@ -158,6 +187,11 @@ impl CompletionRun {
             }
         }
         run
+    }
+
+    /// Its spans can be set on k6's clock: on one host, or with a bounded offset.
+    fn on_one_clock(&self) -> bool {
+        !self.elsewhere || self.offset.is_some()
     }
 
     fn untraced_over_limit(&self) -> bool {
@@ -194,6 +228,50 @@ impl CompletionRun {
     }
 }
 
+/// `trace` with its span times moved back by `shift_ns` (the offset of the clock that stamped them);
+/// when it was received stays on ours.
+fn moved(trace: &TraceSummary, shift_ns: i64) -> TraceSummary {
+    let back = |unix_ns: u64| unix_ns.saturating_add_signed(-shift_ns);
+    TraceSummary {
+        first_start_unix_ns: back(trace.first_start_unix_ns),
+        last_end_unix_ns: back(trace.last_end_unix_ns),
+        ..trace.clone()
+    }
+}
+
+/// The widest interval of the repeats' offsets: `None` unless every repeat with traces has one.
+fn offset_over(runs: &[CompletionRun]) -> Option<stack_record::ClockOffset> {
+    let traced: Vec<&CompletionRun> = runs.iter().filter(|run| run.traced > 0).collect();
+    let offsets: Vec<stack_record::ClockOffset> =
+        traced.iter().map(|run| run.offset).collect::<Option<_>>()?;
+    offsets.into_iter().reduce(|a, b| stack_record::ClockOffset {
+        low_ms: a.low_ms.min(b.low_ms),
+        high_ms: a.high_ms.max(b.high_ms),
+    })
+}
+
+/// Withholds `slot`, the completion percentile `figure`, where the system is on another host and the
+/// clocks' offset is known less closely than 1 % of it.
+fn within_offset(
+    figure: &str,
+    slot: &mut Option<Stat>,
+    offset: Option<stack_record::ClockOffset>,
+    withheld: &mut Vec<Withheld>,
+) {
+    let (Some(value), Some(offset)) = (slot.as_ref(), offset) else {
+        return;
+    };
+    if !clock::supports(&offset, value.mean) {
+        withheld.push(Withheld {
+            figure: format!("completion_{figure}"),
+            samples: (clock::OFFSET_SHARE_LIMIT * value.mean * 1000.0).round() as u64,
+            needed: (offset.half_width_ms() * 1000.0).round() as u64,
+            basis: Basis::ClockOffset,
+        });
+        *slot = None;
+    }
+}
+
 /// The completion figures of a scenario over its repeats (`runs`, with each repeat's accepted answers
 /// per second in `answer_rates_per_s`, which [`CompletionRun::completion_share`] turns into
 /// completions per second); `None` when no repeat traced a request. Percentiles too few
@@ -220,9 +298,18 @@ pub fn completion_of(
         at_least: Vec::new(),
         withheld_because: None,
         clock: ONE_HOST_CLOCK.into(),
+        clock_offset_ms: offset_over(runs),
     };
+    let elsewhere = runs.iter().any(|run| run.elsewhere);
+    if elsewhere {
+        completion.clock = ELSEWHERE_CLOCK.into();
+    }
     if runs.iter().any(CompletionRun::untraced_over_limit) {
         completion.withheld_because = Some(NOT_PASSED_ON.into());
+        return Some(completion);
+    }
+    if !runs.iter().all(CompletionRun::on_one_clock) {
+        completion.withheld_because = Some(NO_OFFSET.into());
         return Some(completion);
     }
     completion.completed = Some(counts(|run| run.completed));
@@ -251,6 +338,9 @@ pub fn completion_of(
         (99.0, "p99_ms", &mut completion.p99_ms),
     ] {
         *slot = over_repeats(&format!("completion_{figure}"), q, &sampled_refs, withheld);
+        if elsewhere {
+            within_offset(figure, slot, completion.clock_offset_ms, withheld);
+        }
         let bounded = runs.iter().zip(&sampled).any(|(run, sampled)| {
             let value = sampled.at(q);
             run.lower_bounds_ms.iter().any(|bound| *bound <= value)
@@ -349,7 +439,7 @@ mod tests {
         traces.insert([60; 16], trace(START_MS + 1.0, START_MS + 2.0));
         let end = ((START_MS + 2_000.0) * 1e6) as u64;
         // When the repeat is judged
-        let run = CompletionRun::of(&answers, &traces, Some(end));
+        let run = CompletionRun::of(&answers, &traces, Some(end), false);
         // Then 5 are counted (the rejected one is not), 3 completed, 1 untraced, and the one still
         // receiving enters the times at its bound of 2 s
         assert_eq!((run.traced, run.completed, run.untraced), (5, 3, 1));
@@ -402,7 +492,7 @@ mod tests {
         }
         // When each repeat's completions per second are made, with 10 accepted answers a second
         let per_s = |traces: &BTreeMap<TraceId, TraceSummary>| {
-            let run = CompletionRun::of(&answers, traces, None);
+            let run = CompletionRun::of(&answers, traces, None, false);
             let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
             completion.completions_per_s.expect("a rate").mean
         };
@@ -417,7 +507,7 @@ mod tests {
         // Given two repeats, one whose 10 traced requests all completed and one that traced none
         let (answers, traces) = repeat_of(10, 0);
         let runs = [
-            CompletionRun::of(&answers, &traces, None),
+            CompletionRun::of(&answers, &traces, None, false),
             CompletionRun::default(),
         ];
         // When the figures are made
@@ -430,7 +520,7 @@ mod tests {
     fn completion_figures_are_withheld_when_more_than_one_percent_is_untraced() {
         // Given a repeat of 100 traced requests, 2 of them untraced
         let (answers, traces) = repeat_of(98, 2);
-        let run = CompletionRun::of(&answers, &traces, None);
+        let run = CompletionRun::of(&answers, &traces, None, false);
         // When its figures are made
         let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
         // Then only the counts remain, and the reason says the context was not passed on
@@ -443,7 +533,7 @@ mod tests {
     fn one_percent_untraced_keeps_the_figures_under_the_n_rule() {
         // Given a repeat of 100 traced requests, 1 untraced, the rest completing in 100 to 198 ms
         let (answers, traces) = repeat_of(99, 1);
-        let run = CompletionRun::of(&answers, &traces, None);
+        let run = CompletionRun::of(&answers, &traces, None, false);
         let mut withheld = Vec::new();
         // When its figures are made, with 10 accepted answers per second
         let completion = completion_of(&[run], &[10.0], &mut withheld).expect("traced requests");
@@ -467,7 +557,7 @@ mod tests {
             traces.insert([i; 16], trace(START_MS + 4_500.0, START_MS + 4_900.0));
         }
         let end = ((START_MS + 5_000.0) * 1e6) as u64;
-        let run = CompletionRun::of(&answers, &traces, Some(end));
+        let run = CompletionRun::of(&answers, &traces, Some(end), false);
         // When its figures are made
         let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
         // Then the p50 lies among the completed ones, exact, and two thirds completed
@@ -480,8 +570,91 @@ mod tests {
             answers.push(answer(i, START_MS, true));
             traces.insert([i; 16], trace(START_MS + 4_500.0, START_MS + 4_900.0));
         }
-        let run = CompletionRun::of(&answers, &traces, Some(end));
+        let run = CompletionRun::of(&answers, &traces, Some(end), false);
         let completion = completion_of(&[run], &[10.0], &mut Vec::new()).expect("traced requests");
         assert_eq!(completion.at_least, vec!["p50_ms".to_owned()]);
+    }
+
+    /// 200 requests meant to start 50 ms apart, each entering the system `entry_ms` after its start
+    /// and done 500 ms after it, stamped by a clock 40 ms ahead of k6's; each received 1 ms after it
+    /// ended.
+    fn ahead_by_40_ms(entry_ms: f64) -> (Vec<TracedAnswer>, BTreeMap<TraceId, TraceSummary>) {
+        let (mut answers, mut traces) = (Vec::new(), BTreeMap::new());
+        for i in 0..200u16 {
+            let start = START_MS + f64::from(i) * 50.0;
+            let id = [
+                (i % 256) as u8,
+                (i / 256) as u8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                1,
+            ];
+            answers.push(TracedAnswer {
+                trace_id: id,
+                ..answer(0, start, true)
+            });
+            let ns = |ms: f64| (ms * 1e6) as u64;
+            traces.insert(
+                id,
+                TraceSummary {
+                    first_start_unix_ns: ns(start + entry_ms + 40.0),
+                    last_end_unix_ns: ns(start + 500.0 + 40.0),
+                    spans: 3,
+                    services: vec!["userservice".into()],
+                    last_received_unix_ns: ns(start + 501.0),
+                },
+            );
+        }
+        (answers, traces)
+    }
+
+    #[test]
+    fn a_system_on_another_host_has_its_spans_moved_onto_k6s_clock() {
+        // Given a system on another host whose clock runs 40 ms ahead, its requests entering it
+        // 0.5 ms after their start
+        let (answers, traces) = ahead_by_40_ms(0.5);
+        // When its completions are made
+        let run = CompletionRun::of(&answers, &traces, None, true);
+        let completion = completion_of(&[run], &[20.0], &mut Vec::new()).expect("traced requests");
+        // Then the offset lies between 39 and 40.5 ms, and the p50 is 500 ms give or take its
+        // half-width, not the 540 ms its own clock reads
+        let offset = completion.clock_offset_ms.expect("an offset");
+        assert!((offset.low_ms - 39.0).abs() < 1e-3 && (offset.high_ms - 40.5).abs() < 1e-3);
+        let p50 = completion.p50_ms.expect("a p50").mean;
+        assert!((p50 - 500.0).abs() <= offset.half_width_ms() + 1e-3, "{p50}");
+        assert_eq!(completion.clock, ELSEWHERE_CLOCK);
+    }
+
+    #[test]
+    fn a_completion_is_withheld_where_the_clocks_offset_is_known_less_closely_than_one_percent() {
+        // Given the same system, its requests entering it only 30 ms after their start: the offset
+        // is known to ±15 ms, 3 % of the 500 ms figure
+        let (answers, traces) = ahead_by_40_ms(30.0);
+        let mut withheld = Vec::new();
+        // When its completions are made
+        let run = CompletionRun::of(&answers, &traces, None, true);
+        let completion = completion_of(&[run], &[20.0], &mut withheld).expect("traced requests");
+        // Then the p50 is withheld for the clocks, not for its samples
+        assert_eq!(completion.p50_ms, None);
+        let why = withheld
+            .iter()
+            .find(|w| w.figure == "completion_p50_ms")
+            .expect("withheld");
+        assert_eq!(why.basis, Basis::ClockOffset);
+        // And the same traces from a system on this host keep it
+        let here = CompletionRun::of(&answers, &traces, None, false);
+        let completion = completion_of(&[here], &[20.0], &mut Vec::new()).expect("traced requests");
+        assert!(completion.p50_ms.is_some());
     }
 }

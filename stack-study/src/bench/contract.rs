@@ -90,6 +90,15 @@ pub struct Contract {
 }
 
 impl Contract {
+    /// The scenarios whose answers only acknowledge work done later.
+    pub fn deferred(&self) -> Vec<Scenario> {
+        self.record
+            .defers
+            .iter()
+            .filter_map(|name| Scenario::parse(name))
+            .collect()
+    }
+
     /// `spec` is a contract's name (`sync`, `broker`: `k6-tests/contracts/<name>.json` under `root`)
     /// or a path to a contract file. It is read, checked to cover `scenarios`, and hashed.
     pub fn resolve(root: &Path, spec: &str, scenarios: &[Scenario]) -> Result<Self> {

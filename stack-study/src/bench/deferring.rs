@@ -32,12 +32,14 @@ use crate::scenario::Scenario;
 /// The name the stand-in's spans carry as `service.name`, unless `OTEL_SERVICE_NAME` says otherwise.
 pub const STAND_IN_SERVICE: &str = "stack-respond";
 
-/// How the stand-in defers: each item is finished `defer` after a worker takes it, by `workers`
-/// workers at once.
-#[derive(Debug, Clone, Copy)]
+/// How the stand-in defers: the requests of `scenarios` (those its contract marks `defers`; the
+/// others are answered as this system answers them), each item finished `defer` after a worker takes
+/// it, by `workers` workers at once.
+#[derive(Debug, Clone)]
 pub struct Deferral {
     pub defer: Duration,
     pub workers: u32,
+    pub scenarios: Vec<Scenario>,
 }
 
 /// One accepted request waiting for a worker, with its trace context when it was sampled.
@@ -48,6 +50,7 @@ struct WorkItem {
 
 /// The queue and its workers, until dropped.
 pub struct DeferredWork {
+    scenarios: Vec<Scenario>,
     queue: mpsc::UnboundedSender<WorkItem>,
     tracer: Option<SdkTracer>,
     provider: Option<SdkTracerProvider>,
@@ -69,11 +72,17 @@ impl DeferredWork {
             .map(|_| tokio::spawn(work(items.clone(), deferral.defer, tracer.clone())))
             .collect();
         Arc::new(Self {
+            scenarios: deferral.scenarios,
             queue,
             tracer,
             provider,
             workers,
         })
+    }
+
+    /// Whether `scenario`'s requests are acknowledged and their work deferred.
+    pub fn defers(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&scenario)
     }
 
     /// Queues `scenario`'s work; under `traceparent`, when it is sampled, its answer's span is made

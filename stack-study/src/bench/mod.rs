@@ -11,6 +11,7 @@
 //! k6's raw samples ([`analysis`]).
 
 pub mod analysis;
+pub mod clock;
 pub mod completion;
 pub mod contract;
 pub mod cost;
@@ -595,6 +596,7 @@ impl<'s> RecordUnderWay<'s> {
             plans: &self.bench_run.capacity.scenarios,
             capacity_step_s: step_s,
             ceiling: self.meta.generator_ceiling.as_ref(),
+            spans_on_this_host: bench.target.on_this_host(),
         })?;
         for (scenario, runs) in &self.scrapes {
             let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();

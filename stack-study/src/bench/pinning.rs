@@ -13,7 +13,16 @@
 //! another machine. For those, `system=` is refused and `generator=` alone is allowed.
 
 use anyhow::{bail, Context, Result};
+use stack_record::pinning::cpu_list;
 use stack_system::proc::{self, ProcessTable};
+
+/// The CPUs this process may run on (its affinity, which a container or a `taskset` around `stack`
+/// narrows), else every core the machine has: what `--cpus` may hand out.
+pub fn allowed_cpus() -> Vec<u32> {
+    proc::allowed_cpus(std::process::id())
+        .and_then(|list| cpu_list(&list).ok())
+        .unwrap_or_else(|| (0..super::provenance::machine().cores).collect())
+}
 
 /// Pins every process of `roots` and their descendants (all their threads) to `cpus`.
 pub fn pin_trees(roots: &[u32], cpus: &str) -> Result<()> {
@@ -48,7 +57,8 @@ mod tests {
 
     #[test]
     fn both_sides_parse_and_make_an_isolated_run() {
-        let pinning = CpuPinning::parse(&items(&["generator=0", "system=1-3"]), 4).expect("parses");
+        let pinning =
+            CpuPinning::parse(&items(&["generator=0", "system=1-3"]), &[0, 1, 2, 3], true).expect("parses");
         assert_eq!(pinning.generator.as_deref(), Some("0"));
         assert_eq!(pinning.system.as_deref(), Some("1-3"));
         assert!(pinning.isolated());
@@ -56,16 +66,19 @@ mod tests {
 
     #[test]
     fn a_cpu_given_to_both_sides_is_refused() {
-        let err = CpuPinning::parse(&items(&["generator=0,1", "system=1"]), 2).expect_err("shared");
+        let err =
+            CpuPinning::parse(&items(&["generator=0,1", "system=1"]), &[0, 1], true).expect_err("shared");
         assert!(format!("{err:#}").contains("CPU 1 is given to both"), "{err:#}");
     }
 
     #[test]
     fn a_cpu_the_machine_lacks_or_a_bad_list_is_refused() {
-        assert!(CpuPinning::parse(&items(&["system=2"]), 2).is_err());
-        assert!(CpuPinning::parse(&items(&["system=one"]), 2).is_err());
-        assert!(CpuPinning::parse(&items(&["disk=0"]), 2).is_err());
-        assert!(CpuPinning::parse(&items(&["generator=0", "generator=1"]), 2).is_err());
+        let parse = |list: &[&str]| CpuPinning::parse(&items(list), &[0, 1], true);
+        assert!(parse(&["system=2"]).is_err());
+        assert!(parse(&["system=one"]).is_err());
+        assert!(parse(&["disk=0"]).is_err());
+        assert!(parse(&["generator=0", "generator=1"]).is_err());
+        assert!(parse(&["auto", "generator=1"]).is_err());
     }
 
     fn allowed_cpus(pid: u32) -> String {
@@ -106,7 +119,31 @@ mod tests {
 
     #[test]
     fn one_side_alone_is_not_isolated() {
-        let pinning = CpuPinning::parse(&items(&["generator=0"]), 2).expect("parses");
+        let pinning = CpuPinning::parse(&items(&["generator=0"]), &[0, 1], true).expect("parses");
         assert!(!pinning.isolated());
+    }
+
+    #[test]
+    fn auto_gives_k6_the_last_allowed_cpu_and_a_local_system_the_rest() {
+        // Given a process allowed on CPUs 2, 3 and 5
+        let allowed = [2, 3, 5];
+        // When --cpus auto is read for a system stack starts, and for one it does not
+        let local = CpuPinning::parse(&items(&["auto"]), &allowed, true).expect("parses");
+        let remote = CpuPinning::parse(&items(&["auto"]), &allowed, false).expect("parses");
+        // Then k6 runs on 5 and the local system on 2 and 3, isolated; the other system is not pinned
+        assert_eq!(
+            (local.generator.as_deref(), local.system.as_deref()),
+            (Some("5"), Some("2,3"))
+        );
+        assert!(local.isolated() && local.auto);
+        assert_eq!((remote.generator.as_deref(), remote.system), (Some("5"), None));
+    }
+
+    #[test]
+    fn auto_on_one_cpu_and_none_pin_nothing() {
+        let one = CpuPinning::parse(&items(&["auto"]), &[0], true).expect("parses");
+        let none = CpuPinning::parse(&items(&["none"]), &[0, 1], true).expect("parses");
+        assert_eq!(one, CpuPinning::default());
+        assert_eq!(none, CpuPinning::default());
     }
 }

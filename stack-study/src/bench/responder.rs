@@ -11,15 +11,16 @@
 //! responders at N and 1.2 × N are a pair whose second is really 20 % slower.
 //!
 //! With `--defer-ms N --workers K` it is a stand-in for a design that defers its work
-//! ([`deferring`](super::deferring)): every scenario's request is answered `202 Accepted` at once, its
-//! work queued for K workers that take N ms each, and a sampled `traceparent` gets the answer's and
-//! the work's spans exported over OTLP.
+//! ([`deferring`](super::deferring)): the request of each scenario its contract defers (`broker.json`:
+//! S1, S2, S4, S5) is answered `202 Accepted` at once, its work queued for K workers that take N ms
+//! each, and a sampled `traceparent` gets the answer's and the work's spans exported over OTLP; S3 and
+//! S6 are answered as this system answers them, which that contract accepts too.
 //!
 //! It is a plain HTTP/1.1 loop on tokio rather than an axum app: it parses the request line and
 //! `Content-Length`, nothing else, so that the system side of a calibration costs next to nothing on
 //! the two cores it shares with k6. Connections are kept alive, as k6 keeps them.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use tokio::{
@@ -34,26 +35,42 @@ use crate::scenario::Scenario;
 /// The deferring stand-in's answer to every scenario's request, whatever its work.
 const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 
-/// What the responder answers `scenario`'s request with: the status the real system gives (the one
-/// k6's checks expect) and a body of the same shape.
-fn answer(scenario: Scenario) -> (u16, &'static str) {
+/// What the responder answers `scenario`'s request to `path` with `body`: the status the real system
+/// gives (the one k6's checks expect) and a body of the same shape, S3's with the product and stock
+/// the request sent, as the contracts' checks want.
+fn answer(scenario: Scenario, path: &str, body: &[u8]) -> (u16, Cow<'static, str>) {
     match scenario {
-        Scenario::S1 => (201, r#"{"id":1,"email":"k6-calibration-0@example.org"}"#),
+        Scenario::S1 => (201, r#"{"id":1,"email":"k6-calibration-0@example.org"}"#.into()),
         Scenario::S2 => (
             200,
-            r#"{"status":"success","transaction_id":"00000000-0000-4000-8000-000000000000"}"#,
+            r#"{"status":"success","transaction_id":"00000000-0000-4000-8000-000000000000"}"#.into(),
         ),
-        Scenario::S3 => (200, r#"{"id":1,"name":"Product 1","stock":1}"#),
+        Scenario::S3 => (200, updated_product(path, body).into()),
         Scenario::S4 => (
             200,
-            r#"{"report_hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+            r#"{"report_hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#.into(),
         ),
         Scenario::S5 => (
             400,
-            r#"{"message":"Order failed due to payment issue","order_id":1,"status":"failed"}"#,
+            r#"{"message":"Order failed due to payment issue","order_id":1,"status":"failed"}"#.into(),
         ),
-        Scenario::S6 => (200, r#"{"status":"tracked"}"#),
+        Scenario::S6 => (200, r#"{"status":"tracked"}"#.into()),
     }
+}
+
+/// S3's answer: the product of `/products/{id}` with the `stock` the request's JSON body set (0
+/// where the path or the body says none).
+fn updated_product(path: &str, body: &[u8]) -> String {
+    let id: u64 = path
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0);
+    let stock = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|sent| sent.get("stock").and_then(serde_json::Value::as_i64))
+        .unwrap_or(0);
+    format!(r#"{{"id":{id},"name":"Product {id}","stock":{stock}}}"#)
 }
 
 /// The responder, listening until dropped.
@@ -111,13 +128,18 @@ impl Drop for Responder {
 pub async fn serve(port: u16, delay: Duration, deferral: Option<Deferral>) -> Result<()> {
     let _responder = match deferral {
         Some(deferral) => {
-            let responder = Responder::deferring(port, deferral).await?;
+            let responder = Responder::deferring(port, deferral.clone()).await?;
             println!(
                 "responding 202 on {} (each item's work done {} ms after one of {} workers takes it): \
                  Ctrl-C or SIGTERM stops it",
                 responder.url(),
                 deferral.defer.as_secs_f64() * 1000.0,
                 deferral.workers
+            );
+            let deferred: Vec<&str> = deferral.scenarios.iter().map(|s| s.name()).collect();
+            println!(
+                "deferring {}; the other scenarios answered as this system answers",
+                deferred.join(", ")
             );
             responder
         }
@@ -183,11 +205,11 @@ async fn answer_all(stream: TcpStream, delay: Duration, deferred: Option<Arc<Def
         }
         let scenario = scenario_of(&method, &path);
         let answer = match (&deferred, scenario) {
-            (Some(deferred), Some(scenario)) => {
+            (Some(deferred), Some(scenario)) if deferred.defers(scenario) => {
                 deferred.accept(scenario, traceparent.as_deref());
                 http_response(202, ACCEPTED)
             }
-            _ => response(scenario),
+            _ => response(scenario, &path, &body),
         };
         if write.write_all(&answer).await.is_err() || close {
             return;
@@ -207,10 +229,13 @@ fn scenario_of(method: &str, path: &str) -> Option<Scenario> {
     })
 }
 
-/// The whole response to a request of `scenario`: its answer, or 404 for no scenario's.
-fn response(scenario: Option<Scenario>) -> Vec<u8> {
-    let (status, body) = scenario.map_or((404, r#"{"detail":"unknown path"}"#), answer);
-    http_response(status, body)
+/// The whole response to a request of `scenario` to `path` with `body`: its answer, or 404 for no
+/// scenario's.
+fn response(scenario: Option<Scenario>, path: &str, body: &[u8]) -> Vec<u8> {
+    let (status, body) = scenario.map_or((404, r#"{"detail":"unknown path"}"#.into()), |scenario| {
+        answer(scenario, path, body)
+    });
+    http_response(status, &body)
 }
 
 /// `status` with the JSON `body`, as bytes.
@@ -261,6 +286,42 @@ mod tests {
         }
         // Then each gets its scenario's status
         assert_eq!(statuses, [201, 200, 200, 200, 400, 200, 404]);
+    }
+
+    #[tokio::test]
+    async fn the_stand_in_acknowledges_deferred_scenarios_and_answers_the_others_as_this_system() {
+        // Given the stand-in deferring S1 only
+        let deferral = Deferral {
+            defer: Duration::from_millis(1),
+            workers: 1,
+            scenarios: vec![Scenario::S1],
+        };
+        let responder = Responder::deferring(0, deferral).await.expect("starts");
+        let client = reqwest::Client::new();
+        let send = |method: reqwest::Method, path: &str, body: &'static str| {
+            client
+                .request(method, format!("{}{path}", responder.url()))
+                .body(body)
+                .send()
+        };
+        // When S1, S3 (product 7, stock 42) and S6 are sent
+        let s1 = send(reqwest::Method::POST, "/register", r#"{"email":"a@example.org"}"#);
+        let s1 = s1.await.expect("answers").status().as_u16();
+        let s3 = send(reqwest::Method::PUT, "/products/7", r#"{"stock":42}"#)
+            .await
+            .expect("answers");
+        let s3 = (
+            s3.status().as_u16(),
+            s3.json::<serde_json::Value>().await.expect("JSON"),
+        );
+        let s6 = send(reqwest::Method::POST, "/track_click", "{}")
+            .await
+            .expect("answers");
+        // Then S1 is acknowledged, S3 answered with what it sent, S6 tracked
+        assert_eq!(s1, 202);
+        assert_eq!(s3.0, 200);
+        assert_eq!((s3.1["id"].as_u64(), s3.1["stock"].as_i64()), (Some(7), Some(42)));
+        assert_eq!(s6.status().as_u16(), 200);
     }
 
     #[tokio::test]

@@ -692,6 +692,7 @@ mod tests {
             at_least: vec![],
             withheld_because: None,
             clock: "one host".into(),
+            clock_offset_ms: None,
         });
         s1
     }

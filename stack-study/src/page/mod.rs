@@ -434,6 +434,11 @@ pub fn why_withheld(figure: &str, withheld: &[Withheld]) -> Option<String> {
             count(w.samples),
             count(w.needed)
         ),
+        Basis::ClockOffset => format!(
+            "the clocks' offset known to ±{:.2} ms, over 1 % of the figure ({:.2} ms)",
+            w.needed as f64 / 1000.0,
+            w.samples as f64 / 1000.0
+        ),
     })
 }
 
