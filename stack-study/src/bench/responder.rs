@@ -129,17 +129,15 @@ pub async fn serve(port: u16, delay: Duration, deferral: Option<Deferral>) -> Re
     let _responder = match deferral {
         Some(deferral) => {
             let responder = Responder::deferring(port, deferral.clone()).await?;
+            let deferred: Vec<&str> = deferral.scenarios.iter().map(|s| s.name()).collect();
+            // One line: whoever started the stand-in may read its first line only and close the pipe.
             println!(
-                "responding 202 on {} (each item's work done {} ms after one of {} workers takes it): \
-                 Ctrl-C or SIGTERM stops it",
+                "responding 202 to {} on {} (each item's work done {} ms after one of {} workers takes \
+                 it; the other scenarios answered as this system answers): Ctrl-C or SIGTERM stops it",
+                deferred.join(", "),
                 responder.url(),
                 deferral.defer.as_secs_f64() * 1000.0,
                 deferral.workers
-            );
-            let deferred: Vec<&str> = deferral.scenarios.iter().map(|s| s.name()).collect();
-            println!(
-                "deferring {}; the other scenarios answered as this system answers",
-                deferred.join(", ")
             );
             responder
         }
