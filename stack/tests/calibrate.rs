@@ -1,10 +1,11 @@
 //! `stack calibrate`'s search against the real k6 and the built-in responder: every probe is judged
-//! by the lag k6 measured, and the ceiling is the highest probe on time.
+//! by the lag k6 measured, the ceiling is the highest probe on time, and the floor is a probe long
+//! enough for its lag p99.
 
 use std::path::Path;
 
 use stack_study::{
-    bench::generator::{calibrate, lag_limit_ms, CalibrateOptions},
+    bench::generator::{calibrate, floor_iterations, lag_limit_ms, CalibrateOptions, FLOOR_PER_S},
     scenario::Scenario,
 };
 
@@ -64,4 +65,17 @@ async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
         .map(|probe| probe.lag_p99_ms)
         .fold(f64::INFINITY, f64::min);
     assert_eq!(s6.lag_floor_ms, Some(lowest), "{s6:?}");
+    // and the floor probe offered 100/s for 2,000 iterations, enough for its lag p99 under the n-rule
+    let floor = s6.floor_probe.as_ref().expect("a floor probe");
+    assert_eq!(floor.rate_per_s, FLOOR_PER_S);
+    let offered = floor.iterations + floor.dropped;
+    assert!(offered.abs_diff(floor_iterations()) <= 2, "{floor:?}");
+    assert!(
+        floor.iterations >= stack_record::needed_samples(99.0),
+        "{floor:?}"
+    );
+    assert!(
+        floor.lag_p50_ms <= floor.lag_p99_ms && floor.lag_p99_ms <= floor.lag_max_ms,
+        "{floor:?}"
+    );
 }
