@@ -52,8 +52,8 @@ pub struct ScenarioCeiling {
     /// Version 2: k6 offering the scenario's iterations at a low rate, long enough for its lag p99
     /// to rest on twice the samples the record's n-rule asks of a p99 (`needed_samples`): the lag
     /// k6 shows with nothing but its own work to do. A run's lag above it is judged against the
-    /// latency it would distort. `None` in version-1 files, and where the probe fell short of the
-    /// n-rule (then runs are judged by `lag_limit_ms`).
+    /// latency it would distort, where it is usable (`stack-study`'s `usable_floor`; else runs are
+    /// judged by `lag_limit_ms`). `None` in version-1 files.
     #[serde(default)]
     pub floor_probe: Option<Probe>,
 }

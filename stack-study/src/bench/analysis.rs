@@ -27,7 +27,7 @@ use anyhow::Result;
 use super::{
     completion::{self, CompletionRun},
     cost,
-    generator::{judge_lag, lag_limit_ms, lag_limited},
+    generator::{judge_lag, lag_limit_ms, lag_limited, usable_floor},
     memory,
     stats::{
         self, histogram, over_repeats, request_figures, stat, Plan, Request, RequestFigures, Sampled, Samples,
@@ -82,7 +82,7 @@ impl<'a> Inputs<'a> {
     fn floor_of(&self, name: &str) -> Option<&'a Probe> {
         self.ceiling
             .and_then(|file| file.scenarios.get(name))
-            .and_then(|scenario| scenario.floor_probe.as_ref())
+            .and_then(usable_floor)
     }
 }
 

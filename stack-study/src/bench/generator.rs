@@ -95,6 +95,16 @@ pub fn judge_lag(floor: Option<&Probe>, slo_p99_ms: f64, judged_p99_ms: &[f64]) 
     }
 }
 
+/// The floor runs of a scenario are judged against: its floor probe, where its lag p99 rests on
+/// the samples the record's n-rule asks of a p99 ([`needed_samples`]) and k6 dropped no arrival (a
+/// k6 that cannot keep its floor probe's rate has no floor to speak of: the machine was busy).
+pub fn usable_floor(ceiling: &ScenarioCeiling) -> Option<&Probe> {
+    ceiling
+        .floor_probe
+        .as_ref()
+        .filter(|probe| probe.iterations >= needed_samples(99.0) && probe.dropped == 0)
+}
+
 /// Whether some repeat's lag p99 (its maximum where too few samples support a p99) exceeds what
 /// `judgement` allowed that repeat; `lags` in repeat order.
 pub fn lag_limited(lags: &[&Sampled], judgement: &LagJudgement) -> bool {
@@ -295,9 +305,8 @@ fn add_probes(
     }
 }
 
-/// Gives each scenario its floor probe with k6's mean CPU over it, where the probe's lag p99 rests
-/// on the samples the record's n-rule asks ([`needed_samples`]); short of them it is no floor, and
-/// runs are judged by the SLO's lag limit.
+/// Gives each scenario its floor probe with k6's mean CPU over it, and says so where it cannot
+/// judge runs ([`usable_floor`]): runs are then judged by the SLO's lag limit.
 fn add_floors(
     scenarios: &mut BTreeMap<String, ScenarioCeiling>,
     floors: BTreeMap<String, (Probe, f64, f64)>,
@@ -306,14 +315,14 @@ fn add_floors(
     for (name, (mut probe, start_s, end_s)) in floors {
         probe.k6_cpu_percent = mean_cpu(readings, "k6", start_s, end_s);
         if let Some(ceiling) = scenarios.get_mut(&name) {
-            if probe.iterations >= needed_samples(99.0) {
-                ceiling.floor_probe = Some(probe);
-            } else {
+            ceiling.floor_probe = Some(probe.clone());
+            if usable_floor(ceiling).is_none() {
                 eprintln!(
-                    "stack: calibrate {name}: the floor probe started {} iterations, fewer than the \
-                     {} a lag p99 needs: no floor recorded",
+                    "stack: calibrate {name}: the floor probe started {} iterations ({} a lag p99 \
+                     needs) and dropped {}: it is no floor, runs are judged by the SLO's lag limit",
                     probe.iterations,
-                    needed_samples(99.0)
+                    needed_samples(99.0),
+                    probe.dropped
                 );
             }
         }
@@ -523,6 +532,28 @@ mod tests {
         assert_eq!(judgement.floor_p99_ms, None);
         assert_eq!(judgement.allowed_lag_p99_ms, [lag_limit_ms(25.0)]);
         assert!(lag_limited(&[&lags_with_p99(2.0)], &judgement));
+    }
+
+    #[test]
+    fn a_floor_probe_that_dropped_arrivals_judges_no_run() {
+        // Given a scenario's ceiling with a floor probe of 2,000 iterations
+        let mut s6 = ScenarioCeiling {
+            lag_limit_ms: 1.25,
+            ceiling_per_s: None,
+            at_least: false,
+            lag_floor_ms: None,
+            probes: Vec::new(),
+            floor_probe: Some(floor(0.5, 1.2)),
+        };
+        // When k6 kept its schedule, and when it dropped 5 arrivals (a busy machine)
+        let kept = usable_floor(&s6).cloned();
+        if let Some(probe) = s6.floor_probe.as_mut() {
+            probe.dropped = 5;
+        }
+        let dropped = usable_floor(&s6).cloned();
+        // Then only the first is a floor runs are judged against
+        assert_eq!(kept.map(|floor| floor.dropped), Some(0));
+        assert_eq!(dropped, None);
     }
 
     #[test]
