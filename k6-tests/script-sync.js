@@ -4,7 +4,7 @@
 //   k6 run -e PROFILE=smoke -e SCENARIOS=s1,s3 k6-tests/script-sync.js
 //
 // Every scenario is an entry of options.scenarios (so it can be selected, sized and thresholded on
-// its own) that runs its group of the brief. Only unexpected answers count as failures, and what is
+// its own) that runs its scenario of the brief. Only unexpected answers count as failures, and what is
 // expected is the implementation's contract (CONTRACT, below): this system's S5 answers 400, the
 // answer the saga is built to give, and a broker design's S1 answers 202; a timeout never is. Each scenario has its own thresholds on checks and on http_req_failed, so a
 // failing run names the scenario that misbehaved.
@@ -27,7 +27,7 @@
 // its rate at VU_MARGIN times its SLO, so k6 never stalls its schedule to initialise a VU.
 
 import http from 'k6/http';
-import { check, group } from 'k6';
+import { check } from 'k6';
 import exec from 'k6/execution';
 import { Gauge, Trend } from 'k6/metrics';
 
@@ -259,9 +259,17 @@ function buildThresholds() {
 
 const SCENARIOS = buildScenarios();
 
+// The tags k6 writes on each sample: only those read (stack's scenario, expected_response and
+// status; the thresholds' scenario) or needed to read a failure (check, error, error_code). k6's
+// default adds url and name (the URL, twice per HTTP sample), method, proto, subproto, tls_version,
+// service and group to every line of the raw samples: the generator's cost per request
+// (docs/generator.md, "What the script costs k6").
+const SYSTEM_TAGS = ['scenario', 'status', 'expected_response', 'check', 'error', 'error_code'];
+
 export const options = {
   scenarios: SCENARIOS,
   thresholds: buildThresholds(),
+  systemTags: SYSTEM_TAGS,
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'p(99.9)', 'max'],
 };
 
@@ -456,28 +464,33 @@ export function setup() {
 
 // The start of an iteration: its lag behind the plan (null outside arrival-rate scenarios) and the
 // test clock then.
+// k6 builds a new object, every accessor defined anew, on each read of `exec.scenario`,
+// `exec.instance` or `exec.vu` (their accessors then read live values): an iteration reads each once.
 function arrival() {
-  const plan = PLANS[exec.scenario.name];
-  const begun = exec.instance.currentTestRunDuration;
-  if (!plan) return { lag: null, begun };
-  const progress = exec.scenario.progress;
-  const elapsed = progress < 1 ? progress * plan.durationMs : Date.now() - exec.scenario.startTime;
-  const iteration = exec.scenario.iterationInTest;
+  const scenario = exec.scenario;
+  const instance = exec.instance;
+  const plan = PLANS[scenario.name];
+  const begun = instance.currentTestRunDuration;
+  if (!plan) return { lag: null, begun, instance };
+  const progress = scenario.progress;
+  const elapsed = progress < 1 ? progress * plan.durationMs : Date.now() - scenario.startTime;
+  const iteration = scenario.iterationInTest;
   const lag = Math.max(0, elapsed - plan.due(iteration));
-  addOfIteration(SCHEDULE_LAG, lag, iteration);
-  return { lag, begun, iteration };
+  const metadata = exec.vu.metrics.metadata;
+  addOfIteration(metadata, SCHEDULE_LAG, lag, iteration);
+  return { lag, begun, iteration, instance, metadata };
 }
 
 // The iteration's response is in hand: its corrected latency.
 function answered(start) {
   if (start.lag !== null) {
-    addOfIteration(CORRECTED_DURATION, start.lag + exec.instance.currentTestRunDuration - start.begun, start.iteration);
+    addOfIteration(start.metadata, CORRECTED_DURATION, start.lag + start.instance.currentTestRunDuration - start.begun, start.iteration);
   }
 }
 
-// One sample of `metric` carrying its iteration's index as metadata `i`, on this sample only.
-function addOfIteration(metric, value, iteration) {
-  const metadata = exec.vu.metrics.metadata;
+// One sample of `metric` carrying its iteration's index as metadata `i` (the VU's `metadata`), on
+// this sample only.
+function addOfIteration(metadata, metric, value, iteration) {
   metadata.i = String(iteration);
   metric.add(value);
   delete metadata.i;
@@ -555,9 +568,12 @@ function traceAccepted(trace, start, accepted) {
   delete metadata.deferred;
 }
 
-// Each scenario's own response times, so the summary reports them apart (k6's http_req_duration
-// mixes all six).
-const LATENCY = Object.fromEntries(ALL.map((name) => [name, new Trend(`latency_${name}`, true)]));
+// Each scenario's own response times, so the summary reports them apart where several scenarios
+// share one k6 run (smoke; k6's http_req_duration mixes them). A run of one scenario, as every run
+// `stack bench` makes, has its http_req_duration for that: one sample fewer per request.
+const LATENCY = Object.fromEntries(
+  ALL.map((name) => [name, selected.length > 1 ? new Trend(`latency_${name}`, true) : { add() {} }]),
+);
 
 function post(url, body, params) {
   return http.post(url, JSON.stringify(body), params);
@@ -572,78 +588,72 @@ function field(res, path) {
 }
 
 export function s1() {
+  // S1 register, waiting for the welcome email
   const start = arrival();
   const trace = traced();
-  group('S1 register, waiting for the welcome email', () => {
-    const email = `k6-${RUN}-${exec.scenario.name}-${exec.scenario.iterationInTest}@example.org`;
-    const res = post(`${URLS.user}/register`, { email }, paramsOf('s1', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s1.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s1', res, { email }));
-  });
+  const email = `k6-${RUN}-${exec.scenario.name}-${exec.scenario.iterationInTest}@example.org`;
+  const res = post(`${URLS.user}/register`, { email }, paramsOf('s1', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s1.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s1', res, { email }));
 }
 
 export function s2() {
+  // S2 slow payment
   const start = arrival();
   const trace = traced();
-  group('S2 slow payment', () => {
-    const res = post(`${URLS.payment}/process_payment`, { amount: 10 }, paramsOf('s2', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s2.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s2', res, { amount: 10 }));
-  });
+  const res = post(`${URLS.payment}/process_payment`, { amount: 10 }, paramsOf('s2', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s2.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s2', res, { amount: 10 }));
 }
 
 export function s3() {
+  // S3 product update with sequential fan-out
   const start = arrival();
   const trace = traced();
-  group('S3 product update with sequential fan-out', () => {
-    const id = 1 + Math.floor(Math.random() * 100);
-    const stock = Math.floor(Math.random() * 1000);
-    const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), paramsOf('s3', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s3.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s3', res, { id, stock }));
-  });
+  const id = 1 + Math.floor(Math.random() * 100);
+  const stock = Math.floor(Math.random() * 1000);
+  const res = http.put(`${URLS.product}/products/${id}`, JSON.stringify({ stock }), paramsOf('s3', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s3.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s3', res, { id, stock }));
 }
 
 export function s4() {
+  // S4 CPU-bound report
   const start = arrival();
   const trace = traced();
-  group('S4 CPU-bound report', () => {
-    const res = post(`${URLS.report}/generate_report`, {}, paramsOf('s4', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s4.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s4', res, {}));
-  });
+  const res = post(`${URLS.report}/generate_report`, {}, paramsOf('s4', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s4.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s4', res, {}));
 }
 
 export function s5() {
+  // S5 order saga with compensation
   const start = arrival();
   const trace = traced();
-  group('S5 order saga with compensation', () => {
-    const order = { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 };
-    const res = post(`${URLS.order}/create_order`, order, paramsOf('s5', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s5.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s5', res, order));
-  });
+  const order = { product_id: 1 + Math.floor(Math.random() * 100), quantity: 1 };
+  const res = post(`${URLS.order}/create_order`, order, paramsOf('s5', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s5.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s5', res, order));
 }
 
 export function s6() {
+  // S6 click ingestion
   const start = arrival();
   const trace = traced();
-  group('S6 click ingestion', () => {
-    const click = { user_id: exec.vu.idInTest, page: 'homepage' };
-    const res = post(`${URLS.analytics}/track_click`, click, paramsOf('s6', trace));
-    answered(start);
-    traceAnswered(trace);
-    LATENCY.s6.add(res.timings.duration);
-    traceAccepted(trace, start, accepts('s6', res, click));
-  });
+  const click = { user_id: exec.vu.idInTest, page: 'homepage' };
+  const res = post(`${URLS.analytics}/track_click`, click, paramsOf('s6', trace));
+  answered(start);
+  traceAnswered(trace);
+  LATENCY.s6.add(res.timings.duration);
+  traceAccepted(trace, start, accepts('s6', res, click));
 }

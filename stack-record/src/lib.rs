@@ -518,8 +518,57 @@ pub struct OpenLoop {
     pub corrected_p999_ms: Option<Stat>,
     /// Each repeat's arrivals, in repeat order.
     pub accounting: Vec<Accounting>,
-    /// Some repeat's lag p99 (its maximum where the p99 is withheld) exceeded `lag_limit_ms`.
+    /// Some repeat's lag p99 (its maximum where the p99 is withheld) exceeded the lag it was
+    /// allowed: `lag_limit_ms`, or, where `lag_judgement` says so, its floor plus 5 % of its
+    /// corrected p99.
     pub generator_limited: bool,
+    /// Issue 30: the rule that judged the generator and the floor it used. `None` in older
+    /// records, which judged by `lag_limit_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_judgement: Option<LagJudgement>,
+}
+
+impl OpenLoop {
+    /// The lag p99 a repeat may show before it is the generator's: the smallest allowed over the
+    /// repeats, `lag_limit_ms` in a record without a [`LagJudgement`].
+    pub fn allowed_lag_ms(&self) -> f64 {
+        self.lag_judgement
+            .as_ref()
+            .and_then(|judgement| judgement.allowed_lag_p99_ms.iter().copied().reduce(f64::min))
+            .unwrap_or(self.lag_limit_ms)
+    }
+}
+
+/// How a run's (or a capacity step's) generator was judged (issue 30): by which rule, against which
+/// floor, and the lag p99 each repeat was allowed. docs/generator.md, "The rule".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagJudgement {
+    pub rule: LagRule,
+    /// k6's lag p50 and p99 offering this scenario's iterations to a responder that answers at
+    /// once (`stack calibrate`'s floor probe, [`ceiling::ScenarioCeiling::floor_probe`]); `None` under
+    /// [`LagRule::SloLimit`].
+    pub floor_p50_ms: Option<f64>,
+    pub floor_p99_ms: Option<f64>,
+    /// The arrivals per second the floor was measured at.
+    pub floor_rate_per_s: Option<f64>,
+    /// The latency p99 the lag would distort, per repeat (one for a step): the corrected p99, or
+    /// the slowest corrected latency where the p99 is withheld.
+    pub judged_p99_ms: Vec<f64>,
+    /// The lag p99 allowed, per repeat (one for a step): `floor_p99_ms` + 5 % of `judged_p99_ms`
+    /// under [`LagRule::AboveFloor`], max(1 ms, 5 % of the SLO) under [`LagRule::SloLimit`]. A
+    /// repeat's lag p99 (its maximum where the p99 is withheld) above it is the generator's.
+    pub allowed_lag_p99_ms: Vec<f64>,
+}
+
+/// Which rule judged a generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagRule {
+    /// The lag above k6's calibrated floor against 5 % of the latency it would distort.
+    AboveFloor,
+    /// No floor known (no calibration, or one older than the floor): the lag against
+    /// max(1 ms, 5 % of the scenario's p99 SLO).
+    SloLimit,
 }
 
 /// Where the arrivals of one open-loop run (or capacity step) went.
@@ -691,8 +740,13 @@ pub struct Step {
     /// The most VUs k6 had in use during the step.
     pub max_vus: u64,
     pub k6_cpu_percent: f64,
-    /// Its lag p99 (its maximum where the p99 is withheld) exceeded max(1 ms, 5 % of the SLO).
+    /// Its lag p99 (its maximum where the p99 is withheld) exceeded the lag allowed it
+    /// (`lag_judgement`; max(1 ms, 5 % of the SLO) in older records).
     pub generator_limited: bool,
+    /// Issue 30: the rule that judged the generator, the floor it used and the lag allowed;
+    /// `None` in older records and in a step that is not open-loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_judgement: Option<LagJudgement>,
     /// The step's verdict is [`StepVerdict::Ok`]. (Before issue 30: p99 within the SLO, the
     /// maximum where the p99 is withheld, no unexpected failure, no dropped and no interrupted
     /// iteration, whatever the generator's lag.)
@@ -720,9 +774,7 @@ impl Step {
     /// else k6's p99; where that percentile is withheld, the slowest (which bounds it).
     pub fn judged_p99_ms(&self) -> Option<f64> {
         match (self.judged_on, self.schedule) {
-            (Some(JudgedLatency::Corrected), Some(schedule)) => {
-                schedule.corrected_p99_ms.or(schedule.corrected_max_ms)
-            }
+            (Some(JudgedLatency::Corrected), Some(schedule)) => schedule.judged_p99_ms(),
             _ => self.p99_ms.or(self.max_ms),
         }
     }
@@ -765,6 +817,13 @@ pub struct StepSchedule {
     /// step with too few samples for a corrected p99 is judged by. `None` in older records.
     #[serde(default)]
     pub corrected_max_ms: Option<f64>,
+}
+
+impl StepSchedule {
+    /// The corrected p99, or where it is withheld the slowest corrected latency, which bounds it.
+    pub fn judged_p99_ms(&self) -> Option<f64> {
+        self.corrected_p99_ms.or(self.corrected_max_ms)
+    }
 }
 
 fn first_repeat() -> u32 {

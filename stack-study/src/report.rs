@@ -15,8 +15,8 @@ use std::{
 use anyhow::{Context, Result};
 
 use stack_record::{
-    self as record, Bucket, Capacity, Completion, Cost, Hops, Meta, ResourceRow, Results, RunRecord,
-    ScenarioResult, Stat, Step, Withheld, COST_FIGURE,
+    self as record, Bucket, Capacity, Completion, Cost, Hops, LagRule, Meta, OpenLoop, ResourceRow, Results,
+    RunRecord, ScenarioResult, Stat, Step, Withheld, COST_FIGURE,
 };
 
 use crate::{
@@ -459,7 +459,7 @@ fn open_loop_section(page: &mut Page, results: &Results) {
     }
     markup.push(html!("</table>"));
     markup.push(html!(
-        "<table><tr><th>scenario</th><th>lag p50</th><th>lag p99</th><th>lag max</th><th>lag limit</th>\
+        "<table><tr><th>scenario</th><th>lag p50</th><th>lag p99</th><th>lag max</th><th>lag allowed</th>\
          <th>k6 p50</th><th>k6 p99</th><th>corrected p50</th><th>corrected p99</th><th>corrected p99.9</th>\
          <th>generator-limited</th></tr>"
     ));
@@ -472,7 +472,7 @@ fn open_loop_section(page: &mut Page, results: &Results) {
             cell("lag_p50_ms", &o.lag_p50_ms),
             cell("lag_p99_ms", &o.lag_p99_ms),
             stat_cell(&o.lag_max_ms, 1.0),
-            number(o.lag_limit_ms),
+            allowed_lag(o),
             cell("p50_ms", &s.p50_ms),
             cell("p99_ms", &s.p99_ms),
             cell("corrected_p50_ms", &o.corrected_p50_ms),
@@ -874,9 +874,9 @@ pub fn summary(results: &Results) -> String {
         if let Some(open) = &scenario.open_loop {
             let _ = writeln!(
                 out,
-                "     lag p99 {} (limit {} ms), corrected p99 {}, interrupted {}{}",
+                "     lag p99 {} (allowed {}), corrected p99 {}, interrupted {}{}",
                 percentile(&open.lag_p99_ms, "lag_p99_ms", &scenario.withheld),
-                number(open.lag_limit_ms),
+                allowed_lag(open),
                 percentile(&open.corrected_p99_ms, "corrected_p99_ms", &scenario.withheld),
                 open.accounting.iter().map(|a| a.interrupted).sum::<u64>(),
                 if open.generator_limited {
@@ -1027,4 +1027,20 @@ fn processes_in_order(rows: &[ResourceRow]) -> Vec<String> {
         _ => 0,
     });
     order
+}
+
+/// The lag p99 an open-loop run was allowed, and by which rule: above k6's calibrated floor
+/// (docs/generator.md), or the SLO's lag limit where no floor was known.
+fn allowed_lag(open: &OpenLoop) -> String {
+    match open.lag_judgement.as_ref() {
+        Some(judgement) if judgement.rule == LagRule::AboveFloor => format!(
+            "{} ms (k6's floor p99 {} ms + 5 % of the corrected p99)",
+            number(open.allowed_lag_ms()),
+            judgement.floor_p99_ms.map_or("?".into(), number)
+        ),
+        _ => format!(
+            "{} ms (5 % of the SLO, at least 1 ms)",
+            number(open.allowed_lag_ms())
+        ),
+    }
 }

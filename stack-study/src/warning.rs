@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use stack_record::{Accounting, DbReset, Meta, ResourceRow, Results, RunRecord, Stat};
+use stack_record::{Accounting, DbReset, LagRule, Meta, OpenLoop, ResourceRow, Results, RunRecord, Stat};
 
 use crate::page::{number, MIB};
 
@@ -33,14 +33,16 @@ pub enum Warning {
         what: Failure,
         per_repeat: Vec<f64>,
     },
-    /// An open-loop scenario's schedule lag exceeded its limit in some repeat: its p99, or, where
-    /// too few arrivals support a p99, its maximum (`p99_withheld`); `lag_ms` the largest over the
-    /// repeats.
+    /// An open-loop scenario's schedule lag exceeded the lag allowed it in some repeat: its p99, or,
+    /// where too few arrivals support a p99, its maximum (`p99_withheld`); `lag_ms` the largest over
+    /// the repeats, `limit_ms` the smallest allowed; `above_floor`: allowed k6's calibrated floor
+    /// plus 5 % of the corrected p99, else the SLO's lag limit.
     GeneratorLate {
         scenario: String,
         limit_ms: f64,
         lag_ms: f64,
         p99_withheld: bool,
+        above_floor: bool,
     },
     /// Some capacity steps were limited by the load generator rather than the system.
     GeneratorLimitedSteps { scenario: String },
@@ -105,23 +107,7 @@ impl fmt::Display for Warning {
                 what,
                 per_repeat,
             } => write_failed(f, scenario, *what, per_repeat),
-            Self::GeneratorLate {
-                scenario,
-                limit_ms,
-                lag_ms,
-                p99_withheld,
-            } => write!(
-                f,
-                "{scenario}: k6's schedule lag {} {} ms exceeded its limit of {} ms: the generator, not the \
-                 system, set the pace",
-                if *p99_withheld {
-                    "maximum (its p99 withheld: under 1,000 arrivals)"
-                } else {
-                    "p99"
-                },
-                number(*lag_ms),
-                number(*limit_ms)
-            ),
+            Self::GeneratorLate { .. } => write_generator_late(f, self),
             Self::Interrupted {
                 scenario,
                 step,
@@ -172,6 +158,56 @@ impl fmt::Display for Warning {
 }
 
 /// [`Warning::Failed`]: the total and each repeat's.
+/// A [`Warning::GeneratorLate`]'s sentence (nothing for any other warning).
+fn write_generator_late(f: &mut fmt::Formatter<'_>, warning: &Warning) -> fmt::Result {
+    let Warning::GeneratorLate {
+        scenario,
+        limit_ms,
+        lag_ms,
+        p99_withheld,
+        above_floor,
+    } = warning
+    else {
+        return Ok(());
+    };
+    write!(
+        f,
+        "{scenario}: k6's schedule lag {} {} ms exceeded its limit of {} ms{}: the generator, not the \
+         system, set the pace",
+        if *p99_withheld {
+            "maximum (its p99 withheld: under 1,000 arrivals)"
+        } else {
+            "p99"
+        },
+        number(*lag_ms),
+        number(*limit_ms),
+        if *above_floor {
+            " (k6's calibrated floor p99 + 5 % of the corrected p99)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The warning of an open-loop run judged generator-limited: its largest lag over the repeats
+/// against the smallest lag allowed, and by which rule.
+fn generator_late(scenario: &str, open: &OpenLoop) -> Warning {
+    let largest = |stat: &Stat| stat.runs.iter().copied().fold(stat.mean, f64::max);
+    Warning::GeneratorLate {
+        scenario: scenario.to_owned(),
+        limit_ms: open.allowed_lag_ms(),
+        lag_ms: open
+            .lag_p99_ms
+            .as_ref()
+            .map_or(largest(&open.lag_max_ms), largest),
+        p99_withheld: open.lag_p99_ms.is_none(),
+        above_floor: open
+            .lag_judgement
+            .as_ref()
+            .is_some_and(|judgement| judgement.rule == LagRule::AboveFloor),
+    }
+}
+
 fn write_failed(
     f: &mut fmt::Formatter<'_>,
     scenario: &str,
@@ -289,16 +325,7 @@ pub fn of_record(meta: &Meta, results: Option<&Results>, resources: &[ResourceRo
             }
             if let Some(open) = &scenario.open_loop {
                 if open.generator_limited {
-                    let largest = |stat: &Stat| stat.runs.iter().copied().fold(stat.mean, f64::max);
-                    warnings.push(Warning::GeneratorLate {
-                        scenario: name.clone(),
-                        limit_ms: open.lag_limit_ms,
-                        lag_ms: open
-                            .lag_p99_ms
-                            .as_ref()
-                            .map_or(largest(&open.lag_max_ms), largest),
-                        p99_withheld: open.lag_p99_ms.is_none(),
-                    });
+                    warnings.push(generator_late(name, open));
                 }
                 for accounting in &open.accounting {
                     warnings.extend(accounting_warnings(name, None, accounting));

@@ -78,7 +78,8 @@ enum Command {
         allow_target_kinds: bool,
     },
     /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
-    /// responder; write results/generator-ceiling.json, which `bench` records.
+    /// responder, and k6's lag floor (100/s, 2,000 iterations), which judges whether a run's lag is
+    /// the generator's; write results/generator-ceiling.json, which `bench` records.
     Calibrate(CalibrateArgs),
     /// Answer every scenario's request on one port of 127.0.0.1, at once or after --delay-ms (or
     /// `202` at once, the work deferred, with --defer-ms and --workers), until Ctrl-C or SIGTERM: a

@@ -1,10 +1,13 @@
 //! `stack calibrate`'s search against the real k6 and the built-in responder: every probe is judged
-//! by the lag k6 measured, and the ceiling is the highest probe on time.
+//! by the lag k6 measured, the ceiling is the highest probe on time, and the floor is a probe long
+//! enough for its lag p99.
 
 use std::path::Path;
 
 use stack_study::{
-    bench::generator::{calibrate, lag_limit_ms, CalibrateOptions},
+    bench::generator::{
+        calibrate, floor_iterations, lag_limit_ms, usable_floor, CalibrateOptions, FLOOR_PER_S,
+    },
     scenario::Scenario,
 };
 
@@ -64,4 +67,19 @@ async fn the_ceiling_is_the_highest_rate_whose_lag_k6_kept_within_the_limit() {
         .map(|probe| probe.lag_p99_ms)
         .fold(f64::INFINITY, f64::min);
     assert_eq!(s6.lag_floor_ms, Some(lowest), "{s6:?}");
+    // and the floor probe offered 100/s for 2,000 iterations, twice what a lag p99 needs, and is the
+    // floor runs are judged against exactly when k6 started enough of them and dropped none
+    let floor = s6.floor_probe.as_ref().expect("a floor probe");
+    assert_eq!(floor.rate_per_s, FLOOR_PER_S);
+    let offered = floor.iterations + floor.dropped;
+    assert!(offered.abs_diff(floor_iterations()) <= 2, "{floor:?}");
+    assert_eq!(
+        usable_floor(s6).is_some(),
+        floor.iterations >= stack_record::needed_samples(99.0) && floor.dropped == 0,
+        "{floor:?}"
+    );
+    assert!(
+        floor.lag_p50_ms <= floor.lag_p99_ms && floor.lag_p99_ms <= floor.lag_max_ms,
+        "{floor:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The scenarios are defined once, in `stack::scenario`. These tests walk the definitions and check
 //! each against the other places a scenario must be told about: the compose file (its services),
 //! the k6 script (its function and its name) and the capacity plan (its SLO and steps). Adding a
-//! seventh scenario is one more variant there, its handler, its group in the script and its tests;
+//! seventh scenario is one more variant there, its handler, its function in the script and its tests;
 //! whatever of that is missing, these name.
 
 use std::path::PathBuf;

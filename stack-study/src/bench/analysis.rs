@@ -6,7 +6,9 @@
 //! An arrival-rate run (and each capacity step) is also judged as an open loop: its schedule lag
 //! and corrected latency (the k6 script's `schedule_lag` and `corrected_duration`), and the
 //! accounting of its arrivals against the plan the script emits (`schedule_arrivals`,
-//! `schedule_seconds`). The generator is judged by its lag alone ([`lag_limit_ms`]).
+//! `schedule_seconds`). The generator is judged by its lag: above k6's calibrated floor against the
+//! corrected p99 it would distort, or against [`lag_limit_ms`] where no floor is known
+//! ([`judge_lag`]).
 //!
 //! Issue 30: the corrected distribution counts every scheduled arrival, the unanswered ones at a
 //! lower bound of their wait ([`unanswered`]), and an open-loop step is judged on it
@@ -25,7 +27,7 @@ use anyhow::Result;
 use super::{
     completion::{self, CompletionRun},
     cost,
-    generator::lag_limit_ms,
+    generator::{judge_lag, lag_limit_ms, lag_limited, usable_floor},
     memory,
     stats::{
         self, histogram, over_repeats, request_figures, stat, Plan, Request, RequestFigures, Sampled, Samples,
@@ -33,7 +35,7 @@ use super::{
 };
 use stack_record::{
     self as record,
-    ceiling::CeilingFile,
+    ceiling::{CeilingFile, Probe},
     traces::{read_traces, TRACES_FILE},
     Accounting, Capacity, Completion, FixedWork, JudgedLatency, OpenLoop, ProcessResources, ResourceRow,
     Results, ScenarioResult, Stat, Step, StepSchedule, StepVerdict, Thresholds, TimelinePoint, Window,
@@ -75,6 +77,15 @@ pub struct Inputs<'a> {
     pub ceiling: Option<&'a CeilingFile>,
     /// The system ran on this host, so its spans share k6's clock ([`crate::target::Target::on_this_host`]).
     pub spans_on_this_host: bool,
+}
+
+impl<'a> Inputs<'a> {
+    /// k6's calibrated lag floor for scenario `name`, where the ceiling file has one.
+    fn floor_of(&self, name: &str) -> Option<&'a Probe> {
+        self.ceiling
+            .and_then(|file| file.scenarios.get(name))
+            .and_then(usable_floor)
+    }
 }
 
 /// One measured run of a scenario, reduced.
@@ -260,7 +271,15 @@ impl ScenarioRuns {
             read.pooled.extend(&durations);
             read.timeline.extend(timeline_of(&requests, run));
             if let Some((plan, step_s)) = steps_plan {
-                let run_steps = steps_of(&samples, scenario, plan, step_s, run, inputs.resources);
+                let run_steps = steps_of(
+                    &samples,
+                    scenario,
+                    plan,
+                    step_s,
+                    run,
+                    inputs.resources,
+                    inputs.floor_of(name),
+                );
                 read.sustained_per_repeat.push(sustained(
                     &run_steps
                         .iter()
@@ -340,7 +359,12 @@ fn scenario_result(
     let p90_ms = over_repeats("p90_ms", 90.0, &latencies, &mut withheld);
     let p99_ms = over_repeats("p99_ms", 99.0, &latencies, &mut withheld);
     let p999_ms = over_repeats("p999_ms", 99.9, &latencies, &mut withheld);
-    let open_loop = open_loop_of(per_run, slo_p99_ms, &mut withheld);
+    let open_loop = open_loop_of(
+        per_run,
+        slo_p99_ms,
+        inputs.floor_of(scenario.name()),
+        &mut withheld,
+    );
     let completion = completion_over(per_run, &mut withheld);
     let cost = cost::per_request(
         inputs.resources,
@@ -390,10 +414,12 @@ fn thresholds_of(measured: &[MeasuredRun]) -> Thresholds {
     }
 }
 
-/// The open-loop figures over the repeats, when every repeat was an arrival-rate run.
+/// The open-loop figures over the repeats, when every repeat was an arrival-rate run; `floor`: k6's
+/// calibrated lag floor for the scenario, where known.
 fn open_loop_of(
     per_run: &[ReducedRun],
     slo_p99_ms: Option<f64>,
+    floor: Option<&Probe>,
     withheld: &mut Vec<Withheld>,
 ) -> Option<OpenLoop> {
     let open: Vec<&OpenLoopSamples> = per_run.iter().map(|r| r.open.as_ref()).collect::<Option<_>>()?;
@@ -402,6 +428,15 @@ fn open_loop_of(
     }
     let lag_limit_ms = lag_limit_ms(slo_p99_ms.unwrap_or(0.0));
     let lags: Vec<&Sampled> = open.iter().map(|r| &r.lag).collect();
+    // Each repeat's corrected p99 (its slowest where withheld): the figure its lag would distort.
+    let judged: Vec<f64> = open
+        .iter()
+        .map(|r| {
+            r.corrected_at("corrected_p99_ms", 99.0, &mut Vec::new())
+                .unwrap_or_else(|| r.corrected.at(100.0))
+        })
+        .collect();
+    let lag_judgement = judge_lag(floor, slo_p99_ms.unwrap_or(0.0), &judged);
     let mut corrected = |figure: &str, q: f64| corrected_over_repeats(figure, q, &open, withheld);
     let (corrected_p50_ms, corrected_p90_ms, corrected_p99_ms, corrected_p999_ms) = (
         corrected("corrected_p50_ms", 50.0),
@@ -419,7 +454,8 @@ fn open_loop_of(
         corrected_p99_ms,
         corrected_p999_ms,
         accounting: open.iter().map(|r| r.accounting).collect(),
-        generator_limited: lags.iter().any(|lag| lag.p99_or_max_over(lag_limit_ms)),
+        generator_limited: lag_limited(&lags, &lag_judgement),
+        lag_judgement: Some(lag_judgement),
     })
 }
 
@@ -531,7 +567,8 @@ fn resources_of(rows: &[ResourceRow], windows: &[Window]) -> BTreeMap<String, Pr
         .collect()
 }
 
-/// The capacity steps of one run of `scenario`.
+/// The capacity steps of one run of `scenario`; `floor`: k6's calibrated lag floor for it, where
+/// known.
 fn steps_of(
     samples: &Samples,
     scenario: Scenario,
@@ -539,6 +576,7 @@ fn steps_of(
     step_s: f64,
     run: &MeasuredRun,
     resources: &[ResourceRow],
+    floor: Option<&Probe>,
 ) -> Vec<Step> {
     plan.steps
         .iter()
@@ -565,6 +603,9 @@ fn steps_of(
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
             let schedule = open.as_ref().map(|open| step_schedule(open, &mut withheld));
+            let lag_judgement = schedule.map(|schedule| {
+                judge_lag(floor, plan.slo_p99_ms, &[schedule.judged_p99_ms().unwrap_or(0.0)])
+            });
             let duration_s = open
                 .as_ref()
                 .map_or(plan.step_duration_s(step_s), |open| open.accounting.scheduled_s);
@@ -583,7 +624,9 @@ fn steps_of(
                 k6_cpu_percent: k6_cpu_over(resources, run, &figures),
                 generator_limited: open
                     .as_ref()
-                    .is_some_and(|open| open.lag.p99_or_max_over(lag_limit_ms(plan.slo_p99_ms))),
+                    .zip(lag_judgement.as_ref())
+                    .is_some_and(|(open, judgement)| lag_limited(&[&open.lag], judgement)),
+                lag_judgement,
                 ok: false,
                 verdict: None,
                 judged_on: None,
@@ -739,7 +782,7 @@ mod tests {
         planned(&mut samples, "s6_step2", 200, 2000, 0.1, 40.0);
         planned(&mut samples, "s6_step3", 400, 4000, 5.0, 5.0);
         // When the steps are judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[], None);
         // Then the first two are the system's (ok, then over the SLO), the third neither: the
         // generator's, not measurable here
         let verdicts: Vec<(f64, StepVerdict, bool)> = steps
@@ -759,6 +802,44 @@ mod tests {
     }
 
     #[test]
+    fn a_step_late_by_the_slos_lag_limit_is_measurable_when_its_lag_stays_near_k6s_floor() {
+        // Given one 10 s step at 200/s with a 25 ms SLO, every iteration started 1.5 ms late (over
+        // the SLO's 1.25 ms lag limit) and answered 20 ms later, and k6's calibrated floor at a lag
+        // p99 of 1.2 ms
+        let plan = s6_steps(&[200.0]);
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 2000, 20.0, 0.0));
+        planned(&mut samples, "s6_step1", 200, 2000, 1.5, 20.0);
+        let floor = Probe {
+            rate_per_s: 100.0,
+            iterations: 2000,
+            dropped: 0,
+            lag_p50_ms: 0.5,
+            lag_p99_ms: 1.2,
+            lag_max_ms: 4.0,
+            k6_cpu_percent: 10.0,
+            on_time: true,
+        };
+        // When it is judged with the floor, and without one
+        let judged = |floor| steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], floor);
+        let (above_floor, by_slo) = (judged(Some(&floor)), judged(None));
+        // Then with the floor it was allowed 1.2 ms + 5 % of its 21.5 ms corrected p99 and is ok;
+        // without, it is the generator's, not measurable here; each step records its rule
+        let judgement = above_floor[0].lag_judgement.clone().expect("an open-loop step");
+        assert_eq!(judgement.rule, record::LagRule::AboveFloor);
+        assert!(
+            (judgement.allowed_lag_p99_ms[0] - 2.275).abs() < 0.01,
+            "{judgement:?}"
+        );
+        assert_eq!(above_floor[0].verdict(), StepVerdict::Ok);
+        assert_eq!(
+            by_slo[0].lag_judgement.as_ref().map(|j| j.rule),
+            Some(record::LagRule::SloLimit)
+        );
+        assert_eq!(by_slo[0].verdict(), StepVerdict::NotMeasurable);
+    }
+
+    #[test]
     fn a_step_with_too_few_samples_for_a_p99_is_judged_by_its_slowest_request() {
         // Given one 10 s step at 5/s (50 requests), every answer within the SLO but one over it
         let plan = s6_steps(&[5.0]);
@@ -766,7 +847,7 @@ mod tests {
         samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
         samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
         // Then its p99 is withheld, and its slowest request, over the SLO, fails it
         assert_eq!(steps[0].p99_ms, None);
         assert!(
@@ -791,7 +872,7 @@ mod tests {
             corrected[..30].fill(40.0);
         }
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
         // Then k6's p99 is within the SLO, the corrected p99 is not, and the step fails on it
         let step = &steps[0];
         let corrected_p99 = step.schedule.and_then(|s| s.corrected_p99_ms);
@@ -823,7 +904,7 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
         // Then the drops count as the slowest 0.5 %, at least 5 s each, and the corrected p99 lies
         // among the 40 ms answers
         let schedule = steps[0].schedule.expect("an open-loop step");
@@ -860,7 +941,7 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[]);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
         // Then the drops still rank above the answers: the corrected p99 lies among the 40 ms ones,
         // not pulled down to the 2 ms ones
         let schedule = steps[0].schedule.expect("an open-loop step");

@@ -2,15 +2,18 @@
 //!
 //! k6 is on time when its schedule lag (how late each arrival-rate iteration starts behind its plan,
 //! `schedule_lag` of the k6 script) stays small beside the latency being measured: a run or step is
-//! **generator-limited** when its lag p99 exceeds [`lag_limit_ms`], max(1 ms, 5 % of the scenario's
-//! p99 SLO).
+//! **generator-limited** when its lag p99 above k6's calibrated floor exceeds [`DISTORTION`] (5 %)
+//! of the corrected latency p99 it would distort ([`judge_lag`]); where no floor is known, when its
+//! lag p99 exceeds [`lag_limit_ms`], max(1 ms, 5 % of the scenario's p99 SLO). The record says which
+//! rule judged ([`LagJudgement`]).
 //!
 //! `stack calibrate` ([`calibrate`]) measures how fast k6 on this machine can offer each scenario's
 //! arrivals on time: it drives the script's own iterations (profile `calibrate`) against the
 //! [`Responder`], which answers at once, from the scenario's highest capacity step up by doubling or
 //! down by halving, then bisects, and keeps the highest rate whose lag p99 is within the limit with
-//! no dropped iteration; when none is, the file says so and keeps the lowest lag k6 showed (its
-//! floor). Documented for users in `docs/generator.md`. It writes
+//! no dropped iteration; when none is, the file says so and keeps the lowest lag k6 showed. Each
+//! scenario's floor is one more probe, at [`FLOOR_PER_S`] for [`floor_iterations`], the lag k6
+//! shows with little else to do. Documented for users in `docs/generator.md`. It writes
 //! `results/generator-ceiling.json` ([`CeilingFile`]), which `bench` reads: a capacity above the
 //! ceiling is the generator's, not the system's.
 //!
@@ -27,10 +30,11 @@ use super::{
     k6, provenance,
     responder::Responder,
     sampler::{Reading, Sampler},
+    stats::Sampled,
 };
 use stack_record::{
     ceiling::{CeilingFile, Probe, ScenarioCeiling, CEILING_FORMAT_VERSION},
-    Window, SUMMARY_FILE,
+    needed_samples, LagJudgement, LagRule, Window, SUMMARY_FILE,
 };
 
 use crate::{
@@ -49,9 +53,64 @@ pub const FLOOR_DIVISOR: f64 = 16.0;
 /// Bisections between the last rate on time and the first one late.
 const BISECTIONS: u32 = 3;
 
-/// The lag p99 above which a run of a scenario with this p99 SLO is the generator's, in ms.
+/// The lag p99 above which a run of a scenario with this p99 SLO is the generator's, in ms, where
+/// k6's floor is not known.
 pub fn lag_limit_ms(slo_p99_ms: f64) -> f64 {
     (0.05 * slo_p99_ms).max(1.0)
+}
+
+/// The share of the latency percentile it would distort that a lag above k6's floor may reach.
+pub const DISTORTION: f64 = 0.05;
+
+/// The rate of a floor probe, arrivals per second: k6 at about a tenth of a core on our machine, so
+/// the lag it shows is its own floor, not its speed (its lag grows with the rate: the ceiling).
+pub const FLOOR_PER_S: f64 = 100.0;
+
+/// A floor probe's iterations: twice what the record's n-rule asks of a p99, so its p99 has 20
+/// samples beyond it.
+pub fn floor_iterations() -> u64 {
+    2 * needed_samples(99.0)
+}
+
+/// How a run (or step) of a scenario with this SLO is judged: with k6's `floor` (its floor probe,
+/// `None` where not calibrated), each repeat may show a lag p99 of the floor's p99 plus
+/// [`DISTORTION`] of `judged_p99_ms`, that repeat's corrected p99 (its slowest where withheld);
+/// without one, [`lag_limit_ms`].
+pub fn judge_lag(floor: Option<&Probe>, slo_p99_ms: f64, judged_p99_ms: &[f64]) -> LagJudgement {
+    let allowed = |judged: f64| match floor {
+        Some(floor) => floor.lag_p99_ms + DISTORTION * judged,
+        None => lag_limit_ms(slo_p99_ms),
+    };
+    LagJudgement {
+        rule: if floor.is_some() {
+            LagRule::AboveFloor
+        } else {
+            LagRule::SloLimit
+        },
+        floor_p50_ms: floor.map(|floor| floor.lag_p50_ms),
+        floor_p99_ms: floor.map(|floor| floor.lag_p99_ms),
+        floor_rate_per_s: floor.map(|floor| floor.rate_per_s),
+        judged_p99_ms: judged_p99_ms.to_vec(),
+        allowed_lag_p99_ms: judged_p99_ms.iter().copied().map(allowed).collect(),
+    }
+}
+
+/// The floor runs of a scenario are judged against: its floor probe, where its lag p99 rests on
+/// the samples the record's n-rule asks of a p99 ([`needed_samples`]) and k6 dropped no arrival (a
+/// k6 that cannot keep its floor probe's rate has no floor to speak of: the machine was busy).
+pub fn usable_floor(ceiling: &ScenarioCeiling) -> Option<&Probe> {
+    ceiling
+        .floor_probe
+        .as_ref()
+        .filter(|probe| probe.iterations >= needed_samples(99.0) && probe.dropped == 0)
+}
+
+/// Whether some repeat's lag p99 (its maximum where too few samples support a p99) exceeds what
+/// `judgement` allowed that repeat; `lags` in repeat order.
+pub fn lag_limited(lags: &[&Sampled], judgement: &LagJudgement) -> bool {
+    lags.iter()
+        .zip(&judgement.allowed_lag_p99_ms)
+        .any(|(lag, &allowed)| lag.p99_or_max_over(allowed))
 }
 
 /// What `stack calibrate` was asked to do.
@@ -113,6 +172,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
         probe_s: options.probe_s,
     };
     let mut probes: BTreeMap<String, Vec<(Probe, f64, f64)>> = BTreeMap::new();
+    let mut floors: BTreeMap<String, (Probe, f64, f64)> = BTreeMap::new();
     let mut scenarios = BTreeMap::new();
     for scenario in &options.scenarios {
         let name = scenario.name();
@@ -121,13 +181,19 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
             .get(scenario)
             .with_context(|| format!("{name}: not a scenario of k6-tests/capacity.json"))?;
         let limit = lag_limit_ms(steps.slo_p99_ms);
+        let floor_s = (floor_iterations() as f64 / FLOOR_PER_S).ceil();
+        floors.insert(
+            name.to_owned(),
+            prober.probe(name, FLOOR_PER_S, floor_s, limit).await?,
+        );
         let (highest, floor, cap) = search_rates(steps, options);
         // From the study's highest step: where k6 is on time there (the large SLOs), two probes
         // settle it; where it is not, the halving probes are short until the rates are low.
         let found = search(highest, floor, cap, |rate| {
             let prober = &prober;
             async move {
-                let result = prober.probe(name, rate, limit).await?;
+                let seconds = probe_seconds(rate, prober.probe_s);
+                let result = prober.probe(name, rate, seconds, limit).await?;
                 Ok((result.0.on_time, result))
             }
         })
@@ -135,7 +201,9 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
         scenarios.insert(name.to_owned(), found.ceiling(limit));
         probes.insert(name.to_owned(), found.probes);
     }
-    add_probes(&mut scenarios, probes, &sampler.finish_all().readings);
+    let readings = sampler.finish_all().readings;
+    add_floors(&mut scenarios, floors, &readings);
+    add_probes(&mut scenarios, probes, &readings);
     let _ = std::fs::remove_dir_all(&work);
     Ok(CeilingFile {
         format_version: CEILING_FORMAT_VERSION,
@@ -181,9 +249,10 @@ struct Prober<'a> {
 }
 
 impl Prober<'_> {
-    /// One probe: k6 offering `name`'s iterations at `rate` per second, judged against `limit` ms;
-    /// with its window in the sampler's repeat (s), for k6's CPU once the sampler has finished.
-    async fn probe(&self, name: &str, rate: f64, limit: f64) -> Result<(Probe, f64, f64)> {
+    /// One probe: k6 offering `name`'s iterations at `rate` per second for `seconds`, judged against
+    /// `limit` ms; with its window in the sampler's repeat (s), for k6's CPU once the sampler has
+    /// finished.
+    async fn probe(&self, name: &str, rate: f64, seconds: f64, limit: f64) -> Result<(Probe, f64, f64)> {
         let invocation = k6::Invocation {
             k6: self.k6,
             script: self.root.join(provenance::SCRIPT_FILE),
@@ -191,14 +260,11 @@ impl Prober<'_> {
             urls: self.urls,
             env: vec![
                 ("CALIBRATE_RATE".into(), rate.to_string()),
-                (
-                    "CALIBRATE_S".into(),
-                    probe_seconds(rate, self.probe_s).to_string(),
-                ),
+                ("CALIBRATE_S".into(), seconds.to_string()),
             ],
             cpus: None,
         };
-        let dir = self.work.join(format!("{name}-{rate}"));
+        let dir = self.work.join(format!("{name}-{rate}-{seconds}s"));
         let run = invocation.measure(name, &dir, false, self.sampler).await?;
         let (status, start_s, end_s) = (run.status, run.start_s, run.end_s);
         if !status.success() {
@@ -239,6 +305,30 @@ fn add_probes(
     }
 }
 
+/// Gives each scenario its floor probe with k6's mean CPU over it, and says so where it cannot
+/// judge runs ([`usable_floor`]): runs are then judged by the SLO's lag limit.
+fn add_floors(
+    scenarios: &mut BTreeMap<String, ScenarioCeiling>,
+    floors: BTreeMap<String, (Probe, f64, f64)>,
+    readings: &[Reading],
+) {
+    for (name, (mut probe, start_s, end_s)) in floors {
+        probe.k6_cpu_percent = mean_cpu(readings, "k6", start_s, end_s);
+        if let Some(ceiling) = scenarios.get_mut(&name) {
+            ceiling.floor_probe = Some(probe.clone());
+            if usable_floor(ceiling).is_none() {
+                eprintln!(
+                    "stack: calibrate {name}: the floor probe started {} iterations ({} a lag p99 \
+                     needs) and dropped {}: it is no floor, runs are judged by the SLO's lag limit",
+                    probe.iterations,
+                    needed_samples(99.0),
+                    probe.dropped
+                );
+            }
+        }
+    }
+}
+
 /// What a search found: the highest rate on time (`None` if not even the first), whether the
 /// search stopped at its cap still on time, and every probe it made.
 #[derive(Debug)]
@@ -258,6 +348,7 @@ impl<T> Found<T> {
             at_least: self.at_least,
             lag_floor_ms: None,
             probes: Vec::new(),
+            floor_probe: None,
         }
     }
 }
@@ -361,6 +452,119 @@ fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A floor probe at 100/s whose lag p50 and p99 are these.
+    fn floor(lag_p50_ms: f64, lag_p99_ms: f64) -> Probe {
+        Probe {
+            rate_per_s: FLOOR_PER_S,
+            iterations: floor_iterations(),
+            dropped: 0,
+            lag_p50_ms,
+            lag_p99_ms,
+            lag_max_ms: 2.0 * lag_p99_ms,
+            k6_cpu_percent: 10.0,
+            on_time: true,
+        }
+    }
+
+    /// 2,000 lags, 1.5 % of them `late_ms` (so the p99 is that) and the rest 0.5 ms.
+    fn lags_with_p99(late_ms: f64) -> Sampled {
+        let mut lags = vec![0.5; 1970];
+        lags.extend([late_ms; 30]);
+        Sampled::of(&lags)
+    }
+
+    #[test]
+    fn a_lag_above_the_floor_within_five_percent_of_the_corrected_p99_is_not_the_generators() {
+        // Given k6's floor at a lag p99 of 1.2 ms, and an S6 run (25 ms SLO) whose corrected p99 is
+        // 20 ms and whose lag p99 is 2 ms: over the SLO's 1.25 ms limit, but 0.8 ms above the floor,
+        // 4 % of the figure it would distort
+        let floor = floor(0.5, 1.2);
+        // When it is judged
+        let judgement = judge_lag(Some(&floor), 25.0, &[20.0]);
+        // Then the rule is the floor's, the run was allowed 1.2 + 1 ms, and it is not
+        // generator-limited
+        assert_eq!(judgement.rule, LagRule::AboveFloor);
+        assert_eq!(
+            (judgement.floor_p50_ms, judgement.floor_p99_ms),
+            (Some(0.5), Some(1.2))
+        );
+        assert_eq!(judgement.floor_rate_per_s, Some(FLOOR_PER_S));
+        assert!(
+            (judgement.allowed_lag_p99_ms[0] - 2.2).abs() < 1e-9,
+            "{judgement:?}"
+        );
+        assert!(!lag_limited(&[&lags_with_p99(2.0)], &judgement));
+    }
+
+    #[test]
+    fn a_lag_above_the_floor_beyond_five_percent_of_the_corrected_p99_is_the_generators() {
+        // Given the same floor and corrected p99, and a lag p99 of 3 ms: 1.8 ms above the floor, 9 %
+        // of the 20 ms it would distort
+        let judgement = judge_lag(Some(&floor(0.5, 1.2)), 25.0, &[20.0]);
+        // When its lag is judged
+        let limited = lag_limited(&[&lags_with_p99(3.0)], &judgement);
+        // Then the run is generator-limited
+        assert!(limited);
+    }
+
+    #[test]
+    fn each_repeat_is_allowed_five_percent_of_its_own_corrected_p99() {
+        // Given two repeats with corrected p99s of 100 and 10 ms above a 1 ms floor, each with a lag
+        // p99 of 3 ms
+        let judgement = judge_lag(Some(&floor(0.5, 1.0)), 100.0, &[100.0, 10.0]);
+        // When they are judged
+        let allowed = judgement.allowed_lag_p99_ms.clone();
+        let limited = lag_limited(&[&lags_with_p99(3.0), &lags_with_p99(3.0)], &judgement);
+        // Then the first was allowed 6 ms, the second 1.5 ms, which its lag exceeds: the run is
+        // generator-limited
+        assert_eq!(allowed, [6.0, 1.5]);
+        assert!(limited);
+    }
+
+    #[test]
+    fn without_a_floor_the_lag_is_judged_by_the_slos_limit_and_the_record_says_so() {
+        // Given no calibrated floor, and an S6 run (25 ms SLO) with a lag p99 of 2 ms
+        // When it is judged
+        let judgement = judge_lag(None, 25.0, &[20.0]);
+        // Then the rule is the SLO's: allowed max(1 ms, 5 % of 25 ms), which 2 ms exceeds
+        assert_eq!(judgement.rule, LagRule::SloLimit);
+        assert_eq!(judgement.floor_p99_ms, None);
+        assert_eq!(judgement.allowed_lag_p99_ms, [lag_limit_ms(25.0)]);
+        assert!(lag_limited(&[&lags_with_p99(2.0)], &judgement));
+    }
+
+    #[test]
+    fn a_floor_probe_that_dropped_arrivals_judges_no_run() {
+        // Given a scenario's ceiling with a floor probe of 2,000 iterations
+        let mut s6 = ScenarioCeiling {
+            lag_limit_ms: 1.25,
+            ceiling_per_s: None,
+            at_least: false,
+            lag_floor_ms: None,
+            probes: Vec::new(),
+            floor_probe: Some(floor(0.5, 1.2)),
+        };
+        // When k6 kept its schedule, and when it dropped 5 arrivals (a busy machine)
+        let kept = usable_floor(&s6).cloned();
+        if let Some(probe) = s6.floor_probe.as_mut() {
+            probe.dropped = 5;
+        }
+        let dropped = usable_floor(&s6).cloned();
+        // Then only the first is a floor runs are judged against
+        assert_eq!(kept.map(|floor| floor.dropped), Some(0));
+        assert_eq!(dropped, None);
+    }
+
+    #[test]
+    fn a_floor_probe_rests_its_lag_p99_on_twice_the_samples_the_n_rule_asks() {
+        // Given the record's n-rule for a p99 (1,000 samples)
+        // When a floor probe's length is set
+        let iterations = floor_iterations();
+        // Then it offers 2,000 iterations, 20 s at 100/s
+        assert_eq!(iterations, 2 * needed_samples(99.0));
+        assert_eq!((iterations as f64 / FLOOR_PER_S).ceil(), 20.0);
+    }
 
     #[test]
     fn the_lag_limit_is_five_percent_of_the_slo_and_never_below_a_millisecond() {
