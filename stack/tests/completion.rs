@@ -61,6 +61,7 @@ fn figures_of(dir: &Path) -> Results {
         plans: &plan.scenarios,
         capacity_step_s: None,
         ceiling: None,
+        defers: &[],
     })
     .expect("the figures")
 }

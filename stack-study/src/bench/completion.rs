@@ -41,7 +41,10 @@ use stack_record::{
     Completion, Withheld,
 };
 
-use super::stats::{over_repeats, stat, Sampled, TracedAnswer};
+use super::{
+    backlog::TracedEvent,
+    stats::{over_repeats, stat, Sampled, TracedAnswer},
+};
 
 /// A trace that received a span within this many seconds of the end of the drain counts as still
 /// receiving. The local services' exporters send a batch at least every second, so a trace silent
@@ -116,6 +119,9 @@ pub struct CompletionRun {
     pub starts_ms: Option<(f64, f64)>,
     /// The earliest and latest completion (last span end) of the completed ones, Unix ms.
     pub done_ms: Option<(f64, f64)>,
+    /// Each traced request with a trace: when it was answered and when its work was done, if it was
+    /// ([`super::backlog`]).
+    pub events: Vec<TracedEvent>,
 }
 
 /// `(earliest, latest)` widened to hold `t`.
@@ -144,15 +150,25 @@ impl CompletionRun {
         for answer in answers.into_iter().filter(|answer| answer.accepted) {
             run.traced += 1;
             widen(&mut run.starts_ms, answer.start_unix_ms);
+            let accepted_ms = answer.start_unix_ms + answer.answer_ms;
             match fate(answer, traces.get(&answer.trace_id), drain_end_unix_ns) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
-                    widen(&mut run.done_ms, answer.start_unix_ms + completion_ms);
+                    let done_ms = answer.start_unix_ms + completion_ms;
+                    widen(&mut run.done_ms, done_ms);
+                    run.events.push(TracedEvent {
+                        accepted_ms,
+                        done_ms: Some(done_ms),
+                    });
                 }
                 Fate::StillReceiving { at_least_ms } => {
                     run.times_ms.push(at_least_ms);
                     run.lower_bounds_ms.push(at_least_ms);
+                    run.events.push(TracedEvent {
+                        accepted_ms,
+                        done_ms: None,
+                    });
                 }
                 Fate::Untraced => run.untraced += 1,
             }
@@ -160,7 +176,7 @@ impl CompletionRun {
         run
     }
 
-    fn untraced_over_limit(&self) -> bool {
+    pub fn untraced_over_limit(&self) -> bool {
         self.untraced as f64 > UNTRACED_LIMIT * self.traced as f64
     }
 
@@ -170,7 +186,7 @@ impl CompletionRun {
     /// as fast as it accepts (1); one whose backlog grows completes at its own pace, whatever it
     /// acknowledges. Where either rate cannot be taken (under two of either), the completed
     /// fraction stands in.
-    fn completion_share(&self) -> f64 {
+    pub fn completion_share(&self) -> f64 {
         if self.completed == 0 {
             return 0.0;
         }
