@@ -681,11 +681,11 @@ fn step_figure(value: Option<f64>, figure: &str, withheld: &[Withheld]) -> Strin
 pub fn sustained_text(capacity: &Capacity) -> String {
     match (capacity.sustained_rate, capacity.beyond_generator) {
         (None, _) if capacity.sustained_at_least => {
-            "not measurable here: the generator was late from the first step".into()
+            "not measurable here from the first step (the generator was late, or a deferred step's work could not be seen)".into()
         }
         (None, _) => "none: the first step already failed".into(),
         (Some(rate), false) if capacity.sustained_at_least => format!(
-            "at least {}/s: the step above it was not measurable here (the generator was late)",
+            "at least {}/s: the step above it was not measurable here (the generator was late, or its work could not be seen)",
             number(rate)
         ),
         (Some(rate), true) => format!(
