@@ -649,6 +649,22 @@ pub struct Capacity {
     /// beyond what this machine's generator offers; it is not the system's limit.
     #[serde(default)]
     pub beyond_generator: bool,
+    /// Issue 30: per step rate, lowest first, how many repeats ran it and in how many it was ok: the
+    /// support of the sustained rate. Empty in older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed_by_rate: Vec<RatePassed>,
+}
+
+/// How the repeats fared at one step rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatePassed {
+    pub rate: f64,
+    /// Repeats that ran a step at this rate.
+    pub repeats: u32,
+    /// Of them, those whose step was ok.
+    pub ok: u32,
+    /// Of them, those whose step was not measurable here.
+    pub not_measurable: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

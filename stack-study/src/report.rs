@@ -712,6 +712,14 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity, scenario: 
         sustained_text(capacity),
         number(capacity.slo_p99_ms),
     ));
+    if !capacity.passed_by_rate.is_empty() {
+        let passed: Vec<String> = capacity
+            .passed_by_rate
+            .iter()
+            .map(|at| format!("{}/s in {} of {}", number(at.rate), at.ok, at.repeats))
+            .collect();
+        page.html(html!("<p>Repeats ok at each rate: {}.</p>", passed.join(", ")));
+    }
     page.html(capacity_steps_table(capacity));
     page.grid(false);
     page.wide_chart(

@@ -43,7 +43,7 @@ use stack_record::{
 };
 
 use self::{
-    step_verdict::{sustained, sustained_over_repeats, StepEvidence, WorkEvidence},
+    step_verdict::{passed_by_rate, sustained, sustained_over_repeats, StepEvidence, WorkEvidence},
     step_work::{step_completion, RunWork, StepAt},
     unanswered::{defined_in_every_run, latency_bounds},
 };
@@ -491,7 +491,9 @@ fn capacity_of(
     let generator_ceiling_per_s = ceiling
         .and_then(|file| file.scenarios.get(name))
         .and_then(|scenario| scenario.ceiling_per_s);
+    let verdicts: Vec<(f64, StepVerdict)> = steps.iter().map(|s| (s.rate, s.verdict())).collect();
     Capacity {
+        passed_by_rate: passed_by_rate(&verdicts),
         slo_p99_ms: plan.slo_p99_ms,
         generator_limited: steps.iter().any(|s| s.generator_limited),
         steps,

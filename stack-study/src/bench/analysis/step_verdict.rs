@@ -11,7 +11,7 @@
 //! p99 (or its bound) within the SLO, and a backlog that did not grow. Where its work could not be
 //! seen, the step is not measurable here, with the reason.
 
-use stack_record::{StepCompletion, StepVerdict};
+use stack_record::{RatePassed, StepCompletion, StepVerdict};
 
 /// The share of the offered rate a deferred step must complete per second.
 pub const KEEP_UP: f64 = 0.98;
@@ -152,6 +152,29 @@ pub fn sustained_over_repeats(per_repeat: &[(Option<f64>, bool)]) -> (Option<f64
     (Some(lowest), at_least)
 }
 
+/// Per step rate, lowest first, how many repeats ran it, were ok and were not measurable there.
+pub fn passed_by_rate(steps: &[(f64, StepVerdict)]) -> Vec<RatePassed> {
+    let mut by_rate: Vec<RatePassed> = Vec::new();
+    let mut sorted = steps.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (rate, verdict) in sorted {
+        if by_rate.last().is_none_or(|last| last.rate != rate) {
+            by_rate.push(RatePassed {
+                rate,
+                repeats: 0,
+                ok: 0,
+                not_measurable: 0,
+            });
+        }
+        if let Some(at) = by_rate.last_mut() {
+            at.repeats += 1;
+            at.ok += u32::from(verdict == StepVerdict::Ok);
+            at.not_measurable += u32::from(verdict == StepVerdict::NotMeasurable);
+        }
+    }
+    by_rate
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +221,17 @@ mod tests {
             sustained_over_repeats(&[(Some(1000.0), false), (None, true)]),
             (None, true)
         );
+    }
+
+    #[test]
+    fn each_rate_counts_the_repeats_that_passed_it() {
+        // Given two repeats of a ladder of 500 and 1,000/s: both ok at 500, one ok at 1,000
+        let steps = [(500.0, Ok), (1000.0, Failed), (500.0, Ok), (1000.0, Ok)];
+        // When they are counted by rate
+        let passed = passed_by_rate(&steps);
+        // Then 500/s passed in 2 of 2 repeats and 1,000/s in 1 of 2
+        let counts: Vec<(f64, u32, u32)> = passed.iter().map(|p| (p.rate, p.ok, p.repeats)).collect();
+        assert_eq!(counts, [(500.0, 2, 2), (1000.0, 1, 2)]);
     }
 
     #[test]
