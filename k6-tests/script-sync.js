@@ -16,7 +16,8 @@
 // REPORTSERVICE_URL, ORDERSERVICE_URL, ANALYTICSSERVICE_URL to point one entrypoint elsewhere.
 // `stack bench` also sets: WARMUP_S (run each scenario's warm-up instead: its own shape for that
 // many seconds, no thresholds), S4_REPORTS (fixed-work S4: exactly n reports), CAPACITY_STEP_S
-// (seconds per step of the capacity profile, whose steps are in capacity.json); `stack calibrate`
+// (seconds per step of the capacity profile, whose steps are in capacity.json), CAPACITY_STEPS (only
+// that many of each ladder's lowest steps: a short check); `stack calibrate`
 // sets CALIBRATE_RATE and CALIBRATE_S (profile calibrate).
 //
 // Open loop, measured as wrk2 measures it: every arrival-rate iteration records its schedule lag
@@ -153,6 +154,7 @@ if (!profile) {
 const WARMUP_S = Number(__ENV.WARMUP_S || 0);
 const S4_REPORTS = Number(__ENV.S4_REPORTS || 0);
 const STEP_S = Number(__ENV.CAPACITY_STEP_S || CAPACITY.default_step_s);
+const STEPS_KEPT = Number(__ENV.CAPACITY_STEPS || 0);
 if (PROFILE === 'calibrate') {
   const rate = Number(__ENV.CALIBRATE_RATE);
   const duration = `${Number(__ENV.CALIBRATE_S || 10)}s`;
@@ -183,7 +185,8 @@ function seconds(config) {
 function capacitySteps(name) {
   const plan = CAPACITY.scenarios[name];
   const duration = Math.max(STEP_S, plan.min_step_s);
-  return plan.steps.map(([rate], index) => [
+  const steps = STEPS_KEPT > 0 ? plan.steps.slice(0, STEPS_KEPT) : plan.steps;
+  return steps.map(([rate], index) => [
     `${name}_step${index + 1}`,
     {
       ...arrivals(name, rate, `${duration}s`, plan.time_unit),
@@ -230,7 +233,7 @@ function buildScenarios() {
         scenarios[step] = { ...config, exec: name, startTime: `${startAt + ms(config.startTime) / 1000}s` };
       }
       const plan = CAPACITY.scenarios[name];
-      startAt += plan.steps.length * (Math.max(STEP_S, plan.min_step_s) + plan.grace_s);
+      startAt += capacitySteps(name).length * (Math.max(STEP_S, plan.min_step_s) + plan.grace_s);
     } else {
       scenarios[name] = {
         ...shape(name),

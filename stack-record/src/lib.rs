@@ -32,8 +32,10 @@ pub mod order;
 pub mod pinning;
 pub mod processes;
 pub mod traces;
+pub mod work;
 
 pub use machine::Machine;
+pub use work::{BacklogPoint, StepCompletion};
 
 /// The version this code writes and the highest it reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -174,6 +176,10 @@ pub struct ScriptOptions {
     /// `capacity` only: seconds per step (`CAPACITY_STEP_S`).
     #[serde(default)]
     pub capacity_step_s: Option<f64>,
+    /// `capacity` only: the run kept only this many steps of each scenario's ladder, from the lowest
+    /// (`CAPACITY_STEPS`); `None` for every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_steps: Option<u32>,
     /// The arrival-rate VU pool's multiple of rate × SLO (`VU_MARGIN`), where not the script's 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vu_margin: Option<f64>,
@@ -305,6 +311,11 @@ pub struct ScenarioResult {
     /// where no request was traced or no repeat has its `traces.csv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<Completion>,
+    /// Per second of each repeat with traces: accepted answers, completed work and their
+    /// difference, estimated from the traced requests ([`BacklogPoint`], `docs/results.md`,
+    /// "Backlog"). Empty where no request was traced, and in older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backlog: Vec<BacklogPoint>,
 }
 
 /// What became of a scenario's traced requests whose answer was accepted, and how long their work
@@ -712,6 +723,22 @@ pub struct Capacity {
     /// beyond what this machine's generator offers; it is not the system's limit.
     #[serde(default)]
     pub beyond_generator: bool,
+    /// Issue 30: per step rate, lowest first, how many repeats ran it and in how many it was ok: the
+    /// support of the sustained rate. Empty in older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed_by_rate: Vec<RatePassed>,
+}
+
+/// How the repeats fared at one step rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatePassed {
+    pub rate: f64,
+    /// Repeats that ran a step at this rate.
+    pub repeats: u32,
+    /// Of them, those whose step was ok.
+    pub ok: u32,
+    /// Of them, those whose step was not measurable here.
+    pub not_measurable: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -758,6 +785,18 @@ pub struct Step {
     /// which judged k6's plain latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judged_on: Option<JudgedLatency>,
+    /// Issue 29: the completion of the step's traced requests and the backlog's trend over it, for a
+    /// scenario the run's contract `defers`; `None` otherwise, and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<StepCompletion>,
+    /// Why a step is not measurable here (the generator was late; a deferred step without
+    /// completion figures). `None` for an ok or failed step, and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_measurable_because: Option<String>,
+    /// When the step's arrivals were planned, in the repeat's `t_s`: its first to its last second.
+    /// `None` where unknown (older records, a step without lag samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<[f64; 2]>,
 }
 
 impl Step {
@@ -771,8 +810,12 @@ impl Step {
     }
 
     /// The latency the step was judged on, ms: the corrected p99 where judged on corrected latency,
-    /// else k6's p99; where that percentile is withheld, the slowest (which bounds it).
+    /// else k6's p99, and the completion p99 where judged on completion; where that percentile is
+    /// withheld, the slowest (which bounds it).
     pub fn judged_p99_ms(&self) -> Option<f64> {
+        if self.judged_on == Some(JudgedLatency::Completion) {
+            return self.completion.as_ref().and_then(StepCompletion::judged_ms);
+        }
         match (self.judged_on, self.schedule) {
             (Some(JudgedLatency::Corrected), Some(schedule)) => schedule.judged_p99_ms(),
             _ => self.p99_ms.or(self.max_ms),
@@ -790,7 +833,9 @@ pub enum StepVerdict {
     /// Any of those not met, the generator on time.
     Failed,
     /// The generator was late (`generator_limited`): the system was not offered the step's rate on
-    /// time, so the step says nothing of it, neither ok nor failed.
+    /// time, so the step says nothing of it, neither ok nor failed. Issue 29: also a step of a
+    /// scenario the contract `defers` whose work could not be seen (no traces, too many untraced, too
+    /// few seconds for the backlog's trend); `Step::not_measurable_because` says which.
     NotMeasurable,
 }
 
@@ -802,6 +847,9 @@ pub enum JudgedLatency {
     Corrected,
     /// k6's `http_req_duration`, from when the request was sent.
     Plain,
+    /// Issue 29: the completion of the step's traced requests, from each one's intended start to its
+    /// trace's last span end (a scenario the contract `defers`: its answer is an acknowledgement).
+    Completion,
 }
 
 /// One step's schedule lag and corrected latency, in ms; percentiles `None` when withheld.
@@ -1213,19 +1261,14 @@ mod tests {
                 by_process: BTreeMap::from([("postgres".into(), s.clone())]),
                 under_ticks: BTreeMap::new(),
             }),
-            completion: Some(Completion {
-                traced: s.clone(),
-                untraced: s.clone(),
-                completed: Some(s.clone()),
-                completed_fraction: Some(s.clone()),
-                completions_per_s: Some(s.clone()),
-                p50_ms: Some(s.clone()),
-                p99_ms: None,
-                at_least: vec!["p50_ms".into()],
-                withheld_because: None,
-                clock: "one host".into(),
-                clock_offset_ms: None,
-            }),
+            completion: Some(completion(&s)),
+            backlog: vec![BacklogPoint {
+                repeat: 1,
+                t_s: 1.0,
+                accepted: 10.0,
+                completed: 8.0,
+                backlog: 2.0,
+            }],
         };
         Results {
             format_version: FORMAT_VERSION,
@@ -1237,6 +1280,22 @@ mod tests {
                 failed: vec![],
             },
             warnings: vec![],
+        }
+    }
+
+    fn completion(s: &Stat) -> Completion {
+        Completion {
+            traced: s.clone(),
+            untraced: s.clone(),
+            completed: Some(s.clone()),
+            completed_fraction: Some(s.clone()),
+            completions_per_s: Some(s.clone()),
+            p50_ms: Some(s.clone()),
+            p99_ms: None,
+            at_least: vec!["p50_ms".into()],
+            withheld_because: None,
+            clock: "one host".into(),
+            clock_offset_ms: None,
         }
     }
 

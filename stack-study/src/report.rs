@@ -29,6 +29,8 @@ use crate::{
     warning,
 };
 
+mod backlog_chart;
+
 pub const REPORT_FILE: &str = "report.html";
 
 /// Writes `<run_dir>/report.html` and returns its path.
@@ -58,7 +60,7 @@ fn render(run: &RunRecord) -> String {
             // A capacity run leads with its steps and sustained rates; its scenarios' figures pooled
             // over every step mix different loads and are not shown.
             for (name, capacity) in results.capacity.iter().flatten() {
-                capacity_section(&mut page, name, capacity);
+                capacity_section(&mut page, name, capacity, results.scenarios.get(name));
             }
             headline_section(&mut page, results);
             completion_section(&mut page, results);
@@ -679,11 +681,11 @@ fn step_figure(value: Option<f64>, figure: &str, withheld: &[Withheld]) -> Strin
 pub fn sustained_text(capacity: &Capacity) -> String {
     match (capacity.sustained_rate, capacity.beyond_generator) {
         (None, _) if capacity.sustained_at_least => {
-            "not measurable here: the generator was late from the first step".into()
+            "not measurable here from the first step (the generator was late, or a deferred step's work could not be seen)".into()
         }
         (None, _) => "none: the first step already failed".into(),
         (Some(rate), false) if capacity.sustained_at_least => format!(
-            "at least {}/s: the step above it was not measurable here (the generator was late)",
+            "at least {}/s: the step above it was not measurable here (the generator was late, or its work could not be seen)",
             number(rate)
         ),
         (Some(rate), true) => format!(
@@ -695,18 +697,29 @@ pub fn sustained_text(capacity: &Capacity) -> String {
     }
 }
 
-fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
+fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity, scenario: Option<&ScenarioResult>) {
     page.html(html!(
         "<h2>{} {}: capacity</h2><p>Sustained rate: <b>{}</b> (the highest step with p99 within {} ms, or its slowest request \
          within it where the step has under 1,000 requests, no unexpected failure, no dropped and no interrupted iteration, \
          every lower step as well; the lowest over the repeats). An open-loop step is judged on its corrected p99 (from each \
          arrival's intended start, drops counted), k6's beside it; a step whose generator was late is neither ok nor failed \
-         but not measurable here (?), and the rate below it a lower bound.</p>",
+         but not measurable here (?), and the rate below it a lower bound. A step of a scenario the contract defers (its \
+         answer an acknowledgement) is judged on its work instead: its answers accepted, completions per second at least \
+         98 % of the offered rate, the completion p99 (or its slowest) within the SLO, and a backlog that did not grow; \
+         without completion figures it is not measurable here.</p>",
         name,
         Scenario::title_of(name),
         sustained_text(capacity),
         number(capacity.slo_p99_ms),
     ));
+    if !capacity.passed_by_rate.is_empty() {
+        let passed: Vec<String> = capacity
+            .passed_by_rate
+            .iter()
+            .map(|at| format!("{}/s in {} of {}", number(at.rate), at.ok, at.repeats))
+            .collect();
+        page.html(html!("<p>Repeats ok at each rate: {}.</p>", passed.join(", ")));
+    }
     page.html(capacity_steps_table(capacity));
     page.grid(false);
     page.wide_chart(
@@ -723,6 +736,13 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
         }),
         "Each dot is one step of the rate ladder. The green line marks the sustained rate, the red one the p99 objective, the grey one the generator's ceiling on this machine when known.",
     );
+    if let Some(scenario) = scenario {
+        page.wide_chart(
+            &format!("{name}-backlog"),
+            Chart::Xy(backlog_chart::backlog_plot(name, capacity, scenario)),
+            "Per second: the rate offered (each step's, dashed), the answers as expected, the work completed and the backlog (right axis): accepted answers whose work was not done yet. Completed and backlog are estimated from the traced requests, scaled to every accepted answer; a backlog rising through a step is work the system does not keep up with.",
+        );
+    }
     page.end_grid();
 }
 
@@ -730,7 +750,7 @@ fn capacity_section(page: &mut Page, name: &str, capacity: &Capacity) {
 fn capacity_steps_table(capacity: &Capacity) -> Markup {
     let mut markup = html!(
         "<table><tr><th>repeat</th><th>offered/s</th><th>achieved/s</th><th>k6 p99 ms</th><th>lag p99 ms</th>\
-         <th>corrected p99 ms</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
+         <th>corrected p99 ms</th><th>completion p99 ms</th><th>completed/s</th><th>backlog slope/s</th><th>scheduled</th><th>completed</th><th>failed</th><th>dropped</th><th>interrupted</th>\
          <th>max VUs</th><th>k6 CPU %</th><th>generator-limited</th><th>ok</th></tr>",
     );
     for s in &capacity.steps {
@@ -738,13 +758,14 @@ fn capacity_steps_table(capacity: &Capacity) -> Markup {
         let accounting = |pick: fn(&record::Accounting) -> u64| {
             s.accounting.as_ref().map_or("–".into(), |a| count(pick(a)))
         };
-        markup.push(html!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        markup.push(html!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.repeat,
             number(s.rate),
             number(s.achieved_per_s),
             step_p99(s),
             schedule.map_or("–".into(), |sc| step_figure(sc.lag_p99_ms, "lag_p99_ms", &s.withheld)),
             schedule.map_or("–".into(), |sc| step_figure(sc.corrected_p99_ms, "corrected_p99_ms", &s.withheld)),
+            step_completion_cells(s),
             accounting(|a| a.scheduled),
             accounting(|a| a.completed),
             s.unexpected_failures,
@@ -764,13 +785,42 @@ fn capacity_steps_table(capacity: &Capacity) -> Markup {
 fn step_verdict_text(step: &Step) -> String {
     let judged = match step.judged_on {
         Some(record::JudgedLatency::Corrected) => " (corrected)",
+        Some(record::JudgedLatency::Completion) => " (completion)",
         _ => "",
     };
     match step.verdict() {
         record::StepVerdict::Ok => format!("✓{judged}"),
         record::StepVerdict::Failed => format!("✗{judged}"),
-        record::StepVerdict::NotMeasurable => "? not measurable here".into(),
+        record::StepVerdict::NotMeasurable => match &step.not_measurable_because {
+            Some(why) => format!("? not measurable here: {why}"),
+            None => "? not measurable here".into(),
+        },
     }
+}
+
+/// A deferred step's completion p99 (its slowest, "at least" where a trace was still receiving),
+/// completions per second and backlog slope, as three cells; "–" in each for any other step.
+fn step_completion_cells(step: &Step) -> Markup {
+    let Some(completion) = &step.completion else {
+        return html!("<td>–</td><td>–</td><td>–</td>");
+    };
+    let bound = if completion.at_least { "≥ " } else { "" };
+    let p99 = match (completion.p99_ms, completion.max_ms) {
+        (Some(p99), _) => format!("{bound}{}", number(p99)),
+        (None, Some(max)) => format!("– (max {bound}{})", number(max)),
+        (None, None) => "–".into(),
+    };
+    let slope = match (completion.backlog_slope_per_s, completion.backlog_grew) {
+        (Some(slope), Some(true)) => format!("{} (grew)", number(slope)),
+        (Some(slope), _) => number(slope),
+        _ => "–".into(),
+    };
+    html!(
+        "<td>{}</td><td>{}</td><td>{}</td>",
+        p99,
+        completion.completions_per_s.map_or("–".into(), number),
+        slope,
+    )
 }
 
 /// The capacity chart's lines: achieved rate and p99 against the offered rate, per repeat, and

@@ -62,6 +62,7 @@ fn figures_of(dir: &Path) -> Results {
         capacity_step_s: None,
         ceiling: None,
         spans_on_this_host: true,
+        defers: &[],
     })
     .expect("the figures")
 }

@@ -10,7 +10,7 @@ mod bench_process;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use bench_process::{respond_with, urls_at, BenchFolder, Owned};
+use bench_process::{deferring_stand_in, free_port, urls_at, BenchFolder, Owned};
 use stack_record::traces::{parse_trace_id, read_traces, TraceId, TRACES_FILE};
 use stack_study::{
     bench::{deferring::STAND_IN_SERVICE, traces::TraceReceiver},
@@ -22,19 +22,7 @@ const DEFER_MS: u64 = 300;
 
 /// The stand-in deferring `DEFER_MS` with `workers` workers, exporting to `otlp`, and its URL.
 fn stand_in(otlp: &str, workers: u32) -> (Owned, String) {
-    respond_with(
-        &[
-            "--defer-ms",
-            &DEFER_MS.to_string(),
-            "--workers",
-            &workers.to_string(),
-        ],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
-            // Batches leave after 200 ms rather than the SDK's 5 s, so the test waits less.
-            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
-        ],
-    )
+    deferring_stand_in(otlp, DEFER_MS, workers)
 }
 
 /// A `traceparent` of trace `n` (its id 32 hex digits), sampled or not.
@@ -102,14 +90,6 @@ async fn each_sampled_request_to_the_stand_in_leaves_a_trace_ending_after_its_wo
         let took_ms = (trace.last_end_unix_ns - trace.first_start_unix_ns) / 1_000_000;
         assert!(took_ms >= DEFER_MS, "done {took_ms} ms after it began");
     }
-}
-
-/// A free port of 127.0.0.1, for the bench's receiver, which the stand-in must know before it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 #[test]

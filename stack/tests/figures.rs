@@ -54,6 +54,7 @@ fn too_few_samples_a_p99_over_75_samples_is_not_reported() {
         capacity_step_s: None,
         ceiling: None,
         spans_on_this_host: true,
+        defers: &[],
     })
     .expect("the figures");
     // Then its p50 and p90 are reported, its p99 and p99.9 withheld with the reason
@@ -105,6 +106,7 @@ fn censoring_a_step_whose_last_requests_outlive_its_grace_counts_them_as_interru
         capacity_step_s: Some(1.0),
         ceiling: None,
         spans_on_this_host: true,
+        defers: &[],
     })
     .expect("the figures");
     // Then every step counts its unanswered requests as interrupted, its accounting closes, no step

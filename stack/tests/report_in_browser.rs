@@ -134,8 +134,8 @@ fn a_capacity_report_draws_the_offered_against_achieved_curve() {
     let page = stack_study::report::write_report(&run).expect("the report is written");
     let rendering = render_in_chromium(&page, "report-capacity.png");
     // Then the scenario's two charts (no pooled percentile plot: it would mix the steps' loads), the
-    // capacity curve and the processes drew
-    assert_clean(&rendering, 2 + 1 + 12);
+    // capacity curve, the offered, achieved and backlog per second, and the processes drew
+    assert_clean(&rendering, 2 + 2 + 12);
     let html = std::fs::read_to_string(&page).expect("the report reads");
     assert!(html.contains("capacity"), "the page names the capacity section");
     let _ = std::fs::remove_dir_all(&run);

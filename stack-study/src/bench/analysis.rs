@@ -15,6 +15,7 @@
 //! ([`step_verdict`]), k6's plain latency recorded beside it.
 
 mod step_verdict;
+mod step_work;
 mod unanswered;
 
 use std::{
@@ -25,6 +26,7 @@ use std::{
 use anyhow::Result;
 
 use super::{
+    backlog,
     completion::{self, CompletionRun},
     cost,
     generator::{judge_lag, lag_limit_ms, lag_limited, usable_floor},
@@ -36,14 +38,15 @@ use super::{
 use stack_record::{
     self as record,
     ceiling::{CeilingFile, Probe},
-    traces::{read_traces, TRACES_FILE},
-    Accounting, Capacity, Completion, FixedWork, JudgedLatency, OpenLoop, ProcessResources, ResourceRow,
-    Results, ScenarioResult, Stat, Step, StepSchedule, StepVerdict, Thresholds, TimelinePoint, Window,
-    Withheld, FORMAT_VERSION,
+    traces::{read_traces, TraceId, TraceSummary, TRACES_FILE},
+    Accounting, BacklogPoint, Capacity, Completion, FixedWork, JudgedLatency, OpenLoop, ProcessResources,
+    ResourceRow, Results, ScenarioResult, Stat, Step, StepSchedule, StepVerdict, Thresholds, TimelinePoint,
+    Window, Withheld, FORMAT_VERSION,
 };
 
 use self::{
-    step_verdict::{sustained, sustained_over_repeats, StepEvidence},
+    step_verdict::{passed_by_rate, sustained, sustained_over_repeats, StepEvidence, WorkEvidence},
+    step_work::{step_completion, RunWork, StepAt},
     unanswered::{defined_in_every_run, latency_bounds},
 };
 
@@ -77,6 +80,9 @@ pub struct Inputs<'a> {
     pub ceiling: Option<&'a CeilingFile>,
     /// The system ran on this host, so its spans share k6's clock ([`crate::target::Target::on_this_host`]).
     pub spans_on_this_host: bool,
+    /// The scenarios the run's contract `defers` (`options.contract.defers`): their capacity steps
+    /// are judged on their work ([`step_work`]).
+    pub defers: &'a [String],
 }
 
 impl<'a> Inputs<'a> {
@@ -213,6 +219,7 @@ pub fn results(inputs: &Inputs) -> Result<Results> {
                 &read.per_run,
                 &read.pooled,
                 read.timeline,
+                read.backlog,
             ),
         );
     }
@@ -234,6 +241,8 @@ struct ScenarioRuns {
     /// Every request's latency over the repeats: the pooled distribution.
     pooled: Vec<f64>,
     timeline: Vec<TimelinePoint>,
+    /// Each repeat's backlog per second, where it traced requests.
+    backlog: Vec<BacklogPoint>,
     /// `capacity` only: every step of every repeat, and each repeat's sustained rate (and whether
     /// it is a lower bound only).
     steps: Vec<Step>,
@@ -254,6 +263,7 @@ impl ScenarioRuns {
             per_run: Vec::new(),
             pooled: Vec::new(),
             timeline: Vec::new(),
+            backlog: Vec::new(),
             steps: Vec::new(),
             sustained_per_repeat: Vec::new(),
         };
@@ -270,7 +280,25 @@ impl ScenarioRuns {
             let dropped = count_of(&samples.dropped_iterations, scenario);
             read.pooled.extend(&durations);
             read.timeline.extend(timeline_of(&requests, run));
+            let traces = traces_of(inputs, scenario, run)?;
+            let completion = traces
+                .as_ref()
+                .map(|traces| completion_run(scenario, run, &samples, traces, !inputs.spans_on_this_host));
+            let backlog = completion.as_ref().map_or_else(Vec::new, |completion| {
+                backlog::per_second(
+                    &completion.events,
+                    figures.completed,
+                    run.window.repeat,
+                    run.repeat_start_ms,
+                )
+            });
             if let Some((plan, step_s)) = steps_plan {
+                let work = inputs.defers.iter().any(|d| d == name).then_some(RunWork {
+                    traces: traces.as_ref(),
+                    drain_end_unix_ns: run.drain_end_unix_ns,
+                    backlog: &backlog,
+                    spans_elsewhere: !inputs.spans_on_this_host,
+                });
                 let run_steps = steps_of(
                     &samples,
                     scenario,
@@ -279,6 +307,7 @@ impl ScenarioRuns {
                     run,
                     inputs.resources,
                     inputs.floor_of(name),
+                    work.as_ref(),
                 );
                 read.sustained_per_repeat.push(sustained(
                     &run_steps
@@ -288,8 +317,9 @@ impl ScenarioRuns {
                 ));
                 read.steps.extend(run_steps);
             }
+            read.backlog.extend(backlog);
             read.per_run.push(ReducedRun {
-                completion: completion_run(inputs, scenario, run, &samples)?,
+                completion,
                 // The run's grace is the script's, not known here: 0 bounds an interruption below.
                 open: OpenLoopSamples::of(&samples, name, &figures, dropped, run.window.repeat, 0.0),
                 figures,
@@ -302,25 +332,29 @@ impl ScenarioRuns {
     }
 }
 
-/// A run's traced requests of `scenario` against its `traces.csv`; `None` where it has none.
-fn completion_run(
+/// A run's `traces.csv`; `None` where it has none.
+fn traces_of(
     inputs: &Inputs,
     scenario: Scenario,
     run: &MeasuredRun,
-    samples: &Samples,
-) -> Result<Option<CompletionRun>> {
+) -> Result<Option<BTreeMap<TraceId, TraceSummary>>> {
     let path = record::scenario_dir(inputs.dir, run.window.repeat, scenario.name()).join(TRACES_FILE);
     if !path.exists() {
         return Ok(None);
     }
-    let traces = read_traces(&path)?;
+    Ok(Some(read_traces(&path)?))
+}
+
+/// A run's traced requests of `scenario` against its traces.
+fn completion_run(
+    scenario: Scenario,
+    run: &MeasuredRun,
+    samples: &Samples,
+    traces: &BTreeMap<TraceId, TraceSummary>,
+    elsewhere: bool,
+) -> CompletionRun {
     let answers = samples.traced.iter().filter(|t| scenario.runs_as(&t.scenario));
-    Ok(Some(CompletionRun::of(
-        answers,
-        &traces,
-        run.drain_end_unix_ns,
-        !inputs.spans_on_this_host,
-    )))
+    CompletionRun::of(answers, traces, run.drain_end_unix_ns, elsewhere)
 }
 
 /// The completion figures, where every repeat has its traces.
@@ -341,6 +375,7 @@ fn scenario_result(
     per_run: &[ReducedRun],
     pooled: &[f64],
     timeline: Vec<TimelinePoint>,
+    backlog: Vec<BacklogPoint>,
 ) -> ScenarioResult {
     let slo_p99_ms = inputs.plans.get(&scenario).map(|plan| plan.slo_p99_ms);
     let of = |get: &dyn Fn(&ReducedRun) -> f64| stat(&per_run.iter().map(get).collect::<Vec<_>>());
@@ -393,6 +428,7 @@ fn scenario_result(
         hops: None,
         cost,
         completion,
+        backlog,
     }
 }
 
@@ -488,7 +524,9 @@ fn capacity_of(
     let generator_ceiling_per_s = ceiling
         .and_then(|file| file.scenarios.get(name))
         .and_then(|scenario| scenario.ceiling_per_s);
+    let verdicts: Vec<(f64, StepVerdict)> = steps.iter().map(|s| (s.rate, s.verdict())).collect();
     Capacity {
+        passed_by_rate: passed_by_rate(&verdicts),
         slo_p99_ms: plan.slo_p99_ms,
         generator_limited: steps.iter().any(|s| s.generator_limited),
         steps,
@@ -577,6 +615,7 @@ fn steps_of(
     run: &MeasuredRun,
     resources: &[ResourceRow],
     floor: Option<&Probe>,
+    work: Option<&RunWork>,
 ) -> Vec<Step> {
     plan.steps
         .iter()
@@ -630,37 +669,77 @@ fn steps_of(
                 ok: false,
                 verdict: None,
                 judged_on: None,
+                completion: None,
+                not_measurable_because: None,
+                seconds: step_seconds(samples, &step_name, run),
             };
-            judge_step(&mut step, figures.requests, plan.slo_p99_ms);
+            let work = work.map(|work| judged_work(&mut step, samples, &step_name, work));
+            judge_step(&mut step, figures.requests, plan.slo_p99_ms, work);
             step
         })
         .collect()
 }
 
-/// Sets a step's verdict: on its corrected latency where it has one (an open-loop step), else on
-/// k6's; where the judged p99 is withheld, its slowest bounds it, within the SLO only if it is.
-/// Unanswered arrivals fail a step whether or not they leave its p99 defined.
-fn judge_step(step: &mut Step, requests: u64, slo_p99_ms: f64) {
-    let judged_on = if step.schedule.is_some() {
-        JudgedLatency::Corrected
-    } else {
-        JudgedLatency::Plain
+/// When a step's arrivals were planned, in its repeat's `t_s`: from its plan's start for its
+/// planned seconds; `None` without its lag samples.
+fn step_seconds(samples: &Samples, step_name: &str, run: &MeasuredRun) -> Option<[f64; 2]> {
+    let clock = samples.clocks.get(step_name)?;
+    let seconds = samples.plans.get(step_name)?.seconds;
+    let from_s = (clock.began_ms - run.repeat_start_ms) / 1000.0;
+    Some([from_s, from_s + seconds])
+}
+
+/// A deferred step's completion figures, set on `step`, as the evidence its verdict judges.
+fn judged_work(
+    step: &mut Step,
+    samples: &Samples,
+    step_name: &str,
+    work: &RunWork,
+) -> Result<WorkEvidence, String> {
+    let at = StepAt {
+        answers: samples
+            .traced
+            .iter()
+            .filter(|t| t.scenario == step_name)
+            .collect(),
+        achieved_per_s: step.achieved_per_s,
+        offered_per_s: step.rate,
+        repeat: step.repeat,
+        seconds: step.seconds,
+    };
+    let completion = step_completion(&at, work, &mut step.withheld);
+    let evidence = WorkEvidence::of(&completion, step.rate);
+    step.completion = Some(completion);
+    evidence
+}
+
+/// Sets a step's verdict: a deferred step's (`work`) on its completion and its work; else on its
+/// corrected latency where it has one (an open-loop step), else on k6's. Where the judged p99 is
+/// withheld, its slowest bounds it, within the SLO only if it is. Unanswered arrivals fail a step
+/// whether or not they leave its p99 defined.
+fn judge_step(step: &mut Step, requests: u64, slo_p99_ms: f64, work: Option<Result<WorkEvidence, String>>) {
+    let judged_on = match (&work, step.schedule.is_some()) {
+        (Some(_), _) => JudgedLatency::Completion,
+        (None, true) => JudgedLatency::Corrected,
+        (None, false) => JudgedLatency::Plain,
     };
     step.judged_on = Some(judged_on);
     let unanswered = step
         .accounting
         .map_or(step.dropped_iterations, |a| a.unanswered());
-    let verdict = StepEvidence {
+    let evidence = StepEvidence {
         requests,
         judged_p99_ms: step.judged_p99_ms().unwrap_or(f64::INFINITY),
         slo_p99_ms,
         unexpected_failures: step.unexpected_failures,
         unanswered,
         generator_limited: step.generator_limited,
-    }
-    .verdict();
+        work,
+    };
+    let verdict = evidence.verdict();
     step.ok = verdict == StepVerdict::Ok;
     step.verdict = Some(verdict);
+    step.not_measurable_because = evidence.not_measurable_because();
 }
 
 /// The most VUs k6 held while a step's requests ran: an open step that needed more than it was
@@ -782,7 +861,7 @@ mod tests {
         planned(&mut samples, "s6_step2", 200, 2000, 0.1, 40.0);
         planned(&mut samples, "s6_step3", 400, 4000, 5.0, 5.0);
         // When the steps are judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[], None);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[], None, None);
         // Then the first two are the system's (ok, then over the SLO), the third neither: the
         // generator's, not measurable here
         let verdicts: Vec<(f64, StepVerdict, bool)> = steps
@@ -821,7 +900,7 @@ mod tests {
             on_time: true,
         };
         // When it is judged with the floor, and without one
-        let judged = |floor| steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], floor);
+        let judged = |floor| steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], floor, None);
         let (above_floor, by_slo) = (judged(Some(&floor)), judged(None));
         // Then with the floor it was allowed 1.2 ms + 5 % of its 21.5 ms corrected p99 and is ok;
         // without, it is the generator's, not measurable here; each step records its rule
@@ -840,6 +919,39 @@ mod tests {
     }
 
     #[test]
+    fn a_deferred_step_without_traces_is_not_measurable_and_says_why() {
+        // Given a 10 s step at 200/s, every answer fast, of a scenario the contract defers, in a run
+        // without traces
+        let plan = s6_steps(&[200.0]);
+        let mut samples = Samples::default();
+        samples.requests.extend(requests("s6_step1", 2000, 2.0, 0.0));
+        planned(&mut samples, "s6_step1", 200, 2000, 0.1, 2.0);
+        let work = RunWork {
+            traces: None,
+            drain_end_unix_ns: None,
+            backlog: &[],
+            spans_elsewhere: false,
+        };
+        // When it is judged
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &plan,
+            10.0,
+            &repeat_1(12.0),
+            &[],
+            None,
+            Some(&work),
+        );
+        // Then it is judged on its completion, which it has not: not measurable here, with the reason
+        let step = &steps[0];
+        assert_eq!(step.judged_on, Some(JudgedLatency::Completion));
+        assert_eq!(step.verdict(), StepVerdict::NotMeasurable);
+        let why = step.not_measurable_because.as_deref().unwrap_or_default();
+        assert!(why.contains("no traces"), "{why}");
+    }
+
+    #[test]
     fn a_step_with_too_few_samples_for_a_p99_is_judged_by_its_slowest_request() {
         // Given one 10 s step at 5/s (50 requests), every answer within the SLO but one over it
         let plan = s6_steps(&[5.0]);
@@ -847,7 +959,7 @@ mod tests {
         samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
         samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
         // Then its p99 is withheld, and its slowest request, over the SLO, fails it
         assert_eq!(steps[0].p99_ms, None);
         assert!(
@@ -872,7 +984,7 @@ mod tests {
             corrected[..30].fill(40.0);
         }
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
         // Then k6's p99 is within the SLO, the corrected p99 is not, and the step fails on it
         let step = &steps[0];
         let corrected_p99 = step.schedule.and_then(|s| s.corrected_p99_ms);
@@ -904,7 +1016,7 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
         // Then the drops count as the slowest 0.5 %, at least 5 s each, and the corrected p99 lies
         // among the 40 ms answers
         let schedule = steps[0].schedule.expect("an open-loop step");
@@ -941,7 +1053,7 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None);
+        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
         // Then the drops still rank above the answers: the corrected p99 lies among the 40 ms ones,
         // not pulled down to the 2 ms ones
         let schedule = steps[0].schedule.expect("an open-loop step");

@@ -44,6 +44,7 @@ use stack_record::{
 
 use super::{
     clock,
+    backlog::TracedEvent,
     stats::{over_repeats, stat, Sampled, TracedAnswer},
 };
 
@@ -133,6 +134,9 @@ pub struct CompletionRun {
     pub offset: Option<stack_record::ClockOffset>,
     /// The system is on another host: its spans were moved by the middle of `offset`.
     pub elsewhere: bool,
+    /// Each traced request with a trace: when it was answered and when its work was done, if it was
+    /// ([`super::backlog`]).
+    pub events: Vec<TracedEvent>,
 }
 
 /// `(earliest, latest)` widened to hold `t`.
@@ -172,16 +176,26 @@ impl CompletionRun {
         for answer in accepted {
             run.traced += 1;
             widen(&mut run.starts_ms, answer.start_unix_ms);
+            let accepted_ms = answer.start_unix_ms + answer.answer_ms;
             let trace = traces.get(&answer.trace_id).map(|trace| moved(trace, shift_ns));
             match fate(answer, trace.as_ref(), drain_end_unix_ns) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
-                    widen(&mut run.done_ms, answer.start_unix_ms + completion_ms);
+                    let done_ms = answer.start_unix_ms + completion_ms;
+                    widen(&mut run.done_ms, done_ms);
+                    run.events.push(TracedEvent {
+                        accepted_ms,
+                        done_ms: Some(done_ms),
+                    });
                 }
                 Fate::StillReceiving { at_least_ms } => {
                     run.times_ms.push(at_least_ms);
                     run.lower_bounds_ms.push(at_least_ms);
+                    run.events.push(TracedEvent {
+                        accepted_ms,
+                        done_ms: None,
+                    });
                 }
                 Fate::Untraced => run.untraced += 1,
             }
@@ -194,7 +208,7 @@ impl CompletionRun {
         !self.elsewhere || self.offset.is_some()
     }
 
-    fn untraced_over_limit(&self) -> bool {
+    pub fn untraced_over_limit(&self) -> bool {
         self.untraced as f64 > UNTRACED_LIMIT * self.traced as f64
     }
 
@@ -204,7 +218,7 @@ impl CompletionRun {
     /// as fast as it accepts (1); one whose backlog grows completes at its own pace, whatever it
     /// acknowledges. Where either rate cannot be taken (under two of either), the completed
     /// fraction stands in.
-    fn completion_share(&self) -> f64 {
+    pub fn completion_share(&self) -> f64 {
         if self.completed == 0 {
             return 0.0;
         }

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod clock;
+pub mod backlog;
 pub mod completion;
 pub mod contract;
 pub mod cost;
@@ -158,6 +159,20 @@ fn capacity_step_s(plan: &CapacityPlan) -> Result<f64> {
     }
 }
 
+/// `capacity` only: `CAPACITY_STEPS`, the number of each ladder's lowest steps to run (a short
+/// check, a test); `None` when unset, for every step.
+fn capacity_steps_kept() -> Result<Option<u32>> {
+    match std::env::var("CAPACITY_STEPS") {
+        Ok(value) => value
+            .parse::<u32>()
+            .ok()
+            .filter(|steps| *steps >= 1)
+            .map(Some)
+            .with_context(|| format!("CAPACITY_STEPS={value:?}: a number of steps, at least 1")),
+        Err(_) => Ok(None),
+    }
+}
+
 impl Bench {
     /// Starts the system if the target is local, measures, stops it, and writes the record and its
     /// report under `root/results/`.
@@ -221,6 +236,8 @@ struct BenchRun<'a> {
     capacity: CapacityPlan,
     /// `capacity` only: seconds per step.
     step_s: Option<f64>,
+    /// `capacity` only: the lowest steps kept of each ladder (`CAPACITY_STEPS`), `capacity` cut to them.
+    steps_kept: Option<u32>,
     /// Receives the system's traces during the bench run.
     traces: Arc<TraceReceiver>,
 }
@@ -242,10 +259,20 @@ impl<'a> BenchRun<'a> {
         traces: Arc<TraceReceiver>,
     ) -> Result<Self> {
         let k6 = k6::binary()?;
-        let capacity = CapacityPlan::read(root)?;
+        let mut capacity = CapacityPlan::read(root)?;
         let step_s = (bench.profile == Profile::Capacity)
             .then(|| capacity_step_s(&capacity))
             .transpose()?;
+        let steps_kept = if bench.profile == Profile::Capacity {
+            capacity_steps_kept()?
+        } else {
+            None
+        };
+        if let Some(kept) = steps_kept {
+            for plan in capacity.scenarios.values_mut() {
+                plan.steps.truncate(kept as usize);
+            }
+        }
         let started_at = provenance::now_rfc3339();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self {
@@ -257,6 +284,7 @@ impl<'a> BenchRun<'a> {
             k6,
             capacity,
             step_s,
+            steps_kept,
             traces,
         })
     }
@@ -387,6 +415,7 @@ impl<'s> RecordUnderWay<'s> {
             options: ScriptOptions {
                 s4_reports: bench.s4_reports,
                 capacity_step_s: bench_run.step_s,
+                capacity_steps: bench_run.steps_kept,
                 vu_margin: bench.vu_margin,
                 contract: Some(bench.contract.record.clone()),
                 trace_sample: Some(bench.trace_sample),
@@ -448,6 +477,9 @@ impl<'s> RecordUnderWay<'s> {
         }
         if let Some(step_s) = bench_run.step_s {
             env.push(("CAPACITY_STEP_S".to_owned(), step_s.to_string()));
+        }
+        if let Some(kept) = bench_run.steps_kept {
+            env.push(("CAPACITY_STEPS".to_owned(), kept.to_string()));
         }
         if let Some(margin) = bench.vu_margin {
             env.push(("VU_MARGIN".to_owned(), margin.to_string()));
@@ -597,6 +629,7 @@ impl<'s> RecordUnderWay<'s> {
             capacity_step_s: step_s,
             ceiling: self.meta.generator_ceiling.as_ref(),
             spans_on_this_host: bench.target.on_this_host(),
+            defers: &bench.contract.record.defers,
         })?;
         for (scenario, runs) in &self.scrapes {
             let pairs: Vec<_> = runs.iter().map(|(before, after)| (before, after)).collect();

@@ -66,10 +66,11 @@ impl StepPair {
     }
 }
 
-/// The p99 a step was judged on: corrected where it was (an open-loop step), else k6's; `None`
-/// where withheld.
+/// The p99 a step was judged on: the completion's in a step of a deferred scenario, corrected where
+/// it was (an open-loop step), else k6's; `None` where withheld.
 fn judged_p99(step: &Step) -> Option<f64> {
     match (step.judged_on, step.schedule) {
+        (Some(stack_record::JudgedLatency::Completion), _) => step.completion.as_ref()?.p99_ms,
         (Some(stack_record::JudgedLatency::Corrected), Some(schedule)) => schedule.corrected_p99_ms,
         _ => step.p99_ms,
     }
@@ -77,7 +78,7 @@ fn judged_p99(step: &Step) -> Option<f64> {
 
 /// What the tables say under the steps.
 pub const FAILED_STEP: &str = "p99: the one each step was judged on, corrected (from the intended start, \
-    drops counted) in an open-loop step; ✗: the step failed (p99 over the SLO, or failed, dropped or \
+    drops counted) in an open-loop step, the completion's in a step of a scenario the contract defers; ✗: the step failed (p99 over the SLO, or failed, dropped or \
     interrupted requests); ?: not measurable here (the load generator was late), neither ok nor failed";
 
 /// A step's judged p99 for a table, `✗` after it when the step failed, `?` when it was not

@@ -155,6 +155,32 @@ pub fn respond_with(args: &[&str], env: &[(&str, &str)]) -> (Owned, String) {
     (child, url)
 }
 
+/// `stack respond --defer-ms <defer_ms> --workers <workers>` on a free port, exporting its spans to
+/// the OTLP endpoint `otlp`, and its URL. Its batches leave after 200 ms rather than the SDK's 5 s,
+/// so the test waits less.
+pub fn deferring_stand_in(otlp: &str, defer_ms: u64, workers: u32) -> (Owned, String) {
+    respond_with(
+        &[
+            "--defer-ms",
+            &defer_ms.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    )
+}
+
+/// A free port of 127.0.0.1, for the bench's receiver, which a stand-in must know before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// `--target urls` with every entrypoint at `url`.
 pub fn urls_at(url: &str) -> Vec<String> {
     let mut args = vec!["--target".to_owned(), "urls".to_owned()];

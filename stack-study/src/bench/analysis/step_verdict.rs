@@ -4,11 +4,66 @@
 //! request waited for its turn. A step whose generator was late is neither ok nor failed: the system
 //! was not offered its rate on time, so it is "not measurable here", and the rate sustained below it
 //! is a lower bound.
+//!
+//! Issue 29: where the run's contract `defers` the scenario, its answer is an acknowledgement and the
+//! SLO is for the work. Such a step is judged on its traced requests' completion ([`WorkEvidence`]):
+//! answers accepted, completions per second at least [`KEEP_UP`] of the offered rate, the completion
+//! p99 (or its bound) within the SLO, and a backlog that did not grow. Where its work could not be
+//! seen, the step is not measurable here, with the reason.
 
-use stack_record::StepVerdict;
+use stack_record::{RatePassed, StepCompletion, StepVerdict};
+
+/// The share of the offered rate a deferred step must complete per second.
+pub const KEEP_UP: f64 = 0.98;
+
+/// What a deferred step's work shows, beside its completion latency (`judged_p99_ms`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkEvidence {
+    pub offered_per_s: f64,
+    pub completions_per_s: f64,
+    /// Traced answers the contract rejected.
+    pub rejected: u64,
+    pub backlog_grew: bool,
+}
+
+impl WorkEvidence {
+    /// From a step's completion figures at `offered_per_s`, or why they cannot judge it.
+    pub fn of(completion: &StepCompletion, offered_per_s: f64) -> Result<Self, String> {
+        // A rejected answer fails the step whatever else could be seen.
+        if completion.rejected > 0 {
+            return Ok(Self {
+                offered_per_s,
+                completions_per_s: completion.completions_per_s.unwrap_or(0.0),
+                rejected: completion.rejected,
+                backlog_grew: completion.backlog_grew.unwrap_or(false),
+            });
+        }
+        if let Some(why) = &completion.withheld_because {
+            return Err(why.clone());
+        }
+        let (Some(completions_per_s), Some(_), Some(backlog_grew)) = (
+            completion.completions_per_s,
+            completion.judged_ms(),
+            completion.backlog_grew,
+        ) else {
+            return Err("the step's completion figures are incomplete".into());
+        };
+        Ok(Self {
+            offered_per_s,
+            completions_per_s,
+            rejected: completion.rejected,
+            backlog_grew,
+        })
+    }
+
+    /// The work kept up with the arrivals.
+    fn kept_up(&self) -> bool {
+        self.rejected == 0 && self.completions_per_s >= KEEP_UP * self.offered_per_s && !self.backlog_grew
+    }
+}
 
 /// What a step's verdict is made from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StepEvidence {
     /// Requests k6 recorded in the step.
     pub requests: u64,
@@ -19,20 +74,39 @@ pub struct StepEvidence {
     /// Dropped and interrupted arrivals.
     pub unanswered: u64,
     pub generator_limited: bool,
+    /// A deferred step's work (then `judged_p99_ms` is its completion's), or why it could not be
+    /// seen; `None` for a step whose answer is the work.
+    pub work: Option<Result<WorkEvidence, String>>,
 }
 
 impl StepEvidence {
     pub fn verdict(&self) -> StepVerdict {
-        if self.generator_limited {
+        if self.not_measurable_because().is_some() {
             StepVerdict::NotMeasurable
         } else if self.requests > 0
             && self.judged_p99_ms <= self.slo_p99_ms
             && self.unexpected_failures == 0
             && self.unanswered == 0
+            && self
+                .work
+                .as_ref()
+                .is_none_or(|work| work.as_ref().is_ok_and(WorkEvidence::kept_up))
         {
             StepVerdict::Ok
         } else {
             StepVerdict::Failed
+        }
+    }
+
+    /// Why the step says nothing of the system: the generator was late, or a deferred step's work
+    /// could not be seen.
+    pub fn not_measurable_because(&self) -> Option<String> {
+        if self.generator_limited {
+            return Some("the generator was late: the step's rate was not offered on time".into());
+        }
+        match &self.work {
+            Some(Err(why)) => Some(format!("its work could not be seen: {why}")),
+            _ => None,
         }
     }
 }
@@ -76,6 +150,29 @@ pub fn sustained_over_repeats(per_repeat: &[(Option<f64>, bool)]) -> (Option<f64
         .filter(|(rate, _)| *rate == Some(lowest))
         .all(|(_, at_least)| *at_least);
     (Some(lowest), at_least)
+}
+
+/// Per step rate, lowest first, how many repeats ran it, were ok and were not measurable there.
+pub fn passed_by_rate(steps: &[(f64, StepVerdict)]) -> Vec<RatePassed> {
+    let mut by_rate: Vec<RatePassed> = Vec::new();
+    let mut sorted = steps.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (rate, verdict) in sorted {
+        if by_rate.last().is_none_or(|last| last.rate != rate) {
+            by_rate.push(RatePassed {
+                rate,
+                repeats: 0,
+                ok: 0,
+                not_measurable: 0,
+            });
+        }
+        if let Some(at) = by_rate.last_mut() {
+            at.repeats += 1;
+            at.ok += u32::from(verdict == StepVerdict::Ok);
+            at.not_measurable += u32::from(verdict == StepVerdict::NotMeasurable);
+        }
+    }
+    by_rate
 }
 
 #[cfg(test)]
@@ -127,6 +224,17 @@ mod tests {
     }
 
     #[test]
+    fn each_rate_counts_the_repeats_that_passed_it() {
+        // Given two repeats of a ladder of 500 and 1,000/s: both ok at 500, one ok at 1,000
+        let steps = [(500.0, Ok), (1000.0, Failed), (500.0, Ok), (1000.0, Ok)];
+        // When they are counted by rate
+        let passed = passed_by_rate(&steps);
+        // Then 500/s passed in 2 of 2 repeats and 1,000/s in 1 of 2
+        let counts: Vec<(f64, u32, u32)> = passed.iter().map(|p| (p.rate, p.ok, p.repeats)).collect();
+        assert_eq!(counts, [(500.0, 2, 2), (1000.0, 1, 2)]);
+    }
+
+    #[test]
     fn a_late_generator_makes_a_step_not_measurable_whatever_its_latency() {
         let evidence = StepEvidence {
             requests: 1000,
@@ -135,7 +243,82 @@ mod tests {
             unexpected_failures: 0,
             unanswered: 0,
             generator_limited: true,
+            work: None,
         };
         assert_eq!(evidence.verdict(), NotMeasurable);
+    }
+
+    /// A deferred step at 10/s, its answers all accepted and fast, its completion p99 `judged_ms`
+    /// against a 600 ms SLO, with `work`.
+    fn deferred(judged_ms: f64, work: Result<WorkEvidence, String>) -> StepEvidence {
+        StepEvidence {
+            requests: 100,
+            judged_p99_ms: judged_ms,
+            slo_p99_ms: 600.0,
+            unexpected_failures: 0,
+            unanswered: 0,
+            generator_limited: false,
+            work: Some(work),
+        }
+    }
+
+    fn keeping_up() -> WorkEvidence {
+        WorkEvidence {
+            offered_per_s: 10.0,
+            completions_per_s: 9.9,
+            rejected: 0,
+            backlog_grew: false,
+        }
+    }
+
+    #[test]
+    fn a_deferred_step_whose_work_keeps_up_within_the_slo_is_sustained() {
+        assert_eq!(
+            deferred(450.0, std::result::Result::Ok(keeping_up())).verdict(),
+            Ok
+        );
+    }
+
+    #[test]
+    fn a_deferred_step_fails_on_each_rule_of_its_work() {
+        // Completions under 98 % of the offered rate
+        let slow = WorkEvidence {
+            completions_per_s: 9.7,
+            ..keeping_up()
+        };
+        assert_eq!(deferred(450.0, std::result::Result::Ok(slow)).verdict(), Failed);
+        // A backlog that grew
+        let growing = WorkEvidence {
+            backlog_grew: true,
+            ..keeping_up()
+        };
+        assert_eq!(
+            deferred(450.0, std::result::Result::Ok(growing)).verdict(),
+            Failed
+        );
+        // An answer the contract rejected
+        let rejected = WorkEvidence {
+            rejected: 1,
+            ..keeping_up()
+        };
+        assert_eq!(
+            deferred(450.0, std::result::Result::Ok(rejected)).verdict(),
+            Failed
+        );
+        // The completion p99 over the SLO
+        assert_eq!(
+            deferred(700.0, std::result::Result::Ok(keeping_up())).verdict(),
+            Failed
+        );
+    }
+
+    #[test]
+    fn a_deferred_step_without_completion_figures_is_not_measurable_with_the_reason() {
+        let evidence = deferred(0.1, Err("the run has no traces".into()));
+        assert_eq!(evidence.verdict(), NotMeasurable);
+        assert_eq!(
+            evidence.not_measurable_because().as_deref(),
+            Some("its work could not be seen: the run has no traces")
+        );
     }
 }
