@@ -77,6 +77,9 @@ enum Command {
         #[arg(long)]
         allow_target_kinds: bool,
     },
+    /// Subsample an A/A study (both sides the same system) into studies of fewer rounds, and count
+    /// how often compare's intervals hold the truth (B/A = 1), per headline row.
+    Coverage(CoverageArgs),
     /// Measure the highest rate k6 on this machine offers on time, per scenario, against a built-in
     /// responder, and k6's lag floor (100/s, 2,000 iterations), which judges whether a run's lag is
     /// the generator's; write results/generator-ceiling.json, which `bench` records.
@@ -85,6 +88,25 @@ enum Command {
     /// `202` at once, the work deferred, with --defer-ms and --workers), until Ctrl-C or SIGTERM: a
     /// stand-in target for `bench --target urls`.
     Respond(RespondArgs),
+}
+
+#[derive(Debug, Args)]
+struct CoverageArgs {
+    /// A study directory (study.json, a/, b/) whose two sides drove the same system.
+    study: PathBuf,
+    /// Rounds per subsampled study (at least the rounds a verdict needs).
+    #[arg(long, default_value_t = 6)]
+    rounds: usize,
+    /// How many subsets to draw.
+    #[arg(long, default_value_t = 2000)]
+    draws: usize,
+    /// The seed of the draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Subsample records that were not made the same way (an A/A's sides differ at least in target
+    /// kind when one is the local system and the other the same system by its URLs).
+    #[arg(long)]
+    allow_mismatch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +301,28 @@ fn non_negative_ms(text: &str) -> Result<f64, String> {
     non_negative_seconds(text).map_err(|_| format!("{text:?} is not a number of milliseconds"))
 }
 
+/// `stack coverage`: the study judged as compare judges it, then subsampled.
+fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
+    let options = compare::CompareOptions {
+        out: PathBuf::new(),
+        criteria: Criteria::default(),
+        allow_mismatch: args.allow_mismatch,
+        allow_target_kinds: true,
+    };
+    let comparison = compare::judge_study(&args.study, &options)?;
+    let coverage = compare::coverage::coverage(
+        &comparison,
+        compare::coverage::CoverageOptions {
+            rounds: args.rounds,
+            draws: args.draws,
+            seed: args.seed,
+            truth: 1.0,
+        },
+    )?;
+    println!("study: {}\n{}", args.study.display(), coverage.table());
+    Ok(ExitCode::SUCCESS)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -324,6 +368,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{comparison}\ncompare: {}", comparison.html.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Coverage(args) => coverage(&args),
         Command::Up(args) => up(&root, &compose, &args).await,
         Command::Bench(args) => bench(&root, &compose, *args).await,
         Command::Calibrate(args) => {

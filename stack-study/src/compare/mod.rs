@@ -23,10 +23,12 @@
 //!
 //! Records that were not made the same way ([`matching`]) are refused unless the caller allows it,
 //! and then the comparison carries the differences so that the table and the page can say so loudly.
-//! This module builds the comparison; [`table`] prints it for the terminal and [`page`] draws it.
+//! This module builds the comparison; [`table`] prints it for the terminal and [`page`] draws it;
+//! [`coverage`] subsamples an A/A study's comparison to count how often its intervals hold the truth.
 
 mod capacity;
 mod comparison;
+pub mod coverage;
 mod matching;
 mod page;
 mod table;
@@ -77,6 +79,19 @@ pub fn compare_runs(a: &Path, b: &Path, options: &CompareOptions) -> Result<Comp
 
 /// Compares the two sides of an interleaved study directory (`study.json`, `a/`, `b/`).
 pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
+    let (run_a, run_b, pairing) = study_sides(dir)?;
+    build(run_a, run_b, pairing, options)
+}
+
+/// The comparison of a study directory's two sides as [`compare_study`] makes it, without writing
+/// its page: what [`coverage`] subsamples.
+pub fn judge_study(dir: &Path, options: &CompareOptions) -> Result<Comparison> {
+    let (run_a, run_b, pairing) = study_sides(dir)?;
+    assemble(&run_a, &run_b, pairing, options)
+}
+
+/// A study directory's two records, and their pairing by round.
+fn study_sides(dir: &Path) -> Result<(RunRecord, RunRecord, Pairing)> {
     let study = record::read_study(dir)?;
     let run_a = RunRecord::read(&dir.join(&study.a))?;
     let run_b = RunRecord::read(&dir.join(&study.b))?;
@@ -95,12 +110,27 @@ pub fn compare_study(dir: &Path, options: &CompareOptions) -> Result<Comparison>
         seed: study.seed,
         rounds,
     };
-    build(run_a, run_b, pairing, options)
+    Ok((run_a, run_b, pairing))
 }
 
+/// The comparison of two records, its page written.
 fn build(
     run_a: RunRecord,
     run_b: RunRecord,
+    pairing: Pairing,
+    options: &CompareOptions,
+) -> Result<Comparison> {
+    let comparison = assemble(&run_a, &run_b, pairing, options)?;
+    let page = page::render(&comparison, results_of(&run_a)?, results_of(&run_b)?);
+    std::fs::write(&options.out, page).with_context(|| format!("writing {}", options.out.display()))?;
+    Ok(comparison)
+}
+
+/// The comparison of two records: refused where they were not made the same way (unless allowed),
+/// else every scenario both have, its headline family judged.
+fn assemble(
+    run_a: &RunRecord,
+    run_b: &RunRecord,
     pairing: Pairing,
     options: &CompareOptions,
 ) -> Result<Comparison> {
@@ -109,8 +139,8 @@ fn build(
     if !refused.is_empty() && !options.allow_mismatch {
         bail!(matching::refusal(&refused));
     }
-    let results_a = results_of(&run_a)?;
-    let results_b = results_of(&run_b)?;
+    let results_a = results_of(run_a)?;
+    let results_b = results_of(run_b)?;
     let names_a: BTreeSet<&String> = results_a.scenarios.keys().collect();
     let names_b: BTreeSet<&String> = results_b.scenarios.keys().collect();
     // A scenario measured in capacity steps has figures pooled over every step's rate.
@@ -132,16 +162,16 @@ fn build(
                 pairing,
                 pooled(name),
             );
-            if defers(&run_a, name) || defers(&run_b, name) {
+            if defers(run_a, name) || defers(run_b, name) {
                 refuse_acknowledgements(&mut compared);
             }
             compared
         })
         .collect();
     judge_headline_family(&mut scenarios, &options.criteria);
-    let comparison = Comparison {
-        a: ComparedRun::of(&run_a),
-        b: ComparedRun::of(&run_b),
+    Ok(Comparison {
+        a: ComparedRun::of(run_a),
+        b: ComparedRun::of(run_b),
         pairing,
         criteria: options.criteria,
         mismatches,
@@ -150,10 +180,7 @@ fn build(
         only_in_a: names_a.difference(&names_b).map(|n| (*n).clone()).collect(),
         only_in_b: names_b.difference(&names_a).map(|n| (*n).clone()).collect(),
         html: options.out.clone(),
-    };
-    let page = page::render(&comparison, results_a, results_b);
-    std::fs::write(&options.out, page).with_context(|| format!("writing {}", options.out.display()))?;
-    Ok(comparison)
+    })
 }
 
 fn results_of(run: &RunRecord) -> Result<&Results> {
