@@ -299,16 +299,12 @@ impl ScenarioRuns {
                     backlog: &backlog,
                     spans_elsewhere: !inputs.spans_on_this_host,
                 });
-                let run_steps = steps_of(
-                    &samples,
-                    scenario,
+                let ladder = Ladder {
                     plan,
                     step_s,
-                    run,
-                    inputs.resources,
-                    inputs.floor_of(name),
-                    work.as_ref(),
-                );
+                    floor: inputs.floor_of(name),
+                };
+                let run_steps = steps_of(&samples, scenario, &ladder, run, inputs.resources, work.as_ref());
                 read.sustained_per_repeat.push(sustained(
                     &run_steps
                         .iter()
@@ -605,18 +601,24 @@ fn resources_of(rows: &[ResourceRow], windows: &[Window]) -> BTreeMap<String, Pr
         .collect()
 }
 
-/// The capacity steps of one run of `scenario`; `floor`: k6's calibrated lag floor for it, where
-/// known.
+/// A scenario's capacity steps as a run climbs them: its plan, the seconds per step, and k6's
+/// calibrated lag floor for it, where known.
+struct Ladder<'a> {
+    plan: &'a CapacitySteps,
+    step_s: f64,
+    floor: Option<&'a Probe>,
+}
+
+/// The capacity steps of one run of `scenario`.
 fn steps_of(
     samples: &Samples,
     scenario: Scenario,
-    plan: &CapacitySteps,
-    step_s: f64,
+    ladder: &Ladder,
     run: &MeasuredRun,
     resources: &[ResourceRow],
-    floor: Option<&Probe>,
     work: Option<&RunWork>,
 ) -> Vec<Step> {
+    let (plan, step_s, floor) = (ladder.plan, ladder.step_s, ladder.floor);
     plan.steps
         .iter()
         .enumerate()
@@ -822,6 +824,15 @@ mod tests {
             .insert(step.into(), vec![lag_ms + duration_ms; started]);
     }
 
+    /// `plan`'s steps at 10 s each, with `floor`.
+    fn ladder<'a>(plan: &'a CapacitySteps, floor: Option<&'a Probe>) -> Ladder<'a> {
+        Ladder {
+            plan,
+            step_s: 10.0,
+            floor,
+        }
+    }
+
     fn s6_steps(rates: &[f64]) -> CapacitySteps {
         CapacitySteps {
             slo_p99_ms: 25.0,
@@ -861,7 +872,14 @@ mod tests {
         planned(&mut samples, "s6_step2", 200, 2000, 0.1, 40.0);
         planned(&mut samples, "s6_step3", 400, 4000, 5.0, 5.0);
         // When the steps are judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(40.0), &[], None, None);
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &ladder(&plan, None),
+            &repeat_1(40.0),
+            &[],
+            None,
+        );
         // Then the first two are the system's (ok, then over the SLO), the third neither: the
         // generator's, not measurable here
         let verdicts: Vec<(f64, StepVerdict, bool)> = steps
@@ -900,7 +918,16 @@ mod tests {
             on_time: true,
         };
         // When it is judged with the floor, and without one
-        let judged = |floor| steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], floor, None);
+        let judged = |floor| {
+            steps_of(
+                &samples,
+                Scenario::S6,
+                &ladder(&plan, floor),
+                &repeat_1(12.0),
+                &[],
+                None,
+            )
+        };
         let (above_floor, by_slo) = (judged(Some(&floor)), judged(None));
         // Then with the floor it was allowed 1.2 ms + 5 % of its 21.5 ms corrected p99 and is ok;
         // without, it is the generator's, not measurable here; each step records its rule
@@ -936,11 +963,9 @@ mod tests {
         let steps = steps_of(
             &samples,
             Scenario::S6,
-            &plan,
-            10.0,
+            &ladder(&plan, None),
             &repeat_1(12.0),
             &[],
-            None,
             Some(&work),
         );
         // Then it is judged on its completion, which it has not: not measurable here, with the reason
@@ -959,7 +984,14 @@ mod tests {
         samples.requests.extend(requests("s6_step1", 49, 2.0, 0.0));
         samples.requests.extend(requests("s6_step1", 1, 30.0, 0.0));
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &ladder(&plan, None),
+            &repeat_1(12.0),
+            &[],
+            None,
+        );
         // Then its p99 is withheld, and its slowest request, over the SLO, fails it
         assert_eq!(steps[0].p99_ms, None);
         assert!(
@@ -984,7 +1016,14 @@ mod tests {
             corrected[..30].fill(40.0);
         }
         // When it is judged
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &ladder(&plan, None),
+            &repeat_1(12.0),
+            &[],
+            None,
+        );
         // Then k6's p99 is within the SLO, the corrected p99 is not, and the step fails on it
         let step = &steps[0];
         let corrected_p99 = step.schedule.and_then(|s| s.corrected_p99_ms);
@@ -1016,7 +1055,14 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &ladder(&plan, None),
+            &repeat_1(12.0),
+            &[],
+            None,
+        );
         // Then the drops count as the slowest 0.5 %, at least 5 s each, and the corrected p99 lies
         // among the 40 ms answers
         let schedule = steps[0].schedule.expect("an open-loop step");
@@ -1053,7 +1099,14 @@ mod tests {
             },
         );
         // When it is reduced
-        let steps = steps_of(&samples, Scenario::S6, &plan, 10.0, &repeat_1(12.0), &[], None, None);
+        let steps = steps_of(
+            &samples,
+            Scenario::S6,
+            &ladder(&plan, None),
+            &repeat_1(12.0),
+            &[],
+            None,
+        );
         // Then the drops still rank above the answers: the corrected p99 lies among the 40 ms ones,
         // not pulled down to the 2 ms ones
         let schedule = steps[0].schedule.expect("an open-loop step");

@@ -43,8 +43,8 @@ use stack_record::{
 };
 
 use super::{
-    clock,
     backlog::TracedEvent,
+    clock,
     stats::{over_repeats, stat, Sampled, TracedAnswer},
 };
 

@@ -11,8 +11,8 @@
 //! k6's raw samples ([`analysis`]).
 
 pub mod analysis;
-pub mod clock;
 pub mod backlog;
+pub mod clock;
 pub mod completion;
 pub mod contract;
 pub mod cost;
