@@ -17,7 +17,7 @@ use crate::machine::Machine;
 pub const CEILING_FILE: &str = "results/generator-ceiling.json";
 
 /// The version of [`CeilingFile`] this code writes and the highest it reads. Version 2 adds each
-/// scenario's [`ScenarioCeiling::floor`]; a version-1 file reads with none.
+/// scenario's [`ScenarioCeiling::floor_probe`]; a version-1 file reads with none.
 pub const CEILING_FORMAT_VERSION: u32 = 2;
 
 /// `results/generator-ceiling.json`.

@@ -157,7 +157,6 @@ impl fmt::Display for Warning {
     }
 }
 
-/// [`Warning::Failed`]: the total and each repeat's.
 /// A [`Warning::GeneratorLate`]'s sentence (nothing for any other warning).
 fn write_generator_late(f: &mut fmt::Formatter<'_>, warning: &Warning) -> fmt::Result {
     let Warning::GeneratorLate {
@@ -208,6 +207,7 @@ fn generator_late(scenario: &str, open: &OpenLoop) -> Warning {
     }
 }
 
+/// [`Warning::Failed`]: the total and each repeat's.
 fn write_failed(
     f: &mut fmt::Formatter<'_>,
     scenario: &str,

@@ -40,8 +40,8 @@ use stack_record::{
     ceiling::{CeilingFile, Probe},
     traces::{read_traces, TraceId, TraceSummary, TRACES_FILE},
     Accounting, BacklogPoint, Capacity, Completion, FixedWork, JudgedLatency, OpenLoop, ProcessResources,
-    ResourceRow, Results, ScenarioResult, Stat, Step, StepSchedule, StepVerdict, Thresholds, TimelinePoint,
-    Window, Withheld, FORMAT_VERSION,
+    ResourceRow, Results, ScenarioResult, Stat, Step, StepCompletion, StepSchedule, StepVerdict, Thresholds,
+    TimelinePoint, Window, Withheld, FORMAT_VERSION,
 };
 
 use self::{
@@ -644,9 +644,6 @@ fn steps_of(
             let p99_ms = latency.supported("p99_ms", 99.0, &mut withheld);
             let max_ms = latency.at(100.0);
             let schedule = open.as_ref().map(|open| step_schedule(open, &mut withheld));
-            let lag_judgement = schedule.map(|schedule| {
-                judge_lag(floor, plan.slo_p99_ms, &[schedule.judged_p99_ms().unwrap_or(0.0)])
-            });
             let duration_s = open
                 .as_ref()
                 .map_or(plan.step_duration_s(step_s), |open| open.accounting.scheduled_s);
@@ -663,11 +660,8 @@ fn steps_of(
                 withheld,
                 max_vus: max_vus_over(&samples.vus, &figures),
                 k6_cpu_percent: k6_cpu_over(resources, run, &figures),
-                generator_limited: open
-                    .as_ref()
-                    .zip(lag_judgement.as_ref())
-                    .is_some_and(|(open, judgement)| lag_limited(&[&open.lag], judgement)),
-                lag_judgement,
+                generator_limited: false,
+                lag_judgement: None,
                 ok: false,
                 verdict: None,
                 judged_on: None,
@@ -676,10 +670,29 @@ fn steps_of(
                 seconds: step_seconds(samples, &step_name, run),
             };
             let work = work.map(|work| judged_work(&mut step, samples, &step_name, work));
+            judge_generator(&mut step, open.as_ref(), floor, plan.slo_p99_ms);
             judge_step(&mut step, figures.requests, plan.slo_p99_ms, work);
             step
         })
         .collect()
+}
+
+/// Sets whether k6 was late for an open-loop step: its lag above the floor against the latency the
+/// step is judged on, a deferred step's completion (set by [`judged_work`]) or else its corrected
+/// answer.
+fn judge_generator(step: &mut Step, open: Option<&OpenLoopSamples>, floor: Option<&Probe>, slo_p99_ms: f64) {
+    let (Some(open), Some(schedule)) = (open, step.schedule) else {
+        return;
+    };
+    let judged_ms = step
+        .completion
+        .as_ref()
+        .and_then(StepCompletion::judged_ms)
+        .or(schedule.judged_p99_ms())
+        .unwrap_or(0.0);
+    let judgement = judge_lag(floor, slo_p99_ms, &[judged_ms]);
+    step.generator_limited = lag_limited(&[&open.lag], &judgement);
+    step.lag_judgement = Some(judgement);
 }
 
 /// When a step's arrivals were planned, in its repeat's `t_s`: from its plan's start for its

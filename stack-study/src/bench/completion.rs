@@ -92,6 +92,18 @@ pub enum Fate {
 /// The fate of `answer` given its trace (absent when no span of it arrived) and the end of the drain
 /// in Unix ns, when known.
 pub fn fate(answer: &TracedAnswer, trace: Option<&TraceSummary>, drain_end_unix_ns: Option<u64>) -> Fate {
+    fate_within(answer, trace, drain_end_unix_ns, WORK_AFTER_ANSWER_MS)
+}
+
+/// [`fate`], with `after_answer_ms` for [`WORK_AFTER_ANSWER_MS`]: a system on another host adds the
+/// uncertainty of its clock, so that an acknowledgement's span moved a little late by the offset's
+/// middle is not read as work done.
+fn fate_within(
+    answer: &TracedAnswer,
+    trace: Option<&TraceSummary>,
+    drain_end_unix_ns: Option<u64>,
+    after_answer_ms: f64,
+) -> Fate {
     let Some(trace) = trace.filter(|trace| trace.spans > 0) else {
         return Fate::Untraced;
     };
@@ -99,7 +111,7 @@ pub fn fate(answer: &TracedAnswer, trace: Option<&TraceSummary>, drain_end_unix_
     // An acknowledged request whose trace ends by its answer: its work has not shown yet (a queue
     // wait makes no spans), so it is not done, however long its trace has been quiet.
     let answered_ms = answer.start_unix_ms + answer.answer_ms;
-    if answer.deferred && trace.last_end_unix_ns as f64 / 1e6 <= answered_ms + WORK_AFTER_ANSWER_MS {
+    if answer.deferred && trace.last_end_unix_ns as f64 / 1e6 <= answered_ms + after_answer_ms {
         return Fate::StillReceiving {
             at_least_ms: drain_end_unix_ns.map_or(answer.answer_ms, since_start_ms),
         };
@@ -169,16 +181,19 @@ impl CompletionRun {
             elsewhere,
             ..Self::default()
         };
-        let shift_ns = match run.offset {
-            Some(offset) if elsewhere => (offset.middle_ms() * 1e6) as i64,
-            _ => 0,
+        let (shift_ns, after_answer_ms) = match run.offset {
+            Some(offset) if elsewhere => (
+                (offset.middle_ms() * 1e6) as i64,
+                WORK_AFTER_ANSWER_MS + offset.half_width_ms(),
+            ),
+            _ => (0, WORK_AFTER_ANSWER_MS),
         };
         for answer in accepted {
             run.traced += 1;
             widen(&mut run.starts_ms, answer.start_unix_ms);
             let accepted_ms = answer.start_unix_ms + answer.answer_ms;
             let trace = traces.get(&answer.trace_id).map(|trace| moved(trace, shift_ns));
-            match fate(answer, trace.as_ref(), drain_end_unix_ns) {
+            match fate_within(answer, trace.as_ref(), drain_end_unix_ns, after_answer_ms) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
@@ -204,7 +219,7 @@ impl CompletionRun {
     }
 
     /// Its spans can be set on k6's clock: on one host, or with a bounded offset.
-    fn on_one_clock(&self) -> bool {
+    pub fn on_one_clock(&self) -> bool {
         !self.elsewhere || self.offset.is_some()
     }
 

@@ -34,7 +34,9 @@ use super::{
 };
 use stack_record::{
     ceiling::{CeilingFile, Probe, ScenarioCeiling, CEILING_FORMAT_VERSION},
-    needed_samples, LagJudgement, LagRule, Window, SUMMARY_FILE,
+    needed_samples,
+    pinning::CpuPinning,
+    LagJudgement, LagRule, Window, SUMMARY_FILE,
 };
 
 use crate::{
@@ -262,7 +264,9 @@ impl Prober<'_> {
                 ("CALIBRATE_RATE".into(), rate.to_string()),
                 ("CALIBRATE_S".into(), seconds.to_string()),
             ],
-            cpus: None,
+            // On the CPU `bench`'s default `--cpus auto` gives k6, so that the floor and the ceiling
+            // are those of the k6 the runs are judged by.
+            cpus: auto_generator_cpu(),
         };
         let dir = self.work.join(format!("{name}-{rate}-{seconds}s"));
         let run = invocation.measure(name, &dir, false, self.sampler).await?;
@@ -447,6 +451,14 @@ fn mean_cpu(readings: &[Reading], process: &str, start_s: f64, end_s: f64) -> f6
     }
     let cpu = rows.iter().map(|r| r.cpu_percent * r.interval_s).sum::<f64>() / time;
     (cpu * 10.0).round() / 10.0
+}
+
+/// The CPU `--cpus auto` gives k6 on this machine, where it has one of its own.
+fn auto_generator_cpu() -> Option<String> {
+    let auto = [stack_record::pinning::AUTO.to_owned()];
+    CpuPinning::parse(&auto, &super::pinning::allowed_cpus(), false)
+        .ok()
+        .and_then(|pinning| pinning.generator)
 }
 
 #[cfg(test)]

@@ -104,8 +104,11 @@ impl StepEvidence {
         if self.generator_limited {
             return Some("the generator was late: the step's rate was not offered on time".into());
         }
+        // A step that failed on its answers (failures, drops, interruptions: a hung system leaves
+        // no traced answer) has failed, whether or not its work could be seen.
+        let answers_failed = self.unexpected_failures > 0 || self.unanswered > 0;
         match &self.work {
-            Some(Err(why)) => Some(format!("its work could not be seen: {why}")),
+            Some(Err(why)) if !answers_failed => Some(format!("its work could not be seen: {why}")),
             _ => None,
         }
     }
@@ -260,6 +263,24 @@ mod tests {
             generator_limited: false,
             work: Some(work),
         }
+    }
+
+    #[test]
+    fn a_deferred_step_whose_answers_failed_has_failed_though_its_work_was_unseen() {
+        // Given a deferred step whose arrivals were interrupted (a hung system leaves no traced answer)
+        let hung = StepEvidence {
+            unanswered: 50,
+            ..deferred(
+                f64::INFINITY,
+                Err("no traced request of the step was accepted".into()),
+            )
+        };
+        // Then it failed: its unseen work does not make it "not measurable here"
+        assert_eq!(hung.verdict(), Failed);
+        assert_eq!(hung.not_measurable_because(), None);
+        // And with its answers in order, unseen work is not measurable
+        let unseen = deferred(f64::INFINITY, Err("no traces".into()));
+        assert_eq!(unseen.verdict(), NotMeasurable);
     }
 
     fn keeping_up() -> WorkEvidence {

@@ -12,7 +12,8 @@ use stack_record::{
 
 use crate::bench::{
     backlog::{BacklogTrend, TREND_SECONDS},
-    completion::{CompletionRun, NOT_PASSED_ON},
+    clock,
+    completion::{CompletionRun, NOT_PASSED_ON, NO_OFFSET},
     stats::{Sampled, TracedAnswer},
 };
 
@@ -73,8 +74,20 @@ pub fn step_completion(step: &StepAt, work: &RunWork, withheld: &mut Vec<Withhel
         figures.withheld_because = Some(NOT_PASSED_ON.into());
         return figures;
     }
+    if !run.on_one_clock() {
+        figures.withheld_because = Some(NO_OFFSET.into());
+        return figures;
+    }
     figures.completions_per_s = Some(run.completion_share() * step.achieved_per_s);
     latency(&mut figures, &run, withheld);
+    if let (true, Some(offset), Some(judged)) = (run.elsewhere, run.offset, figures.judged_ms()) {
+        if !clock::supports(&offset, judged) {
+            figures.withheld_because = Some(format!(
+                "the clocks' offset is known to ±{:.2} ms only, over 1 % of the step's {judged:.1} ms",
+                offset.half_width_ms()
+            ));
+        }
+    }
     trend(&mut figures, step, work.backlog);
     figures
 }
