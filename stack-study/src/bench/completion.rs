@@ -90,15 +90,11 @@ pub enum Fate {
 }
 
 /// The fate of `answer` given its trace (absent when no span of it arrived) and the end of the drain
-/// in Unix ns, when known.
-pub fn fate(answer: &TracedAnswer, trace: Option<&TraceSummary>, drain_end_unix_ns: Option<u64>) -> Fate {
-    fate_within(answer, trace, drain_end_unix_ns, WORK_AFTER_ANSWER_MS)
-}
-
-/// [`fate`], with `after_answer_ms` for [`WORK_AFTER_ANSWER_MS`]: a system on another host adds the
+/// in Unix ns, when known; `after_answer_ms`: how long after its answer a deferred request's trace
+/// must end to show its work ([`WORK_AFTER_ANSWER_MS`], plus, for a system on another host, the
 /// uncertainty of its clock, so that an acknowledgement's span moved a little late by the offset's
-/// middle is not read as work done.
-fn fate_within(
+/// middle is not read as work done).
+pub fn fate(
     answer: &TracedAnswer,
     trace: Option<&TraceSummary>,
     drain_end_unix_ns: Option<u64>,
@@ -193,7 +189,7 @@ impl CompletionRun {
             widen(&mut run.starts_ms, answer.start_unix_ms);
             let accepted_ms = answer.start_unix_ms + answer.answer_ms;
             let trace = traces.get(&answer.trace_id).map(|trace| moved(trace, shift_ns));
-            match fate_within(answer, trace.as_ref(), drain_end_unix_ns, after_answer_ms) {
+            match fate(answer, trace.as_ref(), drain_end_unix_ns, after_answer_ms) {
                 Fate::Completed { completion_ms } => {
                     run.completed += 1;
                     run.times_ms.push(completion_ms);
@@ -221,6 +217,12 @@ impl CompletionRun {
     /// Its spans can be set on k6's clock: on one host, or with a bounded offset.
     pub fn on_one_clock(&self) -> bool {
         !self.elsewhere || self.offset.is_some()
+    }
+
+    /// Whether a percentile of value `value` reached a trace still receiving: the work took at least
+    /// that long.
+    pub fn bounded_at(&self, value: f64) -> bool {
+        self.lower_bounds_ms.iter().any(|bound| *bound <= value)
     }
 
     pub fn untraced_over_limit(&self) -> bool {
@@ -372,7 +374,7 @@ pub fn completion_of(
         }
         let bounded = runs.iter().zip(&sampled).any(|(run, sampled)| {
             let value = sampled.at(q);
-            run.lower_bounds_ms.iter().any(|bound| *bound <= value)
+            run.bounded_at(value)
         });
         if slot.is_some() && bounded {
             completion.at_least.push(figure.to_owned());
@@ -416,7 +418,12 @@ mod tests {
         let end = ((START_MS + 10_000.0) * 1e6) as u64;
         let trace = trace(START_MS + 600.0, START_MS + 5_000.0);
         // When its fate is judged
-        let fate = fate(&answer(1, START_MS, true), Some(&trace), Some(end));
+        let fate = fate(
+            &answer(1, START_MS, true),
+            Some(&trace),
+            Some(end),
+            WORK_AFTER_ANSWER_MS,
+        );
         // Then it completed in 600 ms
         assert_eq!(fate, Fate::Completed { completion_ms: 600.0 });
     }
@@ -427,7 +434,12 @@ mod tests {
         let end = ((START_MS + 10_000.0) * 1e6) as u64;
         let trace = trace(START_MS + 9_400.0, START_MS + 9_500.0);
         // When its fate is judged
-        let fate = fate(&answer(1, START_MS, true), Some(&trace), Some(end));
+        let fate = fate(
+            &answer(1, START_MS, true),
+            Some(&trace),
+            Some(end),
+            WORK_AFTER_ANSWER_MS,
+        );
         // Then it is still receiving: its work took at least the 10 s to the end of the drain
         assert_eq!(
             fate,
@@ -439,7 +451,7 @@ mod tests {
 
     #[test]
     fn a_request_whose_trace_reached_no_service_is_untraced() {
-        let fate = fate(&answer(1, START_MS, true), None, None);
+        let fate = fate(&answer(1, START_MS, true), None, None, WORK_AFTER_ANSWER_MS);
         assert_eq!(fate, Fate::Untraced);
     }
 
@@ -491,7 +503,12 @@ mod tests {
         let only_the_answer = trace(START_MS + 5.0, START_MS + 100.0);
         let end = ((START_MS + 10_000.0) * 1e6) as u64;
         // When it is judged
-        let judged = fate(&acknowledged, Some(&only_the_answer), Some(end));
+        let judged = fate(
+            &acknowledged,
+            Some(&only_the_answer),
+            Some(end),
+            WORK_AFTER_ANSWER_MS,
+        );
         // Then its work has not shown: not completed, at least the 10 s to the drain's end
         assert_eq!(
             judged,
@@ -502,7 +519,7 @@ mod tests {
         // And once a span ends after its answer (the work, at 600 ms), it is completed then
         let with_work = trace(START_MS + 600.0, START_MS + 700.0);
         assert_eq!(
-            fate(&acknowledged, Some(&with_work), Some(end)),
+            fate(&acknowledged, Some(&with_work), Some(end), WORK_AFTER_ANSWER_MS),
             Fate::Completed { completion_ms: 600.0 }
         );
     }

@@ -101,7 +101,7 @@ fn latency(figures: &mut StepCompletion, run: &CompletionRun, withheld: &mut Vec
     figures.p99_ms = times.supported("completion_p99_ms", 99.0, withheld);
     figures.max_ms = Some(times.at(100.0));
     if let Some(judged) = figures.judged_ms() {
-        figures.at_least = run.lower_bounds_ms.iter().any(|bound| *bound <= judged);
+        figures.at_least = run.bounded_at(judged);
     }
 }
 
