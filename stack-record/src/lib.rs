@@ -88,6 +88,11 @@ pub struct Meta {
     /// The CPUs k6 and the system were pinned to (`--cpus`; `None` in older records: unknown).
     #[serde(default)]
     pub cpus: Option<pinning::CpuPinning>,
+    /// The Go runtime settings k6 ran with (`GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`), as `stack` set them
+    /// or found them set; a setting absent here was Go's default (`None` in older records: Go's
+    /// defaults, GC at `GOGC=100` and one thread per allowed CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_runtime: Option<std::collections::BTreeMap<String, String>>,
     /// `results/generator-ceiling.json` as the run began: the rates k6 on this machine offers on
     /// time (`stack calibrate`); `None` if it was not calibrated.
     #[serde(default)]
@@ -1200,6 +1205,7 @@ mod tests {
             postgres_settings: None,
             runs: Vec::new(),
             cpus: None,
+            generator_runtime: None,
             generator_ceiling: None,
             repeat_processes: Vec::new(),
             script_files: None,

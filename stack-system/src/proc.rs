@@ -227,6 +227,19 @@ pub fn working_folder(pid: u32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
+/// `MemTotal` of `/proc/meminfo`, in bytes; `None` where it cannot be read.
+pub fn memory_total_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// `Cpus_allowed_list` of `/proc/<pid>/status` (e.g. `0-1`): the CPUs process `pid` may run on;
 /// `None` if it is gone.
 pub fn allowed_cpus(pid: u32) -> Option<String> {

@@ -1,6 +1,14 @@
 //! One k6 invocation: the script with one scenario of one profile, against the target's entrypoints.
 //! A measured run writes its summary, its raw samples and its text output into the run directory;
 //! a warm-up writes nothing.
+//!
+//! k6 is a Go program, and Go's defaults made most of its lag (issue 30, item 3). With its garbage
+//! collector at `GOGC=100` it collected about twice a second at 500 requests/s, and on the one CPU
+//! `--cpus auto` gives it Go runs one thread: a collection, or the CSV output compressing its
+//! second of samples, held that thread for 10-40 ms while arrivals waited. Measured on a quiet
+//! machine, S6 at 500/s against `stack respond` (docs/generator.md): lag p99 17 ms pinned with Go's
+//! defaults, 2.0 ms with the collector off under a memory limit and two threads. So every k6 that
+//! `stack` starts runs with [`go_runtime`]'s settings, and the record keeps them.
 
 use std::{
     collections::BTreeMap,
@@ -40,6 +48,52 @@ pub fn binary() -> Result<String> {
     Ok(k6)
 }
 
+/// The Go runtime settings k6 runs with, for its environment and `meta.generator_runtime`: the
+/// collector off (`GOGC=off`) under a soft memory limit of a quarter of the machine's memory (at
+/// least 1 GiB), where it collects only if k6's heap nears it; and at least two threads
+/// (`GOMAXPROCS=2`) where k6 is pinned to one CPU, so that a collection or an output's flush on one
+/// leaves the arrival loop the other. A setting already in `stack`'s environment is kept as given
+/// (`GOGC` and `GOMEMLIMIT` as a pair: either given leaves both to the user).
+pub fn go_runtime(generator_cpus: Option<&str>) -> BTreeMap<String, String> {
+    go_runtime_with(
+        generator_cpus,
+        |name| std::env::var(name).ok(),
+        stack_system::proc::memory_total_bytes().unwrap_or(0),
+    )
+}
+
+/// [`go_runtime`] with the environment's lookup and the machine's memory given.
+fn go_runtime_with(
+    generator_cpus: Option<&str>,
+    environment: impl Fn(&str) -> Option<String>,
+    memory_bytes: u64,
+) -> BTreeMap<String, String> {
+    let given = |name: &str| environment(name).filter(|value| !value.is_empty());
+    let mut settings = BTreeMap::new();
+    match (given("GOGC"), given("GOMEMLIMIT")) {
+        (None, None) => {
+            let quarter_mib = memory_bytes / 4 / (1 << 20);
+            settings.insert("GOGC".to_owned(), "off".to_owned());
+            settings.insert("GOMEMLIMIT".to_owned(), format!("{}MiB", quarter_mib.max(1024)));
+        }
+        (gogc, limit) => {
+            settings.extend(gogc.map(|value| ("GOGC".to_owned(), value)));
+            settings.extend(limit.map(|value| ("GOMEMLIMIT".to_owned(), value)));
+        }
+    }
+    let pinned_cpus = generator_cpus.and_then(|list| stack_record::pinning::cpu_list(list).ok());
+    match given("GOMAXPROCS") {
+        Some(threads) => {
+            settings.insert("GOMAXPROCS".to_owned(), threads);
+        }
+        None if pinned_cpus.is_some_and(|cpus| cpus.len() < 2) => {
+            settings.insert("GOMAXPROCS".to_owned(), "2".to_owned());
+        }
+        None => {}
+    }
+    settings
+}
+
 /// What every invocation of a run shares.
 pub struct Invocation<'a> {
     pub k6: &'a str,
@@ -63,6 +117,7 @@ impl Invocation<'_> {
             }
             None => tokio::process::Command::new(self.k6),
         };
+        command.envs(go_runtime(self.cpus.as_deref()));
         command
             .args(["run", "--no-color", "-e"])
             .arg(format!("PROFILE={}", self.profile));
@@ -186,4 +241,51 @@ fn exited_unreaped(pid: u32) -> std::io::Result<()> {
 fn is_progress(line: &str) -> bool {
     let first = line.split_whitespace().next().unwrap_or("");
     line.starts_with("running (") || (first.starts_with('s') && line.contains("% ]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn nothing_set(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn k6_on_one_cpu_gets_two_threads_and_no_collector_under_a_quarter_of_memory() {
+        // Given k6 pinned to CPU 1 of a 24 GiB machine, nothing set in the environment
+        let settings = go_runtime_with(Some("1"), nothing_set, 24 * GIB);
+        // Then its collector is off under a 6 GiB limit, and Go gets two threads
+        assert_eq!(settings["GOGC"], "off");
+        assert_eq!(settings["GOMEMLIMIT"], "6144MiB");
+        assert_eq!(settings["GOMAXPROCS"], "2");
+    }
+
+    #[test]
+    fn k6_free_to_run_anywhere_keeps_gos_thread_count() {
+        // Given k6 not pinned (or pinned to two CPUs) on a small machine
+        for cpus in [None, Some("0-1")] {
+            let settings = go_runtime_with(cpus, nothing_set, 2 * GIB);
+            // Then Go keeps one thread per CPU, and the limit is at least 1 GiB
+            assert!(!settings.contains_key("GOMAXPROCS"), "{cpus:?}: {settings:?}");
+            assert_eq!(settings["GOMEMLIMIT"], "1024MiB");
+        }
+    }
+
+    #[test]
+    fn settings_given_to_stack_are_passed_on_as_given() {
+        // Given a user who set GOGC and GOMAXPROCS themselves
+        let environment = |name: &str| match name {
+            "GOGC" => Some("200".to_owned()),
+            "GOMAXPROCS" => Some("1".to_owned()),
+            _ => None,
+        };
+        let settings = go_runtime_with(Some("1"), environment, 24 * GIB);
+        // Then theirs are kept, and no memory limit is added beside their GOGC
+        assert_eq!(settings["GOGC"], "200");
+        assert_eq!(settings["GOMAXPROCS"], "1");
+        assert!(!settings.contains_key("GOMEMLIMIT"));
+    }
 }

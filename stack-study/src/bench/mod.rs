@@ -425,6 +425,7 @@ impl<'s> RecordUnderWay<'s> {
             postgres_settings,
             runs: Vec::new(),
             cpus: Some(bench.cpus.clone()),
+            generator_runtime: Some(k6::go_runtime(bench.cpus.generator.as_deref())),
             generator_ceiling: stack_record::ceiling::CeilingFile::read(root)?,
             repeat_processes: Vec::new(),
             script_files: Some(provenance::script_files(root)?),

@@ -49,14 +49,9 @@ pub fn k6(k6: &str, root: &Path) -> Option<String> {
 
 pub fn machine() -> Machine {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let memory_kb: u64 = read("/proc/meminfo")
-        .lines()
-        .find(|line| line.starts_with("MemTotal:"))
-        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
     Machine {
         cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
-        memory_bytes: memory_kb * 1024,
+        memory_bytes: stack_system::proc::memory_total_bytes().unwrap_or(0),
         kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
         cpu_model: read("/proc/cpuinfo")
             .lines()
