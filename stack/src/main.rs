@@ -452,7 +452,8 @@ async fn bench(root: &Path, compose: &Compose, args: BenchArgs) -> Result<ExitCo
     scenarios.sort();
     scenarios.dedup();
     let contract = Contract::resolve(root, &args.contract, &scenarios)?;
-    let pins_system = matches!(target, Target::Local { .. });
+    // A local system is pinned whichever side it is: the target, or `--versus local`.
+    let pins_system = matches!(target, Target::Local { .. }) || args.versus == Some(TargetKind::Local);
     let cpus = CpuPinning::parse(&args.cpus, &pinning::allowed_cpus(), pins_system)?;
     let bench = Bench {
         profile: args.profile,

@@ -14,8 +14,8 @@ use stack_study::{
     inference::{Design, Outcome, Untestable, MIN_ROUNDS},
 };
 
-const RUN_A: &str = "docs/runs/20261205T084928Z-smoke";
-const RUN_B: &str = "docs/runs/20261205T084736Z-smoke";
+const RUN_A: &str = "docs/runs/20261208T011305Z-smoke";
+const RUN_B: &str = "docs/runs/20261208T011520Z-smoke";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -4,10 +4,9 @@
 //! there is named somewhere (no orphan). A researcher can then `stack compare docs/runs/<id> ...` on
 //! a fresh clone.
 //!
-//! A run published from now on must also come from a clean tree (`meta.json`'s `git.dirty` false),
-//! so that its commit is the code that made it. The rule holds for run ids from
-//! [`CLEAN_TREE_FROM`] on: the runs committed before it were made from trees with changes under
-//! way, and are to be made again (issue 30), not rewritten.
+//! Every published run must also come from a clean tree (`meta.json`'s `git.dirty` false), so that
+//! its commit is the code that made it (issue 30: the runs of 2026-12-05, made from trees with
+//! changes under way, were made again and replaced).
 
 use std::{
     collections::BTreeSet,
@@ -89,43 +88,22 @@ fn records_in(dir: &Path, id: &str) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// The first run id (its UTC start, compact) that must come from a clean tree.
-const CLEAN_TREE_FROM: &str = "20261207T000000Z";
-
-/// Whether a record of `run_id` must come from a clean tree: made from [`CLEAN_TREE_FROM`] on. A run
-/// id starts with its start time, `YYYYMMDDTHHMMSSZ`, which sorts as text.
-fn clean_tree_required(run_id: &str) -> bool {
-    run_id
-        .get(..CLEAN_TREE_FROM.len())
-        .is_some_and(|started| started >= CLEAN_TREE_FROM)
-}
-
-/// Then each is complete: it ended, and has its figures and its resource samples; and, if it is
-/// recent enough, it was made from a clean tree at a known commit.
+/// Then each is complete: it ended, and has its figures and its resource samples, and it was made
+/// from a clean tree at a known commit.
 fn assert_complete(name: &str, dir: &Path) {
     let run = RunRecord::read(dir).unwrap_or_else(|err| panic!("{name} is cited but: {err:#}"));
     assert!(run.meta.ended_at.is_some(), "{name} never ended");
-    if clean_tree_required(&run.meta.run_id) {
-        assert!(run.meta.git.commit.is_some(), "{name} has no commit");
-        assert_eq!(
-            run.meta.git.dirty,
-            Some(false),
-            "{name} was made from a tree with uncommitted changes (git.dirty): make it again from a clean one"
-        );
-    }
+    assert!(run.meta.git.commit.is_some(), "{name} has no commit");
+    assert_eq!(
+        run.meta.git.dirty,
+        Some(false),
+        "{name} was made from a tree with uncommitted changes (git.dirty): make it again from a clean one"
+    );
     let results = run
         .results
         .unwrap_or_else(|| panic!("{name} has no results.json"));
     assert!(!results.scenarios.is_empty(), "{name} has no scenario");
     assert!(!run.resources.is_empty(), "{name} has no resources.csv rows");
-}
-
-#[test]
-fn records_from_the_rule_on_must_be_clean_and_older_ones_predate_it() {
-    assert!(clean_tree_required("20261207T000000Z-open"));
-    assert!(clean_tree_required("20261208T093000Z-capacity-versus-a"));
-    assert!(!clean_tree_required("20261205T083947Z-open"));
-    assert!(!clean_tree_required("short"));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{pinning, print_summary, sampler::Source, system_roots, Bench, BenchRun, RecordUnderWay};
-use stack_record::{self as record, Study, TargetKind, STUDY_FORMAT_VERSION};
+use stack_record::{self as record, pinning::CpuPinning, Study, TargetKind, STUDY_FORMAT_VERSION};
 use stack_system::{
     compose::Compose,
     proc::{ProcessSet, K6},
@@ -59,10 +59,24 @@ impl Bench {
                 || [self.target.kind(), versus.target.kind()].contains(&TargetKind::Local),
             "--cpus system= pins a local system only, and neither side is one"
         );
+        // Each side's record says what was pinned of it: the system CPUs only where it is the local one.
+        let pinning_of = |target: &Target| CpuPinning {
+            system: self
+                .cpus
+                .system
+                .clone()
+                .filter(|_| target.kind() == TargetKind::Local),
+            ..self.cpus.clone()
+        };
+        let a = Bench {
+            cpus: pinning_of(&self.target),
+            ..self.clone()
+        };
         let b = Bench {
             target: versus.target.clone(),
             implementation: versus.implementation.clone(),
             contract: versus.contract.clone(),
+            cpus: pinning_of(&versus.target),
             ..self.clone()
         };
         let started_at = super::provenance::now_rfc3339();
@@ -76,7 +90,7 @@ impl Bench {
         let receiver = super::start_trace_receiver(self, &[&self.target, &b.target]).await?;
         let bench_runs = [
             BenchRun::begin_in(
-                self,
+                &a,
                 root,
                 study_dir.join(SIDES[0]),
                 format!("{study_id}-a"),
@@ -158,14 +172,16 @@ impl Bench {
             b: SIDES[1].to_owned(),
         };
         let mut rng = round_rng(self.seed);
+        // The side whose system `stack` started restarts it, pinned as its record says.
+        let local_side = usize::from(bench_runs[1].bench.target.kind() == TargetKind::Local);
         for round in 1..=self.repeat {
             // The local system, either side's, is restarted once per round, with both samplers paused.
             let mut restart_ms = None;
-            if bench_runs[0].restart_due(round, local.as_ref()) {
+            if bench_runs[local_side].restart_due(round, local.as_ref()) {
                 for record in &under_way {
                     record.pause_sampling().await;
                 }
-                restart_ms = Some(bench_runs[0].restart(round, local, compose).await?);
+                restart_ms = Some(bench_runs[local_side].restart(round, local, compose).await?);
             }
             for side in [0, 1] {
                 let system = local_of(&bench_runs[side], local.as_ref());
