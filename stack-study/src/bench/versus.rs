@@ -44,22 +44,10 @@ pub struct Versus {
 const SIDES: [&str; 2] = ["a", "b"];
 
 impl Bench {
-    /// Runs this bench (side A) and `versus` (side B) in `self.repeat` rounds; writes the study
-    /// under `root/results/`.
-    pub async fn run_versus(&self, versus: &Versus, root: &Path, compose: &Compose) -> Result<ExitCode> {
-        let on_compose_ports = |kind: TargetKind| kind != TargetKind::Urls;
-        ensure!(
-            !(on_compose_ports(self.target.kind()) && on_compose_ports(versus.target.kind())),
-            "--versus: a local or compose system takes the compose file's ports 8001-8010, so only one \
-             side can be one; give the other by URLs (--versus urls --versus-url SERVICE=URL ..., or \
-             --target urls --url ... --versus local)"
-        );
-        ensure!(
-            self.cpus.system.is_none()
-                || [self.target.kind(), versus.target.kind()].contains(&TargetKind::Local),
-            "--cpus system= pins a local system only, and neither side is one"
-        );
-        // Each side's record says what was pinned of it: the system CPUs only where it is the local one.
+    /// The two sides' benches: this one and `versus`'s, each with its own target, implementation and
+    /// contract, and each record saying what was pinned of it (the system CPUs only where it is the
+    /// local one).
+    fn sides(&self, versus: &Versus) -> [Bench; 2] {
         let pinning_of = |target: &Target| CpuPinning {
             system: self
                 .cpus
@@ -79,6 +67,25 @@ impl Bench {
             cpus: pinning_of(&versus.target),
             ..self.clone()
         };
+        [a, b]
+    }
+
+    /// Runs this bench (side A) and `versus` (side B) in `self.repeat` rounds; writes the study
+    /// under `root/results/`.
+    pub async fn run_versus(&self, versus: &Versus, root: &Path, compose: &Compose) -> Result<ExitCode> {
+        let on_compose_ports = |kind: TargetKind| kind != TargetKind::Urls;
+        ensure!(
+            !(on_compose_ports(self.target.kind()) && on_compose_ports(versus.target.kind())),
+            "--versus: a local or compose system takes the compose file's ports 8001-8010, so only one \
+             side can be one; give the other by URLs (--versus urls --versus-url SERVICE=URL ..., or \
+             --target urls --url ... --versus local)"
+        );
+        ensure!(
+            self.cpus.system.is_none()
+                || [self.target.kind(), versus.target.kind()].contains(&TargetKind::Local),
+            "--cpus system= pins a local system only, and neither side is one"
+        );
+        let [a, b] = self.sides(versus);
         let started_at = super::provenance::now_rfc3339();
         let study_id = format!(
             "{}-{}-versus",
