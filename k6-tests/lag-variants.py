@@ -42,7 +42,7 @@ def read_once_a_second(path, stop):
 
 
 def run(variant, out, args):
-    """One k6 run of `variant`: its lags as (unix ms, lag ms) in the order k6 wrote them, k6's CPU
+    """One k6 run of `variant`: its lags as (unix ms, lag ms) in time order, k6's CPU
     (user + system, as wait4 reports it) per arrival started in µs, and its peak RSS in MiB."""
     out.mkdir(parents=True)
     placement, _, settings = variant.partition(":")
@@ -63,11 +63,15 @@ def run(variant, out, args):
             time.sleep(0.5)
             path = f"/proc/{child.pid}/smaps_rollup"
             threading.Thread(target=read_once_a_second, args=(path, stop), daemon=True).start()
-        _, _, usage = os.wait4(child.pid, 0)
+        _, status, usage = os.wait4(child.pid, 0)
         stop.set()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"k6 failed on {variant} (exit {os.waitstatus_to_exitcode(status)}): see {out / 'k6.txt'}")
     with gzip.open(out / "samples.csv.gz", "rt") as samples:
-        lags = [(int(row["timestamp"]), float(row["metric_value"]))
-                for row in csv.DictReader(samples) if row["metric_name"] == "schedule_lag"]
+        lags = sorted((int(row["timestamp"]), float(row["metric_value"]))
+                      for row in csv.DictReader(samples) if row["metric_name"] == "schedule_lag")
+    if not lags:
+        raise SystemExit(f"k6 recorded no schedule_lag on {variant}: see {out / 'k6.txt'}")
     return lags, (usage.ru_utime + usage.ru_stime) * 1e6 / max(len(lags), 1), usage.ru_maxrss / 1024
 
 
@@ -76,16 +80,14 @@ def summary(lags):
     values = sorted(lag for _, lag in lags)
     start = lags[0][0]
     late = [stamp - start for stamp, lag in lags if lag > LATE_MS]
-    clusters = []
+    starts, last = [], None
     for stamp in late:
-        if clusters and stamp - clusters[-1] <= CLUSTER_GAP_MS:
-            clusters[-1] = stamp
-        else:
-            clusters.append(stamp)
-    starts = [stamp - start for stamp in clusters]
+        if last is None or stamp - last > CLUSTER_GAP_MS:
+            starts.append(stamp)
+        last = stamp
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     return {"n": len(values), "p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
-            "max": values[-1], f"over_{LATE_MS:g}ms": len(late), "clusters": len(clusters),
+            "max": values[-1], f"over_{LATE_MS:g}ms": len(late), "clusters": len(starts),
             "cluster_gap_median_ms": statistics.median(gaps) if gaps else None}
 
 
@@ -103,9 +105,10 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="lag-variants-"))
     print(f"{args.scenario} at {args.rate}/s for {args.seconds} s, {rounds} rounds; runs under {work}")
     for round_ in range(rounds):
-        order = args.variants if round_ % 2 == 0 else list(reversed(args.variants))
-        for variant in order:
-            lags, cpu_us, rss_mib = run(variant, work / f"{round_}-{args.variants.index(variant)}", args)
+        numbered = list(enumerate(args.variants))
+        order = numbered if round_ % 2 == 0 else list(reversed(numbered))
+        for index, variant in order:
+            lags, cpu_us, rss_mib = run(variant, work / f"{round_}-{index}", args)
             figures = {**summary(lags), "k6_cpu_us_per_arrival": cpu_us, "k6_peak_rss_mib": rss_mib}
             shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
             print(f"round {round_ + 1} {variant}: {shown} load={os.getloadavg()[0]:.2f}", flush=True)

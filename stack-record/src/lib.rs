@@ -613,8 +613,8 @@ impl Accounting {
 
     /// How long past its plan k6 may go on starting arrivals: it ends an arrival-rate executor on a
     /// timer of its own, which runs a little behind the plan's clock, and starts the arrivals due in
-    /// that gap (two extra, 2 ms' worth, at 1,000/s on our machine: S6 of the committed A/A study
-    /// `docs/runs/20261205T121730Z-open-versus`). They are real requests, answered and counted.
+    /// that gap (two extra, 2 ms' worth, at 1,000/s on our machine: S6 of an A/A study of
+    /// 2026-12-05). They are real requests, answered and counted.
     pub const END_SKEW_S: f64 = 0.01;
 
     /// Whether the parts add up to the plan: every scheduled arrival is accounted for, plus at most

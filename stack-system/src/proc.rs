@@ -240,6 +240,16 @@ pub fn memory_total_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The memory limit of the cgroup (v2) this process runs in, `/sys/fs/cgroup/memory.max`, in bytes;
+/// `None` where there is none (`max`) or it cannot be read.
+pub fn cgroup_memory_limit_bytes() -> Option<u64> {
+    std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// `Cpus_allowed_list` of `/proc/<pid>/status` (e.g. `0-1`): the CPUs process `pid` may run on;
 /// `None` if it is gone.
 pub fn allowed_cpus(pid: u32) -> Option<String> {

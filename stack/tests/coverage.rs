@@ -1,12 +1,12 @@
 //! `stack coverage` as a reader runs it: the built binary on the committed study of two copies of
-//! this system (`docs/runs/20261208T011711Z-open-versus`, 6 rounds of S5).
+//! this system (`docs/runs/20261208T015602Z-open-versus`, 6 rounds of S5).
 
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
 
-const STUDY: &str = "docs/runs/20261208T011711Z-open-versus";
+const STUDY: &str = "docs/runs/20261208T015602Z-open-versus";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -49,22 +49,31 @@ pub fn binary() -> Result<String> {
 }
 
 /// The Go runtime settings k6 runs with, for its environment and `meta.generator_runtime`: the
-/// collector off (`GOGC=off`) under a soft memory limit of a quarter of the machine's memory (at
-/// least 1 GiB), where it collects only if k6's heap nears it; and at least two threads
-/// (`GOMAXPROCS=2`) where k6 is pinned to one CPU, so that a collection or an output's flush on one
-/// leaves the arrival loop the other. A setting already in `stack`'s environment is kept as given
-/// (`GOGC` and `GOMEMLIMIT` as a pair: either given leaves both to the user).
+/// collector off (`GOGC=off`) under a soft memory limit of a quarter of the memory k6 may use (the
+/// machine's, or its cgroup's where that is less; at least 1 GiB), where it collects only if k6's
+/// heap nears it; and at least two threads (`GOMAXPROCS=2`) where k6 may run on one CPU only
+/// (pinned by `--cpus`, or `stack` itself confined to one), so that a collection or an output's
+/// flush on one thread leaves the arrival loop the other. A setting already in `stack`'s
+/// environment is kept as given (`GOGC` and `GOMEMLIMIT` as a pair: either given leaves both to
+/// the user).
 pub fn go_runtime(generator_cpus: Option<&str>) -> BTreeMap<String, String> {
-    go_runtime_with(
-        generator_cpus,
-        |name| std::env::var(name).ok(),
-        stack_system::proc::memory_total_bytes().unwrap_or(0),
-    )
+    let k6_cpus = match generator_cpus {
+        Some(list) => stack_record::pinning::cpu_list(list).map_or(0, |cpus| cpus.len()),
+        None => super::pinning::allowed_cpus().len(),
+    };
+    let memory_bytes = match (
+        stack_system::proc::memory_total_bytes(),
+        stack_system::proc::cgroup_memory_limit_bytes(),
+    ) {
+        (Some(total), Some(limit)) => total.min(limit),
+        (total, limit) => total.or(limit).unwrap_or(0),
+    };
+    go_runtime_with(k6_cpus, |name| std::env::var(name).ok(), memory_bytes)
 }
 
-/// [`go_runtime`] with the environment's lookup and the machine's memory given.
+/// [`go_runtime`] for k6 on `k6_cpus` CPUs, with the environment's lookup and the memory given.
 fn go_runtime_with(
-    generator_cpus: Option<&str>,
+    k6_cpus: usize,
     environment: impl Fn(&str) -> Option<String>,
     memory_bytes: u64,
 ) -> BTreeMap<String, String> {
@@ -81,12 +90,11 @@ fn go_runtime_with(
             settings.extend(limit.map(|value| ("GOMEMLIMIT".to_owned(), value)));
         }
     }
-    let pinned_cpus = generator_cpus.and_then(|list| stack_record::pinning::cpu_list(list).ok());
     match given("GOMAXPROCS") {
         Some(threads) => {
             settings.insert("GOMAXPROCS".to_owned(), threads);
         }
-        None if pinned_cpus.is_some_and(|cpus| cpus.len() < 2) => {
+        None if k6_cpus < 2 => {
             settings.insert("GOMAXPROCS".to_owned(), "2".to_owned());
         }
         None => {}
@@ -255,8 +263,8 @@ mod tests {
 
     #[test]
     fn k6_on_one_cpu_gets_two_threads_and_no_collector_under_a_quarter_of_memory() {
-        // Given k6 pinned to CPU 1 of a 24 GiB machine, nothing set in the environment
-        let settings = go_runtime_with(Some("1"), nothing_set, 24 * GIB);
+        // Given k6 on one CPU of a 24 GiB machine, nothing set in the environment
+        let settings = go_runtime_with(1, nothing_set, 24 * GIB);
         // Then its collector is off under a 6 GiB limit, and Go gets two threads
         assert_eq!(settings["GOGC"], "off");
         assert_eq!(settings["GOMEMLIMIT"], "6144MiB");
@@ -264,12 +272,12 @@ mod tests {
     }
 
     #[test]
-    fn k6_free_to_run_anywhere_keeps_gos_thread_count() {
-        // Given k6 not pinned (or pinned to two CPUs) on a small machine
-        for cpus in [None, Some("0-1")] {
+    fn k6_on_two_cpus_or_more_keeps_gos_thread_count_and_at_least_a_gib() {
+        // Given k6 free to run on two CPUs (or four) of a 2 GiB machine
+        for cpus in [2, 4] {
             let settings = go_runtime_with(cpus, nothing_set, 2 * GIB);
             // Then Go keeps one thread per CPU, and the limit is at least 1 GiB
-            assert!(!settings.contains_key("GOMAXPROCS"), "{cpus:?}: {settings:?}");
+            assert!(!settings.contains_key("GOMAXPROCS"), "{cpus}: {settings:?}");
             assert_eq!(settings["GOMEMLIMIT"], "1024MiB");
         }
     }
@@ -282,10 +290,24 @@ mod tests {
             "GOMAXPROCS" => Some("1".to_owned()),
             _ => None,
         };
-        let settings = go_runtime_with(Some("1"), environment, 24 * GIB);
+        let settings = go_runtime_with(1, environment, 24 * GIB);
         // Then theirs are kept, and no memory limit is added beside their GOGC
         assert_eq!(settings["GOGC"], "200");
         assert_eq!(settings["GOMAXPROCS"], "1");
         assert!(!settings.contains_key("GOMEMLIMIT"));
+    }
+
+    #[test]
+    fn a_memory_limit_given_alone_leaves_the_collector_to_go() {
+        // Given a user who set only GOMEMLIMIT, and an empty GOGC
+        let environment = |name: &str| match name {
+            "GOMEMLIMIT" => Some("512MiB".to_owned()),
+            "GOGC" => Some(String::new()),
+            _ => None,
+        };
+        let settings = go_runtime_with(2, environment, 24 * GIB);
+        // Then their limit is kept, the empty GOGC counts as unset, and no GOGC is added
+        assert_eq!(settings["GOMEMLIMIT"], "512MiB");
+        assert!(!settings.contains_key("GOGC"), "{settings:?}");
     }
 }

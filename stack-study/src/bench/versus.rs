@@ -157,7 +157,9 @@ impl Bench {
         compose: &Compose,
         study_dir: &Path,
     ) -> Result<Vec<stack_record::Results>> {
-        if let (Some(system), Some(cpus)) = (local.as_ref(), &self.cpus.system) {
+        // The side whose system `stack` started pins it, and restarts it pinned, as its record says.
+        let local_side = usize::from(bench_runs[1].bench.target.kind() == TargetKind::Local);
+        if let (Some(system), Some(cpus)) = (local.as_ref(), &bench_runs[local_side].bench.cpus.system) {
             pinning::pin_trees(&system_roots(system), cpus)
                 .with_context(|| format!("pinning the system to CPUs {cpus}"))?;
         }
@@ -179,8 +181,6 @@ impl Bench {
             b: SIDES[1].to_owned(),
         };
         let mut rng = round_rng(self.seed);
-        // The side whose system `stack` started restarts it, pinned as its record says.
-        let local_side = usize::from(bench_runs[1].bench.target.kind() == TargetKind::Local);
         for round in 1..=self.repeat {
             // The local system, either side's, is restarted once per round, with both samplers paused.
             let mut restart_ms = None;

@@ -246,7 +246,7 @@ mod tests {
 
     /// The committed study of two copies of this system (6 rounds of S5): an A/A of sorts.
     fn committed_study() -> Comparison {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T132435Z-open-versus");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261208T015602Z-open-versus");
         let options = CompareOptions {
             out: std::env::temp_dir().join("unused.html"),
             criteria: Criteria::default(),

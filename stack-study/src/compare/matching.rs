@@ -8,13 +8,16 @@
 //!
 //! The files that shape the load are compared by content (the script's and `capacity.json`'s
 //! SHA-256), the database by the settings the bench read from it, the generator by its calibrated
-//! ceilings. The target's kind is checked too, but a study of a local system against one behind
-//! URLs is a legitimate design: `--allow-target-kinds` lets that one difference through, still
-//! shown ([`refused`]).
+//! ceilings and the Go runtime settings it ran with. The target's kind is checked too, but a study
+//! of a local system against one behind URLs is a legitimate design: `--allow-target-kinds` lets
+//! that difference through, with the system's pinning that follows from it (`stack` pins only a
+//! system it starts), still shown ([`refused`]).
 
 use std::collections::BTreeSet;
 
-use stack_record::{ceiling::CeilingFile, database::PostgresSettings, DbReset, Meta, TargetKind};
+use stack_record::{
+    ceiling::CeilingFile, database::PostgresSettings, pinning::CpuPinning, DbReset, Meta, TargetKind,
+};
 
 use crate::page::number;
 
@@ -39,6 +42,8 @@ impl std::fmt::Display for Mismatch {
 
 /// What the target-kind mismatch is called: the one `--allow-target-kinds` lets through.
 pub const TARGET_KIND: &str = "target kind";
+/// The system's CPUs: `stack` pins only a system it starts, so two target kinds differ here too.
+pub const SYSTEM_PINNING: &str = "system CPU pinning";
 
 /// Every difference between the two records that would make their figures incomparable.
 pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
@@ -90,15 +95,30 @@ pub fn mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
         option(b.options.trace_sample),
     );
     // An older record did not pin: the same as a record pinned on neither side.
-    let pinning = |meta: &Meta| {
+    let pinned = |meta: &Meta, side: fn(&CpuPinning) -> &Option<String>| {
         let cpus = meta.cpus.clone().unwrap_or_default();
-        format!(
-            "generator {}, system {}",
-            cpus.generator.as_deref().unwrap_or("free"),
-            cpus.system.as_deref().unwrap_or("free")
-        )
+        side(&cpus).clone().unwrap_or_else(|| "free".into())
     };
-    check("CPU pinning", pinning(a), pinning(b));
+    check(
+        "generator CPU pinning",
+        pinned(a, |cpus| &cpus.generator),
+        pinned(b, |cpus| &cpus.generator),
+    );
+    check(
+        SYSTEM_PINNING,
+        pinned(a, |cpus| &cpus.system),
+        pinned(b, |cpus| &cpus.system),
+    );
+    // k6's lag depends on its Go runtime (docs/generator.md); an older record ran Go's defaults.
+    let go_runtime = |meta: &Meta| match &meta.generator_runtime {
+        Some(settings) if !settings.is_empty() => settings
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "Go's defaults".to_owned(),
+    };
+    check("generator Go runtime", go_runtime(a), go_runtime(b));
     found.extend(machine_mismatches(&a.machine, &b.machine));
     found.extend(postgres_mismatches(
         a.postgres_settings.as_ref(),
@@ -159,12 +179,17 @@ fn input_mismatches(a: &Meta, b: &Meta) -> Vec<Mismatch> {
     found
 }
 
-/// The mismatches a comparison refuses: all of them, but the target kind's where
-/// `allow_target_kinds` (`--allow-target-kinds`).
+/// The mismatches a comparison refuses: all of them, but, where `allow_target_kinds`
+/// (`--allow-target-kinds`), the target kind's, and the system's pinning where the kinds differ
+/// (a system given by URLs is not pinned by `stack`; a local one is).
 pub fn refused(mismatches: &[Mismatch], allow_target_kinds: bool) -> Vec<Mismatch> {
+    let kinds_differ = mismatches.iter().any(|mismatch| mismatch.what == TARGET_KIND);
+    let follows_the_kind = |mismatch: &Mismatch| {
+        mismatch.what == TARGET_KIND || (kinds_differ && mismatch.what == SYSTEM_PINNING)
+    };
     mismatches
         .iter()
-        .filter(|mismatch| !(allow_target_kinds && mismatch.what == TARGET_KIND))
+        .filter(|mismatch| !(allow_target_kinds && follows_the_kind(mismatch)))
         .cloned()
         .collect()
 }
@@ -251,8 +276,8 @@ pub fn refusal(mismatches: &[Mismatch]) -> String {
     text.push_str("\ncompare them anyway with --allow-mismatch: the table and the page are then marked");
     if mismatches.iter().any(|mismatch| mismatch.what == TARGET_KIND) {
         text.push_str(
-            "\n(--allow-target-kinds lets the target kind alone differ, as a study of a local system \
-             against one behind URLs must)",
+            "\n(--allow-target-kinds lets the target kind alone differ, with the system's pinning that \
+             follows it, as a study of a local system against one behind URLs must)",
         );
     }
     text
@@ -281,7 +306,7 @@ mod tests {
 
     fn committed_run() -> Meta {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261208T011305Z-smoke");
         RunRecord::read(&dir).expect("the committed run reads").meta
     }
 
@@ -327,6 +352,70 @@ mod tests {
         assert_eq!(refused(&found, false), found);
         assert_eq!(refused(&found, true), vec![]);
         assert!(refusal(&found).contains("--allow-target-kinds"));
+    }
+
+    #[test]
+    fn a_systems_pinning_that_follows_its_target_kind_is_allowed_with_the_kind_alone() {
+        // Given a local record pinned on both sides and one of a system behind URLs, which stack
+        // does not pin
+        let mut a = committed_run();
+        a.cpus = Some(CpuPinning {
+            generator: Some("1".into()),
+            system: Some("0".into()),
+            auto: true,
+        });
+        let mut b = a.clone();
+        b.target.kind = TargetKind::Urls;
+        b.cpus = Some(CpuPinning {
+            system: None,
+            ..a.cpus.clone().unwrap_or_default()
+        });
+        // Then both differences are shown, and --allow-target-kinds lets both through
+        let found = mismatches(&a, &b);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found
+            .iter()
+            .any(|m| m.to_string() == "system CPU pinning: A 0, B free"));
+        assert_eq!(refused(&found, true), vec![]);
+    }
+
+    #[test]
+    fn a_generator_run_with_other_go_runtime_settings_is_a_mismatch() {
+        // Given a record made before stack set k6's Go runtime and one made after
+        let mut a = committed_run();
+        a.generator_runtime = None;
+        let mut b = a.clone();
+        b.generator_runtime = Some(std::collections::BTreeMap::from([
+            ("GOGC".to_owned(), "off".to_owned()),
+            ("GOMAXPROCS".to_owned(), "2".to_owned()),
+        ]));
+        // Then the difference is named, Go's defaults against the settings
+        let found = mismatches(&a, &b);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].to_string(),
+            "generator Go runtime: A Go's defaults, B GOGC=off GOMAXPROCS=2"
+        );
+    }
+
+    #[test]
+    fn a_systems_pinning_alone_is_refused_even_with_target_kinds_allowed() {
+        // Given two local records, one with its system pinned and one not
+        let mut a = committed_run();
+        a.cpus = Some(CpuPinning {
+            generator: Some("1".into()),
+            system: None,
+            auto: false,
+        });
+        let mut b = a.clone();
+        b.cpus = Some(CpuPinning {
+            system: Some("0".into()),
+            ..a.cpus.clone().unwrap_or_default()
+        });
+        // Then the difference is refused: the kinds are the same, so the pinning is a choice
+        let found = mismatches(&a, &b);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(refused(&found, true), found);
     }
 
     #[test]

@@ -700,7 +700,7 @@ mod tests {
     /// S1 of a committed smoke run, with completion figures of p50 `completion_p50` ms if given.
     fn s1_with_completion(completion_p50: Option<f64>) -> ScenarioResult {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261205T084928Z-smoke");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runs/20261208T011305Z-smoke");
         let run = RunRecord::read(&dir).expect("the committed smoke run");
         let mut s1 = run.results.expect("its results").scenarios["s1"].clone();
         let stat = |value: f64| Stat {
