@@ -37,6 +37,7 @@ async fn a_k6_run_shorter_than_a_tick_has_all_its_cpu_in_its_window() {
     .expect("the script");
     let k6 = k6::binary().expect("k6 is installed");
     let urls = BTreeMap::new();
+    let go_runtime = k6::go_runtime(None);
     let invocation = Invocation {
         k6: &k6,
         script,
@@ -44,6 +45,7 @@ async fn a_k6_run_shorter_than_a_tick_has_all_its_cpu_in_its_window() {
         urls: &urls,
         env: Vec::new(),
         cpus: None,
+        go_runtime: &go_runtime,
     };
     let sampler = Sampler::start(vec![("k6".into(), None)], None);
     sampler.begin_repeat(1);

@@ -20,6 +20,7 @@ fn script(name: &str, text: &str) -> PathBuf {
 async fn warm_up(script: PathBuf, scenario: &str) -> anyhow::Result<()> {
     let k6 = k6::binary().expect("k6 is installed");
     let urls = BTreeMap::new();
+    let go_runtime = k6::go_runtime(None);
     let invocation = Invocation {
         k6: &k6,
         script,
@@ -27,6 +28,7 @@ async fn warm_up(script: PathBuf, scenario: &str) -> anyhow::Result<()> {
         urls: &urls,
         env: Vec::new(),
         cpus: None,
+        go_runtime: &go_runtime,
     };
     let sampler = Sampler::start(Vec::new(), None);
     invocation.warm_up(scenario, 1.0, &sampler).await

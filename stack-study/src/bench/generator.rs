@@ -165,6 +165,7 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
     let sampler = Sampler::start(vec![("k6".into(), None)], None);
     sampler.begin_repeat(1);
     let load_average_before = provenance::load_average();
+    let k6_cpus = auto_generator_cpu();
     let prober = Prober {
         k6: &k6,
         root,
@@ -172,6 +173,8 @@ pub async fn calibrate(root: &Path, options: &CalibrateOptions) -> Result<Ceilin
         work: &work,
         sampler: &sampler,
         probe_s: options.probe_s,
+        go_runtime: k6::go_runtime(k6_cpus.as_deref()),
+        cpus: k6_cpus,
     };
     let mut probes: BTreeMap<String, Vec<(Probe, f64, f64)>> = BTreeMap::new();
     let mut floors: BTreeMap<String, (Probe, f64, f64)> = BTreeMap::new();
@@ -248,6 +251,9 @@ struct Prober<'a> {
     work: &'a Path,
     sampler: &'a Sampler,
     probe_s: f64,
+    /// k6's CPU, the one `bench`'s default `--cpus auto` gives it, and its Go runtime settings for it.
+    cpus: Option<String>,
+    go_runtime: BTreeMap<String, String>,
 }
 
 impl Prober<'_> {
@@ -266,7 +272,8 @@ impl Prober<'_> {
             ],
             // On the CPU `bench`'s default `--cpus auto` gives k6, so that the floor and the ceiling
             // are those of the k6 the runs are judged by.
-            cpus: auto_generator_cpu(),
+            cpus: self.cpus.clone(),
+            go_runtime: &self.go_runtime,
         };
         let dir = self.work.join(format!("{name}-{rate}-{seconds}s"));
         let run = invocation.measure(name, &dir, false, self.sampler).await?;

@@ -112,6 +112,8 @@ pub struct Invocation<'a> {
     pub env: Vec<(String, String)>,
     /// `--cpus generator=`: k6 runs under `taskset -c` with this CPU list.
     pub cpus: Option<String>,
+    /// k6's Go runtime settings, [`go_runtime`]'s for `cpus`, made once for every invocation.
+    pub go_runtime: &'a BTreeMap<String, String>,
 }
 
 impl Invocation<'_> {
@@ -125,7 +127,7 @@ impl Invocation<'_> {
             }
             None => tokio::process::Command::new(self.k6),
         };
-        command.envs(go_runtime(self.cpus.as_deref()));
+        command.envs(self.go_runtime);
         command
             .args(["run", "--no-color", "-e"])
             .arg(format!("PROFILE={}", self.profile));

@@ -238,6 +238,8 @@ struct BenchRun<'a> {
     step_s: Option<f64>,
     /// `capacity` only: the lowest steps kept of each ladder (`CAPACITY_STEPS`), `capacity` cut to them.
     steps_kept: Option<u32>,
+    /// The Go runtime settings every k6 of the run gets, and its record keeps ([`k6::go_runtime`]).
+    go_runtime: BTreeMap<String, String>,
     /// Receives the system's traces during the bench run.
     traces: Arc<TraceReceiver>,
 }
@@ -285,6 +287,7 @@ impl<'a> BenchRun<'a> {
             capacity,
             step_s,
             steps_kept,
+            go_runtime: k6::go_runtime(bench.cpus.generator.as_deref()),
             traces,
         })
     }
@@ -425,7 +428,7 @@ impl<'s> RecordUnderWay<'s> {
             postgres_settings,
             runs: Vec::new(),
             cpus: Some(bench.cpus.clone()),
-            generator_runtime: Some(k6::go_runtime(bench.cpus.generator.as_deref())),
+            generator_runtime: Some(bench_run.go_runtime.clone()),
             generator_ceiling: stack_record::ceiling::CeilingFile::read(root)?,
             repeat_processes: Vec::new(),
             script_files: Some(provenance::script_files(root)?),
@@ -494,6 +497,7 @@ impl<'s> RecordUnderWay<'s> {
             urls: bench.target.urls(),
             env,
             cpus: bench.cpus.generator.clone(),
+            go_runtime: &bench_run.go_runtime,
         }
     }
 
